@@ -1,0 +1,18 @@
+//! Everything about the wire for an RTSP/RTP Motion-JPEG server and client, with no IO.
+//!
+//! Each module is a pure codec or state machine over bytes (and, where time matters, a `now`
+//! passed in by the caller), so every protocol rule can be exercised by a unit test:
+//!
+//! - [`rtsp`]: RTSP 1.0 messages (RFC 2326), an incremental parser and typed headers.
+//! - [`sdp`]: the session description the server answers DESCRIBE with (RFC 4566).
+//! - [`rtp`]: the RTP fixed header (RFC 3550) and sequence-number arithmetic.
+//! - [`jpeg`]: JPEG marker segments and the RTP payload format for JPEG (RFC 2435).
+//! - [`mjpeg`]: the `.mjpeg` container formats (the lab's and plain concatenated JPEG).
+//! - [`session`]: the server-side RTSP session state machine.
+
+pub mod jpeg;
+pub mod mjpeg;
+pub mod rtp;
+pub mod rtsp;
+pub mod sdp;
+pub mod session;

@@ -1,0 +1,1 @@
+//! This package only owns the workspace-level tests in `tests/`.
