@@ -1,1 +1,76 @@
-fn main() {}
+//! `server [PORT]`: serves the `.mjpeg` files of a directory over RTSP/RTP.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+
+/// RTSP/RTP Motion-JPEG server: streams each .mjpeg file of a directory as
+/// rtsp://HOST:PORT/FILE (RFC 2326 RTSP, RFC 3550 RTP, RFC 2435 JPEG payload), and speaks the
+/// classic lab's dialect to its Python client.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// TCP port for RTSP.
+    #[arg(default_value_t = 8554)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    bind: IpAddr,
+    /// Directory of .mjpeg files to serve (lab format or concatenated JPEG).
+    #[arg(long, default_value = "videos")]
+    videos: PathBuf,
+    /// Frames per second (the lab sends a frame every 50 ms).
+    #[arg(long, default_value_t = 20.0)]
+    fps: f64,
+    /// Start a file over at its end instead of stopping.
+    #[arg(long = "loop")]
+    looping: bool,
+    /// Most RTSP connections at once; more are answered 503.
+    #[arg(long, default_value_t = 1000)]
+    max_connections: usize,
+    /// Seconds a request may take to arrive once started (slower peers get 408).
+    #[arg(long, default_value_t = 10.0)]
+    request_timeout: f64,
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let level = match args.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
+    if !(args.fps > 0.0 && args.fps <= 1000.0) {
+        bail!("--fps must be between 0 and 1000, got {}", args.fps);
+    }
+    if !args.videos.is_dir() {
+        bail!("videos directory {} does not exist", args.videos.display());
+    }
+    let config = server::Config {
+        bind: SocketAddr::new(args.bind, args.port),
+        videos: args.videos.clone(),
+        fps: args.fps,
+        looping: args.looping,
+        max_connections: args.max_connections,
+        request_timeout: Duration::from_secs_f64(args.request_timeout.max(0.1)),
+        ..server::Config::default()
+    };
+    let server = server::Server::bind(config)
+        .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
+    let addr = server.local_addr()?;
+    eprintln!(
+        "serving {} on rtsp://{}/ (e.g. rtsp://127.0.0.1:{}/video.mjpeg)",
+        args.videos.display(),
+        addr,
+        addr.port()
+    );
+    server.run();
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! Maps request URIs to files under the videos directory, and never outside it.
+
+use std::path::{Component, Path, PathBuf};
+
+/// The control name of the one video track, relative to the Content-Base `rtsp://h/FILE/`.
+pub const TRACK_CONTROL: &str = "track1";
+
+/// A request URI taken apart: which file, and whether it named the track or the aggregate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The file's path relative to the videos directory, `/`-separated, as the client named it.
+    pub name: String,
+    /// The URI ended in `/track1`.
+    pub track: bool,
+}
+
+/// Why a URI names no file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CatalogError {
+    #[error("request URI {0:?} names no file")]
+    NoPath(String),
+    #[error("request URI {0:?} reaches outside the videos directory")]
+    Outside(String),
+    #[error("{0} not found")]
+    NotFound(String),
+}
+
+/// The path part of `uri` with any `rtsp://host[:port]` removed: the lab sends a bare file name,
+/// ffmpeg and GStreamer an absolute URL.
+pub fn uri_path(uri: &str) -> &str {
+    let lower = uri.get(..7).map(str::to_ascii_lowercase);
+    let rest = match lower.as_deref() {
+        Some("rtsp://") => &uri[7..],
+        _ => {
+            return uri.trim_start_matches('/');
+        }
+    };
+    match rest.find('/') {
+        Some(i) => rest[i + 1..].trim_start_matches('/'),
+        None => "",
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Parses a request URI into a [`Target`]. Query strings are ignored.
+pub fn target(uri: &str) -> Result<Target, CatalogError> {
+    let path = uri_path(uri);
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let path = percent_decode(path).ok_or_else(|| CatalogError::NoPath(uri.to_string()))?;
+    let mut path = path.trim_end_matches('/');
+    let mut track = false;
+    if let Some(file) = path
+        .strip_suffix(TRACK_CONTROL)
+        .and_then(|p| p.strip_suffix('/'))
+    {
+        path = file;
+        track = true;
+    }
+    if path.is_empty() || path == "*" {
+        return Err(CatalogError::NoPath(uri.to_string()));
+    }
+    Ok(Target {
+        name: path.to_string(),
+        track,
+    })
+}
+
+/// Resolves a target's name to an existing file inside `root`. `..`, absolute paths and
+/// symbolic links that lead out of `root` are refused.
+pub fn resolve(root: &Path, name: &str) -> Result<PathBuf, CatalogError> {
+    let rel = Path::new(name);
+    if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return Err(CatalogError::Outside(name.to_string()));
+    }
+    let root = root
+        .canonicalize()
+        .map_err(|_| CatalogError::NotFound(name.to_string()))?;
+    let full = root
+        .join(rel)
+        .canonicalize()
+        .map_err(|_| CatalogError::NotFound(name.to_string()))?;
+    if !full.starts_with(&root) {
+        return Err(CatalogError::Outside(name.to_string()));
+    }
+    if !full.is_file() {
+        return Err(CatalogError::NotFound(name.to_string()));
+    }
+    Ok(full)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_forms_real_clients_send() {
+        let t = |u| target(u).unwrap();
+        assert_eq!(t("rtsp://127.0.0.1:8554/video.mjpeg").name, "video.mjpeg");
+        assert_eq!(
+            t("rtsp://127.0.0.1:8554/video.mjpeg/"),
+            Target {
+                name: "video.mjpeg".into(),
+                track: false
+            }
+        );
+        assert_eq!(
+            t("RTSP://h/sub/video.mjpeg/track1"),
+            Target {
+                name: "sub/video.mjpeg".into(),
+                track: true
+            }
+        );
+        assert_eq!(t("movie.Mjpeg").name, "movie.Mjpeg");
+        assert_eq!(t("/movie.Mjpeg").name, "movie.Mjpeg");
+        assert_eq!(t("rtsp://h/my%20video.mjpeg?x=1").name, "my video.mjpeg");
+        assert!(target("*").is_err());
+        assert!(target("rtsp://h:1/").is_err());
+        assert!(target("rtsp://h:1").is_err());
+    }
+
+    #[test]
+    fn nothing_outside_the_root() {
+        let root = std::env::temp_dir().join(format!("catalog-test-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/a.mjpeg"), b"x").unwrap();
+        assert!(resolve(&root, "sub/a.mjpeg").is_ok());
+        assert!(matches!(
+            resolve(&root, "../etc/passwd"),
+            Err(CatalogError::Outside(_))
+        ));
+        assert!(matches!(
+            resolve(&root, "/etc/passwd"),
+            Err(CatalogError::Outside(_))
+        ));
+        assert!(matches!(
+            resolve(&root, "sub/../../x"),
+            Err(CatalogError::Outside(_))
+        ));
+        assert!(matches!(
+            resolve(&root, "nope.mjpeg"),
+            Err(CatalogError::NotFound(_))
+        ));
+        assert!(matches!(
+            resolve(&root, "sub"),
+            Err(CatalogError::NotFound(_))
+        ));
+        #[cfg(unix)]
+        {
+            let _ = std::os::unix::fs::symlink("/etc", root.join("escape"));
+            assert!(matches!(
+                resolve(&root, "escape/passwd"),
+                Err(CatalogError::Outside(_))
+            ));
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

@@ -1,0 +1,764 @@
+//! One RTSP connection and its session, on one thread.
+//!
+//! The thread waits for the next request with a read timeout equal to the time left until the
+//! next frame is due, so requests and frames never race and no lock guards a socket. Frame
+//! deadlines are absolute (`start + n * period`): a late frame does not delay the next one.
+//! Socket read timeouts on Linux tick in jiffies, so the last few milliseconds before a frame
+//! are slept with `thread::sleep`, which is precise.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, UdpSocket};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rtsp_proto::rtp::JPEG_CLOCK_RATE;
+use rtsp_proto::rtsp::{
+    self, Limits, LowerTransport, Method, NptTime, Parsed, Public, Range, Request, Response,
+    RtpInfo, Session, StatusCode, Transport,
+};
+use rtsp_proto::sdp::MediaDescription;
+use rtsp_proto::session::{ServerSession, State, Transition};
+
+use crate::catalog::{self, CatalogError, TRACK_CONTROL};
+use crate::media::PreparedMedia;
+use crate::transport::{bind_pair, MediaTransport};
+use crate::Shared;
+
+/// The methods this server implements, as OPTIONS and 501 answers list them.
+pub fn public() -> Public {
+    Public(vec![
+        Method::Options,
+        Method::Describe,
+        Method::Setup,
+        Method::Play,
+        Method::Pause,
+        Method::Teardown,
+        Method::GetParameter,
+    ])
+}
+
+const SERVER_NAME: &str = concat!("mjpeg-rtsp/", env!("CARGO_PKG_VERSION"));
+
+/// Below this, waiting on the socket would overshoot (its timeout has jiffy granularity).
+const SLEEP_THRESHOLD: Duration = Duration::from_millis(12);
+/// An idle connection with no session is closed after this long.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Answers 503 to a connection over the limit, without reading from it.
+pub fn refuse_busy(mut stream: TcpStream) {
+    let mut r = Response::new(StatusCode::SERVICE_UNAVAILABLE);
+    r.headers.append("Server", SERVER_NAME);
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = stream.write_all(&r.to_bytes());
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// A session's streaming state.
+struct Stream {
+    session: ServerSession,
+    media: Arc<PreparedMedia>,
+    transport: MediaTransport,
+    /// The lab's transport: it reads replies by line and has no keepalive.
+    lab: bool,
+    /// The track URL as the client named it, for RTP-Info.
+    track_url: String,
+    ssrc: u32,
+    seq: u16,
+    rtptime_base: u32,
+    /// The next frame to send, counted from the start of the file (keeps counting across
+    /// loops so RTP timestamps only grow).
+    position: u64,
+    /// While playing: when frame `play_origin` is due, and which frame that was.
+    clock: Option<(Instant, u64)>,
+    finished: bool,
+    buf: Vec<u8>,
+}
+
+impl Stream {
+    fn period(fps: f64) -> Duration {
+        Duration::from_secs_f64(1.0 / fps)
+    }
+
+    fn next_deadline(&self, fps: f64) -> Option<Instant> {
+        let (start, origin) = self.clock?;
+        if self.finished {
+            return None;
+        }
+        Some(start + Stream::period(fps).mul_f64((self.position - origin) as f64))
+    }
+
+    fn rtptime(&self, frame: u64, fps: f64) -> u32 {
+        let ticks = (frame as f64 * JPEG_CLOCK_RATE as f64 / fps).round() as u64;
+        self.rtptime_base.wrapping_add(ticks as u32)
+    }
+}
+
+struct Connection<'a> {
+    shared: &'a Shared,
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    limits: Limits,
+    buf: Vec<u8>,
+    /// When the first byte of the request now in `buf` arrived.
+    request_started: Option<Instant>,
+    last_rx: Instant,
+    /// The buffered bytes have already been offered as a quiet (lab) request.
+    quiet_checked: bool,
+    session: Option<Stream>,
+    rng: u64,
+}
+
+/// Serves one connection until the peer closes it, it idles out, or the server stops.
+pub fn serve(stream: TcpStream, shared: &Shared) {
+    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
+        return;
+    };
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+    log::info!("{peer}: connected");
+    let now = Instant::now();
+    let mut conn = Connection {
+        shared,
+        stream,
+        peer,
+        local,
+        limits: Limits::default(),
+        buf: Vec::with_capacity(4096),
+        request_started: None,
+        last_rx: now,
+        quiet_checked: false,
+        session: None,
+        rng: seed(peer),
+    };
+    match conn.run() {
+        Ok(()) => log::info!("{peer}: closed"),
+        Err(e) => log::info!("{peer}: closed ({e})"),
+    }
+    conn.end_session("connection closed");
+}
+
+/// Entropy for session ids and SSRCs without a dependency: std's per-process random SipHash
+/// keys, mixed with the peer and the time.
+fn seed(peer: SocketAddr) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    peer.hash(&mut h);
+    Instant::now().hash(&mut h);
+    h.finish()
+}
+
+impl Connection<'_> {
+    fn random(&mut self) -> u64 {
+        // xorshift64*: plenty for ids that only need to be unguessable-ish and distinct.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn fps(&self) -> f64 {
+        self.shared.config.fps
+    }
+
+    fn run(&mut self) -> io::Result<()> {
+        let mut chunk = [0u8; 4096];
+        loop {
+            if self.shared.stopping.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let now = Instant::now();
+            self.send_due_frames(now)?;
+            self.drain_rtcp(now);
+            if let Some(s) = &self.session {
+                // The lab's client has no keepalive: its open connection is its liveness.
+                if !s.lab && s.session.expired(now) {
+                    self.end_session("timed out");
+                    return Ok(());
+                }
+            } else if now.duration_since(self.last_rx) > IDLE_TIMEOUT {
+                return Ok(());
+            }
+            if let Some(started) = self.request_started {
+                if now.duration_since(started) > self.shared.config.request_timeout {
+                    let r = Response::new(StatusCode::REQUEST_TIMEOUT);
+                    self.write_response(None, r, false)?;
+                    return Ok(());
+                }
+            }
+
+            // Quiet: a lab request (no blank line) may now be whole.
+            if !self.buf.is_empty()
+                && !self.quiet_checked
+                && now.duration_since(self.last_rx) >= self.shared.config.lab_quiet
+            {
+                self.quiet_checked = true;
+                self.handle_buffered(true)?;
+            }
+
+            let wake = self.next_wake(now);
+            let wait = wake.saturating_duration_since(Instant::now());
+            if wait < SLEEP_THRESHOLD {
+                std::thread::sleep(wait);
+                continue;
+            }
+            self.stream
+                .set_read_timeout(Some(wait - SLEEP_THRESHOLD + Duration::from_millis(1)))?;
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Ok(()),
+                Ok(n) => {
+                    let now = Instant::now();
+                    if self.buf.is_empty() {
+                        self.request_started = Some(now);
+                    }
+                    self.last_rx = now;
+                    self.quiet_checked = false;
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    self.handle_buffered(false)?;
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The earliest moment the loop must act without input.
+    fn next_wake(&self, now: Instant) -> Instant {
+        let mut wake = now + Duration::from_secs(1);
+        if let Some(d) = self
+            .session
+            .as_ref()
+            .and_then(|s| s.next_deadline(self.fps()))
+        {
+            wake = wake.min(d);
+        }
+        if !self.buf.is_empty() && !self.quiet_checked {
+            wake = wake.min(self.last_rx + self.shared.config.lab_quiet);
+        }
+        wake
+    }
+
+    /// Parses and answers every complete request in the buffer. With `quiet`, a request head
+    /// that never got its blank line (the lab's) is taken as complete.
+    fn handle_buffered(&mut self, quiet: bool) -> io::Result<()> {
+        loop {
+            if self.buf.is_empty() {
+                self.request_started = None;
+                return Ok(());
+            }
+            match rtsp::parse_request(&self.buf, &self.limits) {
+                Ok(Parsed::Complete(req, used)) => {
+                    self.buf.drain(..used);
+                    self.request_started = (!self.buf.is_empty()).then_some(self.last_rx);
+                    self.handle(req)?;
+                }
+                Ok(Parsed::Incomplete) => {
+                    if self.buf.len() > self.limits.max_message() {
+                        self.buf.clear();
+                        return self.bad_request("request too large");
+                    }
+                    // Only the lab's shape: LF-only lines and at least a whole request line.
+                    let lab_shaped = !self.buf.contains(&b'\r') && self.buf.contains(&b'\n');
+                    if !(quiet && lab_shaped) {
+                        return Ok(());
+                    }
+                    let taken = std::mem::take(&mut self.buf);
+                    match rtsp::parse_unterminated_request(&taken, &self.limits) {
+                        Ok(req) => self.handle(req)?,
+                        Err(e) => self.bad_request(&e.to_string())?,
+                    }
+                }
+                Err(e) => {
+                    // Nothing tells where the broken message ends: drop what arrived.
+                    self.buf.clear();
+                    return self.bad_request(&e.to_string());
+                }
+            }
+        }
+    }
+
+    fn bad_request(&mut self, why: &str) -> io::Result<()> {
+        log::info!("{}: 400 Bad Request: {why}", self.peer);
+        let mut r = Response::new(StatusCode::BAD_REQUEST);
+        r.body = format!("{why}\r\n").into_bytes();
+        r.headers.append("Content-Type", "text/plain");
+        self.write_response(None, r, false)
+    }
+
+    /// Writes a response: `CSeq` first and `Session` second, where the lab's client looks.
+    fn write_response(
+        &mut self,
+        cseq: Option<u32>,
+        response: Response,
+        with_session: bool,
+    ) -> io::Result<()> {
+        let mut out = Response {
+            headers: rtsp::Headers::new(),
+            ..response.clone()
+        };
+        if let Some(c) = cseq {
+            out.headers.append("CSeq", c.to_string());
+        }
+        if with_session {
+            if let Some(s) = &self.session {
+                out.headers.append(
+                    "Session",
+                    Session {
+                        id: s.session.id.clone(),
+                        timeout: None,
+                    }
+                    .to_string(),
+                );
+            }
+        }
+        for (n, v) in response.headers.iter() {
+            out.headers.append(n, v);
+        }
+        if !self.session.as_ref().is_some_and(|s| s.lab) {
+            out.headers.append("Server", SERVER_NAME);
+        }
+        log::debug!("{}: -> {} {}", self.peer, out.status.0, out.reason);
+        self.stream.write_all(&out.to_bytes())
+    }
+
+    fn handle(&mut self, req: Request) -> io::Result<()> {
+        log::debug!("{}: <- {} {}", self.peer, req.method, req.uri);
+        let cseq = req.headers.cseq();
+        if req.version != rtsp::RTSP_1_0 {
+            return self.write_response(
+                cseq,
+                Response::new(StatusCode::RTSP_VERSION_NOT_SUPPORTED),
+                false,
+            );
+        }
+        if cseq.is_none() {
+            return self.bad_request("missing or malformed CSeq");
+        }
+        // A request naming a session must name ours.
+        let named = match req.headers.get("Session").map(Session::parse) {
+            None => None,
+            Some(Ok(s)) => Some(s.id),
+            Some(Err(e)) => return self.bad_request(&e.to_string()),
+        };
+        if let Some(id) = &named {
+            if self.session.as_ref().map(|s| &s.session.id) != Some(id) {
+                return self.write_response(
+                    cseq,
+                    Response::new(StatusCode::SESSION_NOT_FOUND),
+                    false,
+                );
+            }
+        }
+        let has_session = named.is_some();
+        let result = match req.method {
+            Method::Options => {
+                if has_session {
+                    self.touch();
+                }
+                let mut r = Response::new(StatusCode::OK);
+                r.headers.append("Public", public().to_string());
+                Ok(r)
+            }
+            Method::Describe => self.describe(&req),
+            Method::Setup => self.setup(&req, has_session),
+            Method::Play | Method::Pause | Method::Teardown | Method::GetParameter
+                if !has_session =>
+            {
+                match req.method {
+                    // GET_PARAMETER without a session is a connection keepalive.
+                    Method::GetParameter => Ok(Response::new(StatusCode::OK)),
+                    _ if self.session.is_some() => Err((
+                        StatusCode::SESSION_NOT_FOUND,
+                        "missing Session header".to_string(),
+                    )),
+                    _ => Err((
+                        StatusCode::SESSION_NOT_FOUND,
+                        "no session: SETUP first".to_string(),
+                    )),
+                }
+            }
+            Method::Play => self.play(&req),
+            Method::Pause => self.apply(Method::Pause),
+            Method::Teardown => self.apply(Method::Teardown),
+            Method::GetParameter => self.apply(Method::GetParameter),
+            _ => {
+                let mut r = Response::new(StatusCode::NOT_IMPLEMENTED);
+                r.headers.append("Public", public().to_string());
+                Ok(r)
+            }
+        };
+        let with_session = has_session || req.method == Method::Setup;
+        match result {
+            Ok(r) => {
+                let tearing_down = req.method == Method::Teardown;
+                self.write_response(cseq, r, with_session && self.session.is_some())?;
+                if tearing_down {
+                    self.end_session("TEARDOWN");
+                }
+                Ok(())
+            }
+            Err((status, why)) => {
+                log::info!(
+                    "{}: {} {} -> {status}: {why}",
+                    self.peer,
+                    req.method,
+                    req.uri
+                );
+                let mut r = Response::new(status);
+                if !why.is_empty() {
+                    r.headers.append("Content-Type", "text/plain");
+                    r.body = format!("{why}\r\n").into_bytes();
+                }
+                let with = has_session && self.session.is_some();
+                self.write_response(cseq, r, with)
+            }
+        }
+    }
+
+    fn touch(&mut self) {
+        if let Some(s) = &mut self.session {
+            s.session.touch(Instant::now());
+        }
+    }
+
+    fn open(
+        &self,
+        uri: &str,
+    ) -> Result<(catalog::Target, Arc<PreparedMedia>), (StatusCode, String)> {
+        let target = catalog::target(uri).map_err(|e| (StatusCode::NOT_FOUND, e.to_string()))?;
+        let path =
+            catalog::resolve(&self.shared.config.videos, &target.name).map_err(|e| match e {
+                CatalogError::Outside(_) => (StatusCode::NOT_FOUND, e.to_string()),
+                _ => (StatusCode::NOT_FOUND, e.to_string()),
+            })?;
+        let media = self.shared.cache.get(&path).map_err(|e| {
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("{}: {e}", target.name),
+            )
+        })?;
+        Ok((target, media))
+    }
+
+    /// The base URL for a file: the client's absolute URL when it sent one (minus the track
+    /// control), so relative controls resolve against the address the client actually used.
+    fn content_base(&self, uri: &str, target: &catalog::Target) -> String {
+        if uri.to_ascii_lowercase().starts_with("rtsp://") {
+            let mut base = uri
+                .split(['?', '#'])
+                .next()
+                .unwrap_or(uri)
+                .trim_end_matches('/');
+            if target.track {
+                base = base
+                    .strip_suffix(TRACK_CONTROL)
+                    .map(|b| b.trim_end_matches('/'))
+                    .unwrap_or(base);
+            }
+            format!("{base}/")
+        } else {
+            format!("rtsp://{}/{}/", self.local, target.name)
+        }
+    }
+
+    fn describe(&mut self, req: &Request) -> Result<Response, (StatusCode, String)> {
+        let (target, media) = self.open(&req.uri)?;
+        if let Some(why) = &media.unsupported {
+            log::warn!("{}: DESCRIBE {}: 415: {why}", self.peer, target.name);
+            return Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, why.clone()));
+        }
+        let fps = self.fps();
+        let description = MediaDescription {
+            session_id: media.version,
+            name: target.name.clone(),
+            origin_address: self.local.ip().to_string(),
+            framerate: fps,
+            duration: (!self.shared.config.looping).then(|| media.duration(fps)),
+            track_control: TRACK_CONTROL.to_string(),
+            dimensions: media.dimensions.map(|(w, h)| (w as u32, h as u32)),
+        };
+        let mut r = Response::new(StatusCode::OK);
+        r.headers
+            .append("Content-Base", self.content_base(&req.uri, &target));
+        r.headers.append("Content-Type", "application/sdp");
+        r.body = description.to_sdp().into_bytes();
+        Ok(r)
+    }
+
+    fn setup(
+        &mut self,
+        req: &Request,
+        has_session: bool,
+    ) -> Result<Response, (StatusCode, String)> {
+        if self.session.is_some() && !has_session {
+            // One session per connection: a second SETUP must name the first.
+            return Err((
+                StatusCode::METHOD_NOT_VALID_IN_THIS_STATE,
+                "this connection already has a session: name it in a Session header".into(),
+            ));
+        }
+        if let Some(s) = &self.session {
+            if s.session.state == State::Playing {
+                return Err((
+                    StatusCode::METHOD_NOT_VALID_IN_THIS_STATE,
+                    "cannot change the transport while playing".into(),
+                ));
+            }
+        }
+        let header = req.headers.get("Transport").ok_or((
+            StatusCode::BAD_REQUEST,
+            "missing Transport header".to_string(),
+        ))?;
+        let offered = Transport::parse_list(header)
+            .map_err(|e| (StatusCode::UNSUPPORTED_TRANSPORT, e.to_string()))?;
+        let (transport, why) = self.choose_transport(&offered);
+        let mut transport =
+            transport.ok_or((StatusCode::UNSUPPORTED_TRANSPORT, why.to_string()))?;
+        let (target, media) = self.open(&req.uri)?;
+        let lab = transport.lower == LowerTransport::LabRtpUdp;
+        if !lab {
+            if let Some(why) = &media.unsupported {
+                return Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, why.clone()));
+            }
+        }
+        let client = transport.client_port.expect("checked by choose_transport");
+        let rtp_dest = SocketAddr::new(self.peer.ip(), client.rtp);
+        let rtcp_dest = SocketAddr::new(
+            self.peer.ip(),
+            client.rtcp.unwrap_or(client.rtp.wrapping_add(1)),
+        );
+        let internal = |e: io::Error| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        let (media_transport, server_port) = if lab {
+            let rtp = UdpSocket::bind(SocketAddr::new(self.local.ip(), 0)).map_err(internal)?;
+            rtp.connect(rtp_dest).map_err(internal)?;
+            let port = rtp.local_addr().map_err(internal)?.port();
+            (MediaTransport::Lab { rtp }, (port, None))
+        } else {
+            let (rtp, rtcp) = bind_pair(self.local.ip()).map_err(internal)?;
+            rtp.connect(rtp_dest).map_err(internal)?;
+            rtcp.connect(rtcp_dest).map_err(internal)?;
+            rtcp.set_nonblocking(true).map_err(internal)?;
+            let p = rtp.local_addr().map_err(internal)?.port();
+            (MediaTransport::Udp { rtp, rtcp }, (p, Some(p + 1)))
+        };
+        let now = Instant::now();
+        let ssrc = if lab { 0 } else { self.random() as u32 };
+        let track_url = format!("{}{}", self.content_base(&req.uri, &target), TRACK_CONTROL);
+        match &mut self.session {
+            Some(s) => {
+                s.session
+                    .apply(&Method::Setup, now)
+                    .map_err(|c| (c, String::new()))?;
+                s.transport = media_transport;
+                s.media = media;
+                s.lab = lab;
+                s.track_url = track_url;
+            }
+            None => {
+                let mut session = ServerSession::new(self.random(), now);
+                session
+                    .apply(&Method::Setup, now)
+                    .map_err(|c| (c, String::new()))?;
+                let seq = if lab { 1 } else { self.random() as u16 };
+                let rtptime_base = self.random() as u32;
+                self.session = Some(Stream {
+                    session,
+                    media,
+                    transport: media_transport,
+                    lab,
+                    track_url,
+                    ssrc,
+                    seq,
+                    rtptime_base,
+                    position: 0,
+                    clock: None,
+                    finished: false,
+                    buf: Vec::with_capacity(64 * 1024),
+                });
+                self.shared.sessions.fetch_add(1, Ordering::SeqCst);
+                log::info!(
+                    "{}: session {} for {} ({})",
+                    self.peer,
+                    self.session.as_ref().unwrap().session.id,
+                    target.name,
+                    if lab { "lab dialect" } else { "RTP/AVP" }
+                );
+            }
+        }
+        let mut r = Response::new(StatusCode::OK);
+        if !lab {
+            transport.unicast = Some(true);
+            transport.destination = None;
+            transport.server_port = Some(rtsp::PortRange {
+                rtp: server_port.0,
+                rtcp: server_port.1,
+            });
+            transport.ssrc = Some(ssrc);
+            transport.mode = None;
+        }
+        r.headers.append("Transport", transport.to_string());
+        Ok(r)
+    }
+
+    /// Picks the first offered transport the server can serve, or says why none fits.
+    fn choose_transport(&self, offered: &[Transport]) -> (Option<Transport>, &'static str) {
+        let mut why =
+            "no transport the server offers (RTP/AVP over UDP unicast, or the lab's RTP/UDP)";
+        for t in offered {
+            if t.lower == LowerTransport::RtpAvpTcp {
+                why = "RTP over TCP is not offered";
+                continue;
+            }
+            if t.unicast == Some(false) {
+                why = "multicast is not offered";
+                continue;
+            }
+            if t.client_port.is_none() {
+                why = "client_port is required";
+                continue;
+            }
+            if let Some(d) = &t.destination {
+                // RTP goes only where the request came from: a destination elsewhere would
+                // turn the server into a traffic reflector.
+                if d.parse::<IpAddr>().ok() != Some(self.peer.ip()) {
+                    why = "destination differs from the client's address";
+                    continue;
+                }
+            }
+            return (Some(t.clone()), "");
+        }
+        (None, why)
+    }
+
+    fn play(&mut self, req: &Request) -> Result<Response, (StatusCode, String)> {
+        let fps = self.fps();
+        let looping = self.shared.config.looping;
+        let range = match req.headers.get("Range") {
+            None => None,
+            Some(v) => {
+                Some(Range::parse(v).map_err(|e| (StatusCode::INVALID_RANGE, e.to_string()))?)
+            }
+        };
+        let s = self.session.as_mut().expect("has_session checked");
+        let frames = s.media.frames.len() as u64;
+        let seek = match range.map(|r| r.start) {
+            Some(NptTime::Seconds(t)) => {
+                let frame = (t * fps).round() as u64;
+                if frame >= frames && !(t == 0.0) {
+                    return Err((
+                        StatusCode::INVALID_RANGE,
+                        format!(
+                            "start {t:.3} s is past the end ({:.3} s)",
+                            frames as f64 / fps
+                        ),
+                    ));
+                }
+                Some(frame)
+            }
+            Some(NptTime::Now) | None => None,
+        };
+        s.session
+            .apply(&Method::Play, Instant::now())
+            .map_err(|c| (c, String::new()))?;
+        if let Some(frame) = seek {
+            s.position = frame;
+            s.finished = false;
+        }
+        s.clock = Some((Instant::now(), s.position));
+        let start = (s.position % frames.max(1)) as f64 / fps;
+        let mut r = Response::new(StatusCode::OK);
+        let range = Range {
+            start: NptTime::Seconds(start),
+            end: (!looping).then_some(NptTime::Seconds(frames as f64 / fps)),
+        };
+        r.headers.append("Range", range.to_string());
+        if !s.lab {
+            let info = RtpInfo {
+                url: s.track_url.clone(),
+                seq: Some(s.seq),
+                rtptime: Some(s.rtptime(s.position, fps)),
+            };
+            r.headers.append("RTP-Info", info.to_string());
+        }
+        Ok(r)
+    }
+
+    fn apply(&mut self, method: Method) -> Result<Response, (StatusCode, String)> {
+        let s = self.session.as_mut().expect("has_session checked");
+        match s.session.apply(&method, Instant::now()) {
+            Ok(Transition::Pause) => s.clock = None,
+            Ok(_) => {}
+            Err(c) => return Err((c, format!("not valid in state {:?}", s.session.state))),
+        }
+        Ok(Response::new(StatusCode::OK))
+    }
+
+    fn end_session(&mut self, why: &str) {
+        if let Some(s) = self.session.take() {
+            log::info!("{}: session {} ended: {why}", self.peer, s.session.id);
+            self.shared.sessions.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Sends every frame whose deadline has passed.
+    fn send_due_frames(&mut self, now: Instant) -> io::Result<()> {
+        let fps = self.fps();
+        let looping = self.shared.config.looping;
+        let Some(s) = self.session.as_mut() else {
+            return Ok(());
+        };
+        while let Some(deadline) = s.next_deadline(fps) {
+            if deadline > now {
+                break;
+            }
+            let frames = s.media.frames.len() as u64;
+            if s.position >= frames && !looping {
+                s.finished = true;
+                log::info!("{}: end of {}", self.peer, s.media.path.display());
+                break;
+            }
+            let index = (s.position % frames) as usize;
+            let timestamp = s.rtptime(s.position, fps);
+            let media = s.media.clone();
+            let frame = &media.frames[index];
+            let result = s.transport.send_frame(
+                &media.data,
+                frame,
+                timestamp,
+                s.ssrc,
+                &mut s.seq,
+                &mut s.buf,
+            );
+            if let Err(e) = result {
+                log::warn!("{}: sending frame {index}: {e}", self.peer);
+            }
+            s.position += 1;
+        }
+        Ok(())
+    }
+
+    /// Reads whatever RTCP the client sent without blocking; any of it keeps the session alive.
+    fn drain_rtcp(&mut self, now: Instant) {
+        let Some(s) = self.session.as_mut() else {
+            return;
+        };
+        let Some(rtcp) = s.transport.rtcp() else {
+            return;
+        };
+        let mut buf = [0u8; 1500];
+        let mut heard = false;
+        while let Ok(n) = rtcp.recv(&mut buf) {
+            heard |= n > 0;
+        }
+        if heard {
+            s.session.touch(now);
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The RTSP/RTP Motion-JPEG server as a library, so tests run it in-process on an ephemeral
+//! port. The binary (`main.rs`) only parses the command line.
+//!
+//! One thread per RTSP connection; that thread owns the session's sockets and paces frames
+//! against absolute deadlines (see [`connection`]). Files are prepared once and shared
+//! ([`media::MediaCache`]).
+
+pub mod catalog;
+pub mod connection;
+pub mod media;
+pub mod transport;
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Everything the command line sets.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    /// The directory whose `.mjpeg` files are served.
+    pub videos: PathBuf,
+    /// Frames per second (the lab's server sends one frame every 50 ms: 20).
+    pub fps: f64,
+    /// Start over at the end of the file instead of stopping.
+    pub looping: bool,
+    /// Most RTSP connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// How long a request may take to arrive once it has started (slow peers get 408).
+    pub request_timeout: Duration,
+    /// How quiet the peer must be before an unterminated request (the lab's) is taken as whole.
+    pub lab_quiet: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: SocketAddr::from(([0, 0, 0, 0], 8554)),
+            videos: PathBuf::from("videos"),
+            fps: 20.0,
+            looping: false,
+            max_connections: 1000,
+            request_timeout: Duration::from_secs(10),
+            lab_quiet: Duration::from_millis(150),
+        }
+    }
+}
+
+/// State shared by every connection thread.
+pub struct Shared {
+    pub config: Config,
+    pub cache: media::MediaCache,
+    /// Connections being served now.
+    pub connections: AtomicUsize,
+    /// Sessions that exist now (SETUP done, not yet torn down or expired).
+    pub sessions: AtomicUsize,
+    stopping: AtomicBool,
+}
+
+/// A bound server, not yet accepting.
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+/// A server running on its own thread; dropping it stops the accept loop.
+pub struct ServerHandle {
+    pub addr: SocketAddr,
+    pub shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds the listening socket (port 0 picks a free one).
+    pub fn bind(config: Config) -> io::Result<Server> {
+        let listener = TcpListener::bind(config.bind)?;
+        Ok(Server {
+            listener,
+            shared: Arc::new(Shared {
+                config,
+                cache: media::MediaCache::default(),
+                connections: AtomicUsize::new(0),
+                sessions: AtomicUsize::new(0),
+                stopping: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// State shared with the connection threads (counters for monitoring).
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    /// Accepts connections until stopped, one thread each.
+    pub fn run(self) {
+        for stream in self.listener.incoming() {
+            if self.shared.stopping.load(Ordering::SeqCst) {
+                break;
+            }
+            match stream {
+                Ok(stream) => self.serve(stream),
+                Err(e) => {
+                    log::warn!("accept failed: {e}");
+                    // Out of descriptors: back off instead of spinning.
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+
+    fn serve(&self, stream: TcpStream) {
+        let shared = self.shared.clone();
+        let n = shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
+        if n > shared.config.max_connections {
+            shared.connections.fetch_sub(1, Ordering::SeqCst);
+            connection::refuse_busy(stream);
+            return;
+        }
+        let spawned = std::thread::Builder::new()
+            .name("rtsp-conn".into())
+            .spawn(move || {
+                connection::serve(stream, &shared);
+                shared.connections.fetch_sub(1, Ordering::SeqCst);
+            });
+        if let Err(e) = spawned {
+            log::error!("cannot start a connection thread: {e}");
+            self.shared.connections.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Runs the accept loop on a thread of its own.
+    pub fn spawn(self) -> io::Result<ServerHandle> {
+        let addr = self.local_addr()?;
+        let shared = self.shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("rtsp-accept".into())
+            .spawn(move || self.run())?;
+        Ok(ServerHandle {
+            addr,
+            shared,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        // Wake the blocking accept() so it sees the flag.
+        let wake = if self.addr.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], self.addr.port()))
+        } else {
+            self.addr
+        };
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Helpers shared by the end-to-end tests: an in-process server on an ephemeral port, a raw
+//! RTSP connection that shows exactly what goes over the wire, UDP receivers, and the rule for
+//! real peers (skip loudly when missing, fail under `REQUIRE_PEERS=1`).
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use rtsp_proto::rtsp::{self, Limits, Parsed, Response};
+
+/// The repository's `videos/` directory.
+pub fn videos_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("videos")
+}
+
+/// The sample video's frames, as the server will send them.
+pub fn sample_frames() -> Vec<Vec<u8>> {
+    let data = std::fs::read(videos_dir().join("video.mjpeg")).unwrap();
+    let idx = rtsp_proto::mjpeg::index(&data, rtsp_proto::mjpeg::LAB_MAX_FRAME).unwrap();
+    idx.frames
+        .iter()
+        .map(|r| data[r.clone()].to_vec())
+        .collect()
+}
+
+/// The entropy-coded data of a JPEG: exactly what RFC 2435 carries, so equal scan data
+/// means a bit-exact frame.
+pub fn scan_data(jpeg: &[u8]) -> Option<Vec<u8>> {
+    let info = rtsp_proto::jpeg::JpegInfo::parse(jpeg).ok()?;
+    Some(jpeg[info.scan_data].to_vec())
+}
+
+/// A fresh scratch directory under the system temp dir.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "mjpeg-rtsp-{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Starts a server on 127.0.0.1 with an ephemeral port.
+pub fn start_server(
+    videos: &Path,
+    tweak: impl FnOnce(&mut server::Config),
+) -> server::ServerHandle {
+    let mut config = server::Config {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        videos: videos.to_path_buf(),
+        ..server::Config::default()
+    };
+    tweak(&mut config);
+    server::Server::bind(config).unwrap().spawn().unwrap()
+}
+
+/// The URL of a file on a running server.
+pub fn url(server: &server::ServerHandle, file: &str) -> String {
+    format!("rtsp://{}/{}", server.addr, file)
+}
+
+/// Polls `cond` until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cond()
+}
+
+/// A raw RTSP connection: requests are written as given, responses parsed as they come.
+pub struct RtspConn {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+    pub cseq: u32,
+}
+
+impl RtspConn {
+    pub fn connect(addr: SocketAddr) -> RtspConn {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        RtspConn {
+            stream,
+            buf: Vec::new(),
+            cseq: 0,
+        }
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Sends a CRLF request with the next CSeq and the given headers, returns the response.
+    pub fn request(&mut self, method: &str, uri: &str, headers: &[(&str, &str)]) -> Response {
+        self.cseq += 1;
+        let mut text = format!("{method} {uri} RTSP/1.0\r\nCSeq: {}\r\n", self.cseq);
+        for (n, v) in headers {
+            text.push_str(&format!("{n}: {v}\r\n"));
+        }
+        text.push_str("\r\n");
+        self.send_raw(text.as_bytes());
+        let r = self.read_response();
+        assert_eq!(r.headers.cseq(), Some(self.cseq), "CSeq echoed");
+        r
+    }
+
+    /// Reads one response, failing the test after 5 s.
+    pub fn read_response(&mut self) -> Response {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Parsed::Complete(r, n) =
+                rtsp::parse_response(&self.buf, &Limits::default()).unwrap()
+            {
+                self.buf.drain(..n);
+                return r;
+            }
+            assert!(Instant::now() < deadline, "no response within 5 s");
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk).expect("read response");
+            assert!(n > 0, "server closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// OPTIONS must still be answered: the connection survived whatever came before.
+    pub fn assert_still_usable(&mut self) {
+        let r = self.request("OPTIONS", "*", &[]);
+        assert_eq!(r.status.0, 200, "connection unusable after an error");
+    }
+}
+
+/// A UDP socket pair on consecutive ports (even RTP port, RTCP beside it) on 127.0.0.1.
+pub fn udp_pair() -> (UdpSocket, UdpSocket) {
+    for _ in 0..100 {
+        let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = rtp.local_addr().unwrap().port();
+        if port % 2 == 1 {
+            continue;
+        }
+        if let Ok(rtcp) = UdpSocket::bind(("127.0.0.1", port + 1)) {
+            return (rtp, rtcp);
+        }
+    }
+    panic!("no UDP port pair");
+}
+
+/// Receives datagrams until `timeout` passes (or `stop` says enough), with arrival times.
+pub fn receive_for(
+    sock: &UdpSocket,
+    timeout: Duration,
+    mut stop: impl FnMut(&[(Instant, Vec<u8>)]) -> bool,
+) -> Vec<(Instant, Vec<u8>)> {
+    let end = Instant::now() + timeout;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let now = Instant::now();
+        if now >= end || stop(&got) {
+            return got;
+        }
+        sock.set_read_timeout(Some((end - now).max(Duration::from_millis(1))))
+            .unwrap();
+        if let Ok(n) = sock.recv(&mut buf) {
+            got.push((Instant::now(), buf[..n].to_vec()));
+        }
+    }
+}
+
+/// Whether a real peer can run here. Missing: a loud skip, or a failure under REQUIRE_PEERS=1.
+pub fn peer_available(name: &str, probe: &[&str]) -> bool {
+    let ok = Command::new(probe[0])
+        .args(&probe[1..])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if ok {
+        return true;
+    }
+    if std::env::var("REQUIRE_PEERS").as_deref() == Ok("1") {
+        panic!("REQUIRE_PEERS=1 but {name} is not available ({probe:?} failed): run .ci/run or install it");
+    }
+    eprintln!("\n!!!!! SKIPPED: {name} is not installed ({probe:?} failed); set REQUIRE_PEERS=1 to make this a failure !!!!!\n");
+    false
+}
+
+pub fn have_ffmpeg() -> bool {
+    peer_available("ffmpeg", &["ffmpeg", "-hide_banner", "-version"])
+}
+
+pub fn have_gstreamer() -> bool {
+    peer_available("GStreamer rtspsrc", &["gst-inspect-1.0", "rtspsrc"])
+        && peer_available(
+            "GStreamer rtpjpegdepay",
+            &["gst-inspect-1.0", "rtpjpegdepay"],
+        )
+}
