@@ -206,3 +206,95 @@ pub fn have_gstreamer() -> bool {
             &["gst-inspect-1.0", "rtpjpegdepay"],
         )
 }
+
+/// A standard session that has been described, set up and started, as a player does it.
+pub struct Playing {
+    pub conn: RtspConn,
+    pub rtp: UdpSocket,
+    pub rtcp: UdpSocket,
+    pub session: String,
+    /// The URL PLAY/TEARDOWN go to (the aggregate one).
+    pub url: String,
+}
+
+/// Resolves an SDP control attribute against a base URL (RFC 2326 C.1.1).
+pub fn resolve_control(base: &str, control: &str) -> String {
+    if control.to_ascii_lowercase().starts_with("rtsp://") {
+        control.to_string()
+    } else if control == "*" || control.is_empty() {
+        base.to_string()
+    } else if base.ends_with('/') {
+        format!("{base}{control}")
+    } else {
+        format!("{base}/{control}")
+    }
+}
+
+/// DESCRIBE, SETUP (UDP) on the SDP's control URL, PLAY: against any RTSP server.
+pub fn describe_setup_play(addr: SocketAddr, url: &str) -> Playing {
+    let mut conn = RtspConn::connect(addr);
+    let r = conn.request("DESCRIBE", url, &[("Accept", "application/sdp")]);
+    assert_eq!(r.status.0, 200, "DESCRIBE {url}: {r:?}");
+    let info = rtsp_proto::sdp::parse_video(&r.body).unwrap();
+    let base = r.headers.get("Content-Base").unwrap_or(url).to_string();
+    let track = resolve_control(&base, info.control.as_deref().unwrap_or(""));
+    let (rtp, rtcp) = udp_pair();
+    let port = rtp.local_addr().unwrap().port();
+    let t = format!("RTP/AVP;unicast;client_port={}-{}", port, port + 1);
+    let r = conn.request("SETUP", &track, &[("Transport", &t)]);
+    assert_eq!(r.status.0, 200, "SETUP {track}: {r:?}");
+    let session = rtsp_proto::rtsp::Session::parse(r.headers.get("Session").unwrap()).unwrap().id;
+    let r = conn.request("PLAY", &base, &[("Session", &session), ("Range", "npt=0.000-")]);
+    assert_eq!(r.status.0, 200, "PLAY: {r:?}");
+    Playing { conn, rtp, rtcp, session, url: base }
+}
+
+/// Starts the project's gst-rtsp-server script on an ephemeral port; returns the child and
+/// the base URL (`rtsp://127.0.0.1:PORT`). The child is killed when the guard drops.
+pub struct GstServer {
+    child: std::process::Child,
+    pub base: String,
+}
+
+impl Drop for GstServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start_gst_server(file: &Path, extra: &[&str]) -> GstServer {
+    use std::io::BufRead;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/gst_server.py");
+    let mut child = Command::new("/usr/bin/python3")
+        .arg(script)
+        .arg("0")
+        .arg(file)
+        .args(["--quiet"])
+        .args(extra)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start gst_server.py");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.split("listening url=rtsp://127.0.0.1:").nth(1) {
+                let port: u16 = rest.split('/').next().unwrap().parse().unwrap();
+                let _ = tx.send(port);
+            }
+        }
+    });
+    let port = rx.recv_timeout(Duration::from_secs(20)).expect("gst_server.py did not start");
+    GstServer { child, base: format!("rtsp://127.0.0.1:{port}") }
+}
+
+pub fn have_gst_rtsp_server() -> bool {
+    peer_available(
+        "gst-rtsp-server (python3-gi)",
+        &["/usr/bin/python3", "-c", "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"],
+    )
+}

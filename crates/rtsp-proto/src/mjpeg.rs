@@ -141,12 +141,16 @@ pub fn index(data: &[u8], max_frame: usize) -> Result<MjpegIndex, MjpegError> {
                 Ok(info) => {
                     frames.push(pos..pos + info.len);
                     pos += info.len;
-                    // Some writers pad between frames; skip anything up to the next SOI.
+                    // Some writers pad between frames, and RFC 2435 depayloaders that
+                    // append an EOI after one already received leave a stray FF D9.
                     while pos < data.len() && !data[pos..].starts_with(&[0xff, 0xd8]) {
-                        if data[pos] != 0 && data[pos] != b'\n' && data[pos] != b'\r' {
+                        if data[pos..].starts_with(&[0xff, 0xd9]) {
+                            pos += 2;
+                        } else if matches!(data[pos], 0 | b'\n' | b'\r') {
+                            pos += 1;
+                        } else {
                             break;
                         }
-                        pos += 1;
                     }
                 }
                 Err(JpegError::Truncated { .. }) => {
@@ -228,6 +232,9 @@ mod tests {
         let b = tiny_jpeg(&[3]);
         let data = [a.clone(), b.clone()].concat();
         let idx = index(&data, 1000).unwrap();
+        // A doubled EOI between frames (ffmpeg's depayloader output) is skipped.
+        let doubled = [a.clone(), vec![0xff, 0xd9], b.clone()].concat();
+        assert_eq!(index(&doubled, 1000).unwrap().frames.len(), 2);
         assert_eq!(idx.container, Container::Plain);
         assert_eq!(idx.frames, vec![0..a.len(), a.len()..a.len() + b.len()]);
     }
