@@ -69,7 +69,8 @@ fn stats(frames: &[(Instant, u32)]) -> Stats {
 fn main() {
     let server = start_server(&videos_dir(), |c| c.fps = FPS);
     let ours_url = url(&server, "video.mjpeg");
-    let gst = have_gst_rtsp_server().then(|| start_gst_server(&videos_dir().join("video.mjpeg"), &["--fps", "20"]));
+    let gst = have_gst_rtsp_server()
+        .then(|| start_gst_server(&videos_dir().join("video.mjpeg"), &["--fps", "20"]));
     // Both measured at once, so both see the same machine load.
     let (ours, theirs) = std::thread::scope(|s| {
         let a = s.spawn(|| measure(server.addr, &ours_url));

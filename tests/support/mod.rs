@@ -243,10 +243,22 @@ pub fn describe_setup_play(addr: SocketAddr, url: &str) -> Playing {
     let t = format!("RTP/AVP;unicast;client_port={}-{}", port, port + 1);
     let r = conn.request("SETUP", &track, &[("Transport", &t)]);
     assert_eq!(r.status.0, 200, "SETUP {track}: {r:?}");
-    let session = rtsp_proto::rtsp::Session::parse(r.headers.get("Session").unwrap()).unwrap().id;
-    let r = conn.request("PLAY", &base, &[("Session", &session), ("Range", "npt=0.000-")]);
+    let session = rtsp_proto::rtsp::Session::parse(r.headers.get("Session").unwrap())
+        .unwrap()
+        .id;
+    let r = conn.request(
+        "PLAY",
+        &base,
+        &[("Session", &session), ("Range", "npt=0.000-")],
+    );
     assert_eq!(r.status.0, 200, "PLAY: {r:?}");
-    Playing { conn, rtp, rtcp, session, url: base }
+    Playing {
+        conn,
+        rtp,
+        rtcp,
+        session,
+        url: base,
+    }
 }
 
 /// Starts the project's gst-rtsp-server script on an ephemeral port; returns the child and
@@ -288,8 +300,13 @@ pub fn start_gst_server(file: &Path, extra: &[&str]) -> GstServer {
             }
         }
     });
-    let port = rx.recv_timeout(Duration::from_secs(20)).expect("gst_server.py did not start");
-    GstServer { child, base: format!("rtsp://127.0.0.1:{port}") }
+    let port = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("gst_server.py did not start");
+    GstServer {
+        child,
+        base: format!("rtsp://127.0.0.1:{port}"),
+    }
 }
 
 pub fn have_gst_rtsp_server() -> bool {

@@ -9,6 +9,7 @@
 //! - [`jpeg`]: JPEG marker segments and the RTP payload format for JPEG (RFC 2435).
 //! - [`mjpeg`]: the `.mjpeg` container formats (the lab's and plain concatenated JPEG).
 //! - [`session`]: the server-side RTSP session state machine.
+//! - [`stats`]: RFC 3550 receiver statistics (loss, jitter).
 
 pub mod jpeg;
 pub mod mjpeg;
@@ -16,3 +17,4 @@ pub mod rtp;
 pub mod rtsp;
 pub mod sdp;
 pub mod session;
+pub mod stats;

@@ -34,8 +34,9 @@ pub enum DepacketizeError {
 /// the unfinished previous one, and a one-packet frame completes immediately.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DepacketizerEvent {
-    /// A frame that was dropped, and why.
-    pub dropped: Option<DepacketizeError>,
+    /// Frames dropped by this packet, each with why (at most two: the unfinished previous
+    /// frame and this packet's own).
+    pub dropped: Vec<DepacketizeError>,
     /// A complete JPEG (SOI..EOI), ready to decode.
     pub frame: Option<Vec<u8>>,
 }
@@ -56,6 +57,11 @@ pub struct Depacketizer {
     /// Tables last sent in-band for each Q in 128..=254, reusable when a later frame sends
     /// a zero-length table header (RFC 2435 3.1.8).
     cached: Vec<(u8, [u8; 64], [u8; 64])>,
+    /// Some frame has begun: a later fragment without its start is a lost frame, while one
+    /// before any start is only a late join (a live server mid-frame).
+    started: bool,
+    /// The timestamp of the headless frame already reported, so it is reported once.
+    headless: Option<u32>,
 }
 
 impl Depacketizer {
@@ -65,6 +71,8 @@ impl Depacketizer {
             max_frame,
             partial: None,
             cached: Vec::new(),
+            started: false,
+            headless: None,
         }
     }
 
@@ -74,14 +82,17 @@ impl Depacketizer {
         let header = match MainHeader::parse(payload) {
             Some(h) => h,
             None => {
-                event.dropped = Some(DepacketizeError::Truncated { len: payload.len() });
-                self.partial = None;
+                if self.partial.take().is_some() {
+                    event
+                        .dropped
+                        .push(DepacketizeError::Truncated { len: payload.len() });
+                }
                 return event;
             }
         };
         if let Some(p) = &self.partial {
             if p.timestamp != timestamp {
-                event.dropped = Some(DepacketizeError::TimestampChanged {
+                event.dropped.push(DepacketizeError::TimestampChanged {
                     from: p.timestamp,
                     to: timestamp,
                 });
@@ -89,29 +100,36 @@ impl Depacketizer {
             }
         }
         if header.fragment_offset == 0 {
-            if self.partial.take().is_some() && event.dropped.is_none() {
-                event.dropped = Some(DepacketizeError::MissingFragment {
+            if self.partial.take().is_some() {
+                event.dropped.push(DepacketizeError::MissingFragment {
                     expected: u32::MAX,
                     got: 0,
                 });
             }
+            self.started = true;
             match self.start(timestamp, header, payload) {
                 Ok(p) => self.partial = Some(p),
                 Err(e) => {
-                    event.dropped = Some(e);
+                    event.dropped.push(e);
+                    self.headless = Some(timestamp);
                     return event;
                 }
             }
         } else {
             let Some(p) = self.partial.as_mut() else {
-                // Joined mid-frame (a live server) or the first fragment was lost: wait for
-                // the next offset 0 without reporting a frame we never saw begin.
+                // The first fragment was lost (report the frame once), or we joined a live
+                // server mid-frame (nothing to report): either way wait for the next offset 0.
+                if self.started && self.headless != Some(timestamp) {
+                    event.dropped.push(DepacketizeError::NoStart);
+                }
+                self.headless = Some(timestamp);
                 return event;
             };
             let expected = p.data.len() as u32;
             if header.fragment_offset != expected {
                 self.partial = None;
-                event.dropped = Some(DepacketizeError::MissingFragment {
+                self.headless = Some(timestamp);
+                event.dropped.push(DepacketizeError::MissingFragment {
                     expected,
                     got: header.fragment_offset,
                 });
@@ -120,12 +138,16 @@ impl Depacketizer {
             let skip = MainHeader::LEN + if p.header.type_ >= 64 { 4 } else { 0 };
             let Some(data) = payload.get(skip..) else {
                 self.partial = None;
-                event.dropped = Some(DepacketizeError::Truncated { len: payload.len() });
+                self.headless = Some(timestamp);
+                event
+                    .dropped
+                    .push(DepacketizeError::Truncated { len: payload.len() });
                 return event;
             };
             if p.data.len() + data.len() > self.max_frame {
                 self.partial = None;
-                event.dropped = Some(DepacketizeError::TooLarge {
+                self.headless = Some(timestamp);
+                event.dropped.push(DepacketizeError::TooLarge {
                     limit: self.max_frame,
                 });
                 return event;

@@ -28,7 +28,7 @@ fn pay_depay(frame: &[u8], timestamp: u32) -> (Vec<Vec<u8>>, Vec<u8>) {
     for (p, last) in &payloads {
         assert!(p.len() + 12 <= MAX_PACKET);
         let ev = depay.push(timestamp, *last, p);
-        assert_eq!(ev.dropped, None);
+        assert!(ev.dropped.is_empty());
         if ev.frame.is_some() {
             out = ev.frame;
         }
@@ -151,7 +151,7 @@ fn lost_fragment_drops_the_frame_and_the_next_frame_still_arrives() {
         }
         let ev = d.push(0, f.last, &f.to_payload());
         assert_eq!(ev.frame, None, "a frame with a hole must never come out");
-        dropped = dropped.or(ev.dropped);
+        dropped = dropped.or(ev.dropped.first().cloned());
     }
     assert!(matches!(
         dropped,
@@ -167,9 +167,46 @@ fn lost_fragment_drops_the_frame_and_the_next_frame_still_arrives() {
     }
     let ev = d.push(1, true, &payloads[0].to_payload());
     assert!(matches!(
-        ev.dropped,
-        Some(DepacketizeError::TimestampChanged { .. })
+        ev.dropped[..],
+        [DepacketizeError::TimestampChanged { .. }]
     ));
+}
+
+#[test]
+fn every_lost_frame_is_counted_once() {
+    let frames = sample_frames();
+    let payloads = |i: usize| -> Vec<(Vec<u8>, bool)> {
+        let info = JpegInfo::parse(&frames[i]).unwrap();
+        let p = info.rfc2435().unwrap();
+        fragments(&p, &frames[i][info.scan_data.start..], MAX_PACKET)
+            .map(|f| (f.to_payload(), f.last))
+            .collect()
+    };
+    let (a, b, c) = (payloads(0), payloads(1), payloads(2));
+    let mut d = Depacketizer::new(1 << 20);
+    let mut complete = 0;
+    let mut dropped = 0;
+    let mut push = |ts: u32, (p, m): &(Vec<u8>, bool)| {
+        let ev = d.push(ts, *m, p);
+        complete += ev.frame.is_some() as usize;
+        dropped += ev.dropped.len();
+    };
+    // Frame a loses its last fragment, frame b its first; c arrives whole.
+    for f in &a[..a.len() - 1] {
+        push(0, f);
+    }
+    for f in &b[1..] {
+        push(1, f);
+    }
+    for f in &c {
+        push(2, f);
+    }
+    assert_eq!((complete, dropped), (1, 2));
+
+    // Joining a live stream mid-frame is not a loss.
+    let mut d = Depacketizer::new(1 << 20);
+    let ev = d.push(1, b[1].1, &b[1].0);
+    assert!(ev.dropped.is_empty());
 }
 
 #[test]
@@ -182,7 +219,7 @@ fn oversized_frames_are_dropped() {
     for f in fragments(&p, &frame[info.scan_data.start..], MAX_PACKET) {
         let ev = d.push(0, f.last, &f.to_payload());
         assert_eq!(ev.frame, None);
-        dropped = dropped.or(ev.dropped);
+        dropped = dropped.or(ev.dropped.first().cloned());
     }
     assert_eq!(dropped, Some(DepacketizeError::TooLarge { limit: 2000 }));
 }
