@@ -4,12 +4,10 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rtsp_proto::jpeg::JpegInfo;
 use support::*;
 
 /// Runs a command, killing it if it outlives `limit`.
@@ -29,43 +27,6 @@ fn run(cmd: &mut Command, limit: Duration) -> std::process::Output {
         std::thread::sleep(Duration::from_millis(20));
     }
     child.wait_with_output().unwrap()
-}
-
-/// Matches every received frame to a source frame; returns the matched source indices in
-/// arrival order. Panics on any frame that is not bit-exact.
-fn match_frames(received: &[Vec<u8>], source: &[Vec<u8>]) -> Vec<usize> {
-    let by_scan: HashMap<Vec<u8>, usize> = source
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (scan_data(f).unwrap(), i))
-        .collect();
-    received
-        .iter()
-        .enumerate()
-        .map(|(n, f)| {
-            let got =
-                JpegInfo::parse(f).unwrap_or_else(|e| panic!("received frame {n} unparsable: {e}"));
-            let i = *by_scan
-                .get(&f[got.scan_data.clone()])
-                .unwrap_or_else(|| panic!("received frame {n} matches no source frame"));
-            let want = JpegInfo::parse(&source[i]).unwrap();
-            assert_eq!(
-                (got.width, got.height),
-                (want.width, want.height),
-                "frame {n}"
-            );
-            assert_eq!(
-                (got.components[0].h, got.components[0].v),
-                (want.components[0].h, want.components[0].v)
-            );
-            let q = |info: &JpegInfo, c: usize| {
-                info.quant_tables[info.components[c].tq as usize].clone()
-            };
-            assert_eq!(q(&got, 0), q(&want, 0), "luma table of frame {n}");
-            assert_eq!(q(&got, 1), q(&want, 1), "chroma table of frame {n}");
-            i
-        })
-        .collect()
 }
 
 /// At least 95% of the frames sent between the first and last one received arrived, over a
@@ -129,14 +90,7 @@ fn ffmpeg_plays_our_server_over_udp_bit_exact() {
         "ffmpeg failed: {}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let data = std::fs::read(&out).unwrap();
-    let idx = rtsp_proto::mjpeg::index(&data, 1 << 20).unwrap();
-    assert_eq!(idx.warning, None);
-    let received: Vec<Vec<u8>> = idx
-        .frames
-        .iter()
-        .map(|r| data[r.clone()].to_vec())
-        .collect();
+    let received = read_plain_mjpeg(&out);
     let indices = match_frames(&received, &sample_frames());
     assert_delivery("ffmpeg", &indices, 80);
 }

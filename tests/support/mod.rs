@@ -10,6 +10,9 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
+use rtsp_proto::jpeg::JpegInfo;
 use rtsp_proto::rtsp::{self, Limits, Parsed, Response};
 
 /// The repository's `videos/` directory.
@@ -217,19 +220,6 @@ pub struct Playing {
     pub url: String,
 }
 
-/// Resolves an SDP control attribute against a base URL (RFC 2326 C.1.1).
-pub fn resolve_control(base: &str, control: &str) -> String {
-    if control.to_ascii_lowercase().starts_with("rtsp://") {
-        control.to_string()
-    } else if control == "*" || control.is_empty() {
-        base.to_string()
-    } else if base.ends_with('/') {
-        format!("{base}{control}")
-    } else {
-        format!("{base}/{control}")
-    }
-}
-
 /// DESCRIBE, SETUP (UDP) on the SDP's control URL, PLAY: against any RTSP server.
 pub fn describe_setup_play(addr: SocketAddr, url: &str) -> Playing {
     let mut conn = RtspConn::connect(addr);
@@ -237,7 +227,7 @@ pub fn describe_setup_play(addr: SocketAddr, url: &str) -> Playing {
     assert_eq!(r.status.0, 200, "DESCRIBE {url}: {r:?}");
     let info = rtsp_proto::sdp::parse_video(&r.body).unwrap();
     let base = r.headers.get("Content-Base").unwrap_or(url).to_string();
-    let track = resolve_control(&base, info.control.as_deref().unwrap_or(""));
+    let track = rtsp_proto::sdp::resolve_control(&base, info.control.as_deref().unwrap_or(""));
     let (rtp, rtcp) = udp_pair();
     let port = rtp.local_addr().unwrap().port();
     let t = format!("RTP/AVP;unicast;client_port={}-{}", port, port + 1);
@@ -315,3 +305,80 @@ pub fn have_gst_rtsp_server() -> bool {
         &["/usr/bin/python3", "-c", "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"],
     )
 }
+
+/// Matches every received frame to a source frame; returns the matched source indices in
+/// arrival order. Panics on any frame that is not bit-exact.
+pub fn match_frames(received: &[Vec<u8>], source: &[Vec<u8>]) -> Vec<usize> {
+    let by_scan: HashMap<Vec<u8>, usize> = source
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (scan_data(f).unwrap(), i))
+        .collect();
+    received
+        .iter()
+        .enumerate()
+        .map(|(n, f)| {
+            let got =
+                JpegInfo::parse(f).unwrap_or_else(|e| panic!("received frame {n} unparsable: {e}"));
+            let i = *by_scan
+                .get(&f[got.scan_data.clone()])
+                .unwrap_or_else(|| panic!("received frame {n} matches no source frame"));
+            let want = JpegInfo::parse(&source[i]).unwrap();
+            assert_eq!(
+                (got.width, got.height),
+                (want.width, want.height),
+                "frame {n}"
+            );
+            assert_eq!(
+                (got.components[0].h, got.components[0].v),
+                (want.components[0].h, want.components[0].v)
+            );
+            let q = |info: &JpegInfo, c: usize| {
+                info.quant_tables[info.components[c].tq as usize].clone()
+            };
+            assert_eq!(q(&got, 0), q(&want, 0), "luma table of frame {n}");
+            assert_eq!(q(&got, 1), q(&want, 1), "chroma table of frame {n}");
+            i
+        })
+        .collect()
+}
+
+/// The frames of a plain `.mjpeg` file (as ffmpeg's `-f mjpeg` and our client's recorder write).
+pub fn read_plain_mjpeg(path: &Path) -> Vec<Vec<u8>> {
+    let data = std::fs::read(path).unwrap();
+    if data.is_empty() {
+        return Vec::new();
+    }
+    let idx = rtsp_proto::mjpeg::index(&data, 16 << 20).unwrap();
+    assert_eq!(idx.warning, None, "{}", path.display());
+    idx.frames
+        .iter()
+        .map(|r| data[r.clone()].to_vec())
+        .collect()
+}
+
+/// Decodes a JPEG to RGB pixels with the same decoder the client uses.
+pub fn decode_rgb(jpeg: &[u8]) -> image::RgbImage {
+    image::load_from_memory_with_format(jpeg, image::ImageFormat::Jpeg)
+        .unwrap()
+        .to_rgb8()
+}
+
+/// Peak signal-to-noise ratio between two same-size pictures (infinite when equal).
+pub fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let se: f64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum();
+    let mse = se / a.as_raw().len() as f64;
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
+    }
+}
+
+pub mod doubles;

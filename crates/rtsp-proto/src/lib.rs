@@ -8,11 +8,13 @@
 //! - [`rtp`]: the RTP fixed header (RFC 3550) and sequence-number arithmetic.
 //! - [`jpeg`]: JPEG marker segments and the RTP payload format for JPEG (RFC 2435).
 //! - [`mjpeg`]: the `.mjpeg` container formats (the lab's and plain concatenated JPEG).
+//! - [`reorder`]: a bounded reorder buffer for RTP packets.
 //! - [`session`]: the server-side RTSP session state machine.
 //! - [`stats`]: RFC 3550 receiver statistics (loss, jitter).
 
 pub mod jpeg;
 pub mod mjpeg;
+pub mod reorder;
 pub mod rtp;
 pub mod rtsp;
 pub mod sdp;

@@ -227,3 +227,47 @@ mod tests {
         }
     }
 }
+
+/// Resolves a media's `a=control` against the base URL (Content-Base, else the DESCRIBE URL)
+/// as RFC 2326 C.1.1 says: absolute controls stand alone, `*` means the base itself, and a
+/// relative control is appended (gst-rtsp-server's base ends in `/`, VLC's and ours may not).
+pub fn resolve_control(base: &str, control: &str) -> String {
+    let control = control.trim();
+    if control.len() >= 7 && control[..7].eq_ignore_ascii_case("rtsp://") {
+        control.to_string()
+    } else if control.is_empty() || control == "*" {
+        base.to_string()
+    } else if base.ends_with('/') {
+        format!("{base}{control}")
+    } else {
+        format!("{base}/{control}")
+    }
+}
+
+#[cfg(test)]
+mod resolve_tests {
+    use super::resolve_control;
+
+    #[test]
+    fn controls_real_servers_send() {
+        // gst-rtsp-server: base with slash, relative control.
+        assert_eq!(
+            resolve_control("rtsp://h:1/test/", "stream=0"),
+            "rtsp://h:1/test/stream=0"
+        );
+        // VLC: absolute control.
+        assert_eq!(
+            resolve_control("rtsp://h/test", "rtsp://h/test/trackID=0"),
+            "rtsp://h/test/trackID=0"
+        );
+        // No slash on the base.
+        assert_eq!(
+            resolve_control("rtsp://h/v.mjpeg", "track1"),
+            "rtsp://h/v.mjpeg/track1"
+        );
+        assert_eq!(
+            resolve_control("rtsp://h/v.mjpeg/", "*"),
+            "rtsp://h/v.mjpeg/"
+        );
+    }
+}

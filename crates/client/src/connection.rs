@@ -1,0 +1,225 @@
+//! The RTSP control connection. A reader thread parses what the server sends and hands
+//! responses to the caller, who matches them by CSeq; the writer side is the caller's. Every
+//! wait has a deadline.
+//!
+//! The lab's server ends its replies without a blank line, so in the lab dialect a reply is
+//! taken as whole once the server has been quiet for a moment (as our server does for the
+//! lab's requests).
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rtsp_proto::rtsp::{self, Limits, Parsed, Request, Response};
+
+use crate::ClientError;
+
+/// How long the lab's server must be quiet before its unterminated reply is taken as whole.
+const LAB_QUIET: Duration = Duration::from_millis(100);
+
+/// What the reader thread passes on.
+#[derive(Debug)]
+enum Incoming {
+    Response(Response),
+    Closed(String),
+}
+
+/// A control connection to one server.
+pub struct Connection {
+    stream: TcpStream,
+    incoming: Receiver<Incoming>,
+    /// Read by the reader thread: whether to accept replies with no blank line.
+    lab: Arc<AtomicBool>,
+    cseq: u32,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+}
+
+impl Connection {
+    /// Connects with a deadline and starts the reader thread.
+    pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<Connection, ClientError> {
+        let stream = TcpStream::connect_timeout(&addr, timeout)
+            .map_err(|e| ClientError::Connect(addr, e.to_string()))?;
+        stream.set_nodelay(true).ok();
+        stream
+            .set_write_timeout(Some(Duration::from_secs(5)))
+            .map_err(ClientError::io("set write timeout"))?;
+        let reader = stream
+            .try_clone()
+            .map_err(ClientError::io("clone socket"))?;
+        let (tx, rx) = mpsc::channel();
+        let lab = Arc::new(AtomicBool::new(false));
+        let lab2 = lab.clone();
+        std::thread::Builder::new()
+            .name("rtsp-reader".into())
+            .spawn(move || read_loop(reader, tx, lab2))
+            .map_err(ClientError::io("start reader thread"))?;
+        Ok(Connection {
+            peer: stream
+                .peer_addr()
+                .map_err(ClientError::io("peer address"))?,
+            local: stream
+                .local_addr()
+                .map_err(ClientError::io("local address"))?,
+            stream,
+            incoming: rx,
+            lab,
+            cseq: 0,
+        })
+    }
+
+    /// Switches reply parsing to the lab's unterminated form.
+    pub fn set_lab(&self, lab: bool) {
+        self.lab.store(lab, Ordering::SeqCst);
+    }
+
+    /// The next CSeq to use.
+    pub fn next_cseq(&mut self) -> u32 {
+        self.cseq += 1;
+        self.cseq
+    }
+
+    /// Writes raw bytes (the lab's request shape is not what [`Request::write`] produces).
+    pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        self.stream
+            .write_all(bytes)
+            .map_err(ClientError::io("send request"))
+    }
+
+    /// Sends a standard request (a CSeq is added) and waits for its response.
+    pub fn request(
+        &mut self,
+        mut req: Request,
+        timeout: Duration,
+    ) -> Result<Response, ClientError> {
+        let cseq = self.next_cseq();
+        req.headers.set("CSeq", cseq.to_string());
+        req.headers.set(
+            "User-Agent",
+            concat!("mjpeg-rtsp-client/", env!("CARGO_PKG_VERSION")),
+        );
+        log::debug!("-> {} {}", req.method, req.uri);
+        self.send_raw(&req.to_bytes())?;
+        self.wait_response(cseq, timeout)
+    }
+
+    /// Waits for the response carrying `cseq`, discarding stale ones.
+    pub fn wait_response(&mut self, cseq: u32, timeout: Duration) -> Result<Response, ClientError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.incoming.recv_timeout(left) {
+                Ok(Incoming::Response(r)) if r.headers.cseq() == Some(cseq) => {
+                    log::debug!("<- {} {}", r.status.0, r.reason);
+                    return Ok(r);
+                }
+                Ok(Incoming::Response(r)) => {
+                    log::debug!("ignoring response with CSeq {:?}", r.headers.cseq())
+                }
+                Ok(Incoming::Closed(why)) => return Err(ClientError::Closed(why)),
+                Err(RecvTimeoutError::Timeout) => return Err(ClientError::Timeout(cseq)),
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(ClientError::Closed("reader stopped".into()))
+                }
+            }
+        }
+    }
+
+    /// Closes both directions; the reader thread then ends.
+    pub fn close(&self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn read_loop(mut stream: TcpStream, tx: mpsc::Sender<Incoming>, lab: Arc<AtomicBool>) {
+    let limits = Limits::default();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let mut last_rx = Instant::now();
+    let _ = stream.set_read_timeout(Some(LAB_QUIET / 2));
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => {
+                let _ = tx.send(Incoming::Closed("server closed the connection".into()));
+                return;
+            }
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                last_rx = Instant::now();
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => {
+                let _ = tx.send(Incoming::Closed(e.to_string()));
+                return;
+            }
+        }
+        loop {
+            if buf.is_empty() {
+                break;
+            }
+            // A server request or interleaved data would start otherwise; only responses
+            // start with "RTSP/".
+            if !buf.starts_with(b"RTSP/") && buf.len() >= 5 {
+                match rtsp::parse_request(&buf, &limits) {
+                    Ok(Parsed::Complete(req, used)) => {
+                        log::info!("server sent {} {}: ignored", req.method, req.uri);
+                        buf.drain(..used);
+                        continue;
+                    }
+                    Ok(Parsed::Incomplete) => break,
+                    Err(e) => {
+                        let _ = tx.send(Incoming::Closed(format!(
+                            "unparsable data from server: {e}"
+                        )));
+                        return;
+                    }
+                }
+            }
+            match rtsp::parse_response(&buf, &limits) {
+                Ok(Parsed::Complete(r, used)) => {
+                    buf.drain(..used);
+                    if tx.send(Incoming::Response(r)).is_err() {
+                        return;
+                    }
+                }
+                Ok(Parsed::Incomplete) => {
+                    let quiet = last_rx.elapsed() >= LAB_QUIET;
+                    if lab.load(Ordering::SeqCst) && quiet && !buf.contains(&b'\r') {
+                        let taken = std::mem::take(&mut buf);
+                        match rtsp::parse_unterminated_response(&taken, &limits) {
+                            Ok(r) => {
+                                if tx.send(Incoming::Response(r)).is_err() {
+                                    return;
+                                }
+                            }
+                            Err(e) => log::warn!("unparsable lab reply: {e}"),
+                        }
+                    } else if buf.len() > limits.max_message() {
+                        let _ = tx.send(Incoming::Closed("response too large".into()));
+                        return;
+                    }
+                    break;
+                }
+                Err(e) => {
+                    let _ = tx.send(Incoming::Closed(format!("malformed response: {e}")));
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! Headless playback: SETUP and PLAY at once, then stop after `--frames`, `--duration` or the
+//! end of the stream, TEARDOWN, and report.
+
+use std::time::{Duration, Instant};
+
+use crate::session::ClientSession;
+use crate::stats::Stats;
+use crate::{ClientError, Options};
+
+/// Plays `opts` to the end and returns the statistics (no frame at all is the caller's
+/// failure to report).
+pub fn run(opts: &Options) -> Result<Stats, ClientError> {
+    let mut s = ClientSession::connect(opts)?;
+    s.setup()?;
+    s.play()?;
+    let start = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(10));
+        let decoded = s.display.lock().unwrap().frames_decoded;
+        if opts.frames.is_some_and(|n| decoded >= n) {
+            break;
+        }
+        if opts
+            .duration
+            .is_some_and(|d| start.elapsed().as_secs_f64() >= d)
+        {
+            break;
+        }
+        if s.ended() {
+            log::info!("end of stream");
+            break;
+        }
+        s.keepalive_if_due()?;
+    }
+    let stats = s.stats();
+    if let Err(e) = s.teardown() {
+        log::warn!("TEARDOWN: {e}");
+    }
+    Ok(stats)
+}

@@ -1,0 +1,149 @@
+//! The RTSP/RTP Motion-JPEG player as a library: the binary (`main.rs`) parses the command
+//! line and owns the window; tests drive [`session::ClientSession`] and [`headless::run`]
+//! in-process.
+//!
+//! Threads, as DESIGN.md lays out: a reader thread per RTSP connection ([`connection`]), a
+//! receiver thread for RTP ([`receiver`]), a player thread that decodes and schedules frames by
+//! RTP timestamp ([`player`]), and the caller's thread for keys and the window ([`ui`]).
+
+pub mod connection;
+pub mod font;
+pub mod headless;
+pub mod player;
+pub mod receiver;
+pub mod session;
+pub mod stats;
+pub mod ui;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// What can go wrong talking to a server, with enough context to find it in a capture.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to {0}: {1}")]
+    Connect(SocketAddr, String),
+    #[error("{0}: {1}")]
+    Io(&'static str, std::io::Error),
+    #[error("connection closed: {0}")]
+    Closed(String),
+    #[error("no response to request CSeq {0} in time")]
+    Timeout(u32),
+    #[error("{method} failed: {status} {reason}")]
+    Status {
+        method: &'static str,
+        status: u16,
+        reason: String,
+    },
+    #[error("bad response to {0}: {1}")]
+    BadResponse(&'static str, String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ClientError {
+    /// Wraps an IO error with what was being done, for `map_err`.
+    pub fn io(what: &'static str) -> impl Fn(std::io::Error) -> ClientError {
+        move |e| ClientError::Io(what, e)
+    }
+}
+
+/// How recorded frames are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordFormat {
+    /// Concatenated JPEG, as `ffmpeg -f mjpeg` writes.
+    Plain,
+    /// The lab's 5-digit length + JPEG.
+    Lab,
+}
+
+/// Everything the command line sets.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Absolute `rtsp://host:port/path` URL of the stream.
+    pub url: String,
+    /// The server's address, from the URL (or the lab's HOST PORT).
+    pub server: SocketAddr,
+    /// The bare file name the lab's dialect sends as its URI.
+    pub file: String,
+    /// Local UDP port for RTP (RTCP on the next); ephemeral when `None`.
+    pub rtp_port: Option<u16>,
+    /// Force the lab dialect instead of detecting it.
+    pub lab: bool,
+    pub frames: Option<u64>,
+    pub duration: Option<f64>,
+    pub record: Option<PathBuf>,
+    pub record_format: RecordFormat,
+    pub stats_json: Option<String>,
+    /// Delay between a frame's arrival and its display, absorbing network jitter.
+    pub playout_delay: std::time::Duration,
+}
+
+impl Options {
+    /// Options for `url` with everything else at its default.
+    pub fn for_url(url: &str) -> Result<Options, ClientError> {
+        let (server, file) = parse_rtsp_url(url)?;
+        Ok(Options {
+            url: url.to_string(),
+            server,
+            file,
+            rtp_port: None,
+            lab: false,
+            frames: None,
+            duration: None,
+            record: None,
+            record_format: RecordFormat::Plain,
+            stats_json: None,
+            playout_delay: std::time::Duration::from_millis(100),
+        })
+    }
+}
+
+/// Splits `rtsp://host[:port]/path` into the server address (port 554 by default, as RFC
+/// 2326 3.2 says) and the path.
+pub fn parse_rtsp_url(url: &str) -> Result<(SocketAddr, String), ClientError> {
+    use std::net::ToSocketAddrs;
+    let bad = || ClientError::Invalid(format!("{url:?} is not an rtsp://HOST[:PORT]/PATH URL"));
+    let rest = url
+        .get(..7)
+        .filter(|s| s.eq_ignore_ascii_case("rtsp://"))
+        .map(|_| &url[7..])
+        .ok_or_else(bad)?;
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    if authority.is_empty() {
+        return Err(bad());
+    }
+    let with_port = if authority.starts_with('[') {
+        if authority.contains("]:") {
+            authority.to_string()
+        } else {
+            format!("{authority}:554")
+        }
+    } else if authority.contains(':') {
+        authority.to_string()
+    } else {
+        format!("{authority}:554")
+    };
+    let addr = with_port
+        .to_socket_addrs()
+        .map_err(|e| ClientError::Invalid(format!("cannot resolve {with_port}: {e}")))?
+        .next()
+        .ok_or_else(bad)?;
+    Ok((addr, path.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let (a, p) = parse_rtsp_url("rtsp://127.0.0.1:1025/video.mjpeg").unwrap();
+        assert_eq!((a.port(), p.as_str()), (1025, "video.mjpeg"));
+        let (a, p) = parse_rtsp_url("RTSP://127.0.0.1/a/b").unwrap();
+        assert_eq!((a.port(), p.as_str()), (554, "a/b"));
+        assert!(parse_rtsp_url("http://x/").is_err());
+        assert!(parse_rtsp_url("rtsp:///x").is_err());
+    }
+}

@@ -1,0 +1,138 @@
+//! `client`: plays an RTSP/RTP Motion-JPEG stream in a window driven by keys, or headless.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+
+use client::{Options, RecordFormat};
+
+const KEYS: &str = "Keys in the window:
+  S          SETUP
+  P          PLAY (from INIT: SETUP, then PLAY)
+  Space      PAUSE / resume
+  T          TEARDOWN
+  D          DESCRIBE (prints the SDP)
+  Q, Esc     quit (TEARDOWN first)
+A key that is not valid in the current state does nothing and says why in the log (-v).";
+
+/// Plays an RTSP/RTP Motion-JPEG (RFC 2435) stream: our server, gst-rtsp-server, VLC, or the
+/// classic lab's Python server (detected when it does not answer OPTIONS).
+#[derive(Parser, Debug)]
+#[command(version, about, after_help = KEYS)]
+struct Args {
+    /// rtsp://HOST[:PORT]/PATH, or the lab's form: HOST PORT RTP_PORT FILE
+    #[arg(required = true, num_args = 1..=4, value_name = "URL | HOST PORT RTP_PORT FILE")]
+    target: Vec<String>,
+    /// No window: SETUP and PLAY at once, stop at --frames, --duration or the end of the stream.
+    #[arg(long)]
+    headless: bool,
+    /// SETUP and PLAY at once in the window too.
+    #[arg(long)]
+    autoplay: bool,
+    /// Headless: stop after this many decoded frames.
+    #[arg(long)]
+    frames: Option<u64>,
+    /// Headless: stop after this many seconds.
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Write every complete received frame to this file.
+    #[arg(long)]
+    record: Option<std::path::PathBuf>,
+    /// Format of --record: plain (concatenated JPEG) or lab (5-digit length + JPEG).
+    #[arg(long, default_value = "plain", value_parser = ["plain", "lab"])]
+    record_format: String,
+    /// At exit, write the statistics as one JSON object to this file (- for stdout).
+    #[arg(long)]
+    stats_json: Option<String>,
+    /// Speak the lab's dialect without trying OPTIONS first.
+    #[arg(long)]
+    lab: bool,
+    /// Local UDP port for RTP (RTCP on the next one); ephemeral by default.
+    #[arg(long)]
+    rtp_port: Option<u16>,
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+fn options(args: &Args) -> anyhow::Result<(Options, bool)> {
+    let (mut opts, lab_form) = match args.target.as_slice() {
+        [url] => (Options::for_url(url)?, false),
+        [host, port, rtp_port, file] => {
+            let port: u16 = port
+                .parse()
+                .with_context(|| format!("PORT {port:?} is not a port number"))?;
+            let rtp: u16 = rtp_port
+                .parse()
+                .with_context(|| format!("RTP_PORT {rtp_port:?} is not a port number"))?;
+            let mut o = Options::for_url(&format!("rtsp://{host}:{port}/{file}"))?;
+            o.rtp_port = Some(rtp);
+            (o, true)
+        }
+        _ => bail!("give rtsp://HOST[:PORT]/PATH, or HOST PORT RTP_PORT FILE"),
+    };
+    if let Some(p) = args.rtp_port {
+        opts.rtp_port = Some(p);
+    }
+    opts.lab = args.lab;
+    opts.frames = args.frames;
+    opts.duration = args.duration;
+    opts.record = args.record.clone();
+    opts.record_format = if args.record_format == "lab" {
+        RecordFormat::Lab
+    } else {
+        RecordFormat::Plain
+    };
+    opts.stats_json = args.stats_json.clone();
+    Ok((opts, lab_form))
+}
+
+fn write_stats(path: &str, json: &str) -> anyhow::Result<()> {
+    if path == "-" {
+        println!("{json}");
+    } else {
+        std::fs::write(path, format!("{json}\n")).with_context(|| format!("writing {path}"))?;
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let level = match args.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
+    match run(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("client: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let (opts, _) = options(args)?;
+    let stats = if args.headless {
+        client::headless::run(&opts)?
+    } else {
+        client::ui::run_window(&opts, args.autoplay)?
+    };
+    eprintln!(
+        "client: {} ({}, {} dialect)",
+        stats.summary(),
+        stats.transport,
+        stats.dialect
+    );
+    if let Some(path) = &opts.stats_json {
+        write_stats(path, &stats.to_json())?;
+    }
+    if args.headless && stats.frames_decoded == 0 {
+        eprintln!("client: no frame was received");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}

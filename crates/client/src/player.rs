@@ -1,0 +1,185 @@
+//! The player thread: records each received frame, decodes it, and shows it when its RTP
+//! timestamp says (a playout delay after the first frame's arrival), not when it arrived, so
+//! network jitter does not become display jitter. When the timestamps are not a 90 kHz media
+//! clock (the lab's server stamps Unix seconds) frames are shown as they arrive.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::receiver::ReceivedFrame;
+use crate::RecordFormat;
+
+/// A decoded frame in minifb's 0RGB layout.
+#[derive(Debug, Clone)]
+pub struct Picture {
+    pub width: usize,
+    pub height: usize,
+    pub pixels: Vec<u32>,
+    pub rtp_timestamp: u32,
+}
+
+/// What the player shares with the session and the window.
+#[derive(Debug, Default)]
+pub struct Display {
+    /// The newest picture due for display.
+    pub latest: Option<Arc<Picture>>,
+    pub frames_decoded: u64,
+    pub decode_errors: u64,
+    pub first_decoded: Option<Instant>,
+    pub last_decoded: Option<Instant>,
+    /// Set by the session on PLAY after PAUSE: the timestamp-to-clock mapping starts over.
+    pub reanchor: bool,
+}
+
+/// How frames are scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    /// RTP timestamps on the 90 kHz clock RFC 2435 mandates.
+    Rtp90k,
+    /// Timestamps mean nothing usable: show on arrival.
+    Arrival,
+}
+
+/// Appends received frames to a file.
+pub struct Recorder {
+    out: BufWriter<File>,
+    format: RecordFormat,
+}
+
+impl Recorder {
+    pub fn create(path: &std::path::Path, format: RecordFormat) -> std::io::Result<Recorder> {
+        Ok(Recorder {
+            out: BufWriter::new(File::create(path)?),
+            format,
+        })
+    }
+
+    fn write(&mut self, jpeg: &[u8]) -> std::io::Result<()> {
+        match self.format {
+            RecordFormat::Plain => self.out.write_all(jpeg),
+            RecordFormat::Lab => {
+                let mut v = Vec::with_capacity(jpeg.len() + 5);
+                rtsp_proto::mjpeg::write_lab_frame(&mut v, jpeg).map_err(|n| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("{n}-byte frame exceeds the lab format's 99999"),
+                    )
+                })?;
+                self.out.write_all(&v)
+            }
+        }
+    }
+}
+
+/// The running player thread; stops when dropped.
+pub struct Player {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Player {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts the player on `frames`.
+pub fn spawn(
+    frames: Receiver<ReceivedFrame>,
+    display: Arc<Mutex<Display>>,
+    clock: Clock,
+    delay: Duration,
+    mut recorder: Option<Recorder>,
+) -> std::io::Result<Player> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("player".into())
+        .spawn(move || {
+            let mut anchor: Option<(Instant, u32)> = None;
+            while !stop2.load(Ordering::Relaxed) {
+                let frame = match frames.recv_timeout(Duration::from_millis(50)) {
+                    Ok(f) => f,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                };
+                if let Some(r) = &mut recorder {
+                    if let Err(e) = r.write(&frame.jpeg) {
+                        log::warn!("recording: {e}");
+                    }
+                }
+                let picture = match decode(&frame.jpeg) {
+                    Ok((width, height, pixels)) => Picture {
+                        width,
+                        height,
+                        pixels,
+                        rtp_timestamp: frame.rtp_timestamp,
+                    },
+                    Err(e) => {
+                        log::warn!(
+                            "frame at RTP time {} does not decode: {e}",
+                            frame.rtp_timestamp
+                        );
+                        display.lock().unwrap().decode_errors += 1;
+                        continue;
+                    }
+                };
+                if clock == Clock::Rtp90k {
+                    if std::mem::take(&mut display.lock().unwrap().reanchor) {
+                        anchor = None;
+                    }
+                    let (t0, ts0) =
+                        *anchor.get_or_insert((frame.arrival + delay, frame.rtp_timestamp));
+                    let offset = frame.rtp_timestamp.wrapping_sub(ts0) as i32 as f64 / 90_000.0;
+                    let due = if offset >= 0.0 {
+                        t0 + Duration::from_secs_f64(offset)
+                    } else {
+                        t0
+                    };
+                    let now = Instant::now();
+                    // A jump (seek, loop, new session) re-anchors instead of stalling.
+                    if offset < 0.0 || due > now + Duration::from_secs(2) {
+                        anchor = Some((frame.arrival + delay, frame.rtp_timestamp));
+                    } else {
+                        while Instant::now() < due && !stop2.load(Ordering::Relaxed) {
+                            std::thread::sleep(
+                                (due - Instant::now()).min(Duration::from_millis(20)),
+                            );
+                        }
+                    }
+                }
+                let now = Instant::now();
+                let mut d = display.lock().unwrap();
+                d.frames_decoded += 1;
+                d.first_decoded.get_or_insert(now);
+                d.last_decoded = Some(now);
+                d.latest = Some(Arc::new(picture));
+            }
+            if let Some(mut r) = recorder {
+                let _ = r.out.flush();
+            }
+        })?;
+    Ok(Player {
+        stop,
+        thread: Some(thread),
+    })
+}
+
+/// Decodes a JPEG to 0RGB pixels.
+pub fn decode(jpeg: &[u8]) -> Result<(usize, usize, Vec<u32>), image::ImageError> {
+    let img = image::load_from_memory_with_format(jpeg, image::ImageFormat::Jpeg)?.to_rgb8();
+    let (w, h) = img.dimensions();
+    let pixels = img
+        .pixels()
+        .map(|p| (p[0] as u32) << 16 | (p[1] as u32) << 8 | p[2] as u32)
+        .collect();
+    Ok((w as usize, h as usize, pixels))
+}

@@ -1,0 +1,501 @@
+//! One client session: the RTSP requests for SETUP, PLAY, PAUSE and TEARDOWN in either dialect,
+//! and the receiver and player threads that a SETUP starts.
+//!
+//! Standard RTSP is the default. The lab's server never answers OPTIONS, so when OPTIONS gets
+//! no answer within a second the session switches to the lab's dialect on the same connection:
+//! bare file name as URI, LF lines, no blank line, `Transport: RTP/UDP; client_port= N` as the
+//! third line, whole JPEGs in the datagrams.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rtsp_proto::rtsp::{Method, Public, Request, Response, Session, Transport};
+use rtsp_proto::sdp::{self, VideoInfo};
+
+use crate::connection::Connection;
+use crate::player::{self, Clock, Display, Player, Recorder};
+use crate::receiver::{self, Payload, Receiver, RxStats};
+use crate::stats::Stats;
+use crate::{ClientError, Options};
+
+/// How long OPTIONS may go unanswered before the server is taken for the lab's.
+pub const LAB_DETECT_TIMEOUT: Duration = Duration::from_secs(1);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Which RTSP the server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Standard,
+    /// The classic lab's Python server.
+    Lab,
+}
+
+/// Where the session is, as the window title shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlayState {
+    Init,
+    Ready,
+    Playing,
+    Paused,
+}
+
+impl PlayState {
+    pub fn name(self) -> &'static str {
+        match self {
+            PlayState::Init => "INIT",
+            PlayState::Ready => "READY",
+            PlayState::Playing => "PLAYING",
+            PlayState::Paused => "PAUSED",
+        }
+    }
+}
+
+/// A connection to one server and at most one session on it.
+pub struct ClientSession {
+    opts: Options,
+    conn: Connection,
+    pub dialect: Dialect,
+    pub state: PlayState,
+    /// What DESCRIBE said about the video.
+    pub info: Option<VideoInfo>,
+    /// The SDP text, for the `D` key.
+    pub sdp: Option<String>,
+    public: Option<Public>,
+    /// Aggregate URL for PLAY, PAUSE, TEARDOWN.
+    base: String,
+    session: Option<String>,
+    timeout: Duration,
+    rx: Arc<Mutex<RxStats>>,
+    pub display: Arc<Mutex<Display>>,
+    receiver: Option<Receiver>,
+    player: Option<Player>,
+    play_sent: Option<Instant>,
+    last_request: Instant,
+    ended_by_range: bool,
+}
+
+impl ClientSession {
+    /// Connects and finds out the dialect.
+    pub fn connect(opts: &Options) -> Result<ClientSession, ClientError> {
+        let mut conn = Connection::connect(opts.server, Duration::from_secs(5))?;
+        let (dialect, public) = if opts.lab {
+            (Dialect::Lab, None)
+        } else {
+            match conn.request(
+                Request::new(Method::Options, opts.url.clone()),
+                LAB_DETECT_TIMEOUT,
+            ) {
+                Ok(r) => (
+                    Dialect::Standard,
+                    r.headers.get("Public").map(Public::parse),
+                ),
+                Err(ClientError::Timeout(_)) => {
+                    log::info!("no answer to OPTIONS within {LAB_DETECT_TIMEOUT:?}: switching to the lab dialect");
+                    (Dialect::Lab, None)
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        conn.set_lab(dialect == Dialect::Lab);
+        Ok(ClientSession {
+            opts: opts.clone(),
+            conn,
+            dialect,
+            state: PlayState::Init,
+            info: None,
+            sdp: None,
+            public,
+            base: opts.url.clone(),
+            session: None,
+            timeout: rtsp_proto::session::DEFAULT_TIMEOUT,
+            rx: Arc::new(Mutex::new(RxStats::default())),
+            display: Arc::new(Mutex::new(Display::default())),
+            receiver: None,
+            player: None,
+            play_sent: None,
+            last_request: Instant::now(),
+            ended_by_range: false,
+        })
+    }
+
+    fn check(method: &'static str, r: Response) -> Result<Response, ClientError> {
+        if r.status.is_success() {
+            Ok(r)
+        } else {
+            Err(ClientError::Status {
+                method,
+                status: r.status.0,
+                reason: r.reason,
+            })
+        }
+    }
+
+    fn standard(
+        &mut self,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, String)],
+    ) -> Result<Response, ClientError> {
+        let mut req = Request::new(method.clone(), uri);
+        if let Some(s) = &self.session {
+            req.headers.append("Session", s.clone());
+        }
+        for (n, v) in headers {
+            req.headers.append(*n, v.clone());
+        }
+        self.last_request = Instant::now();
+        let r = self.conn.request(req, REQUEST_TIMEOUT)?;
+        let name = match method {
+            Method::Describe => "DESCRIBE",
+            Method::Setup => "SETUP",
+            Method::Play => "PLAY",
+            Method::Pause => "PAUSE",
+            Method::Teardown => "TEARDOWN",
+            Method::GetParameter => "GET_PARAMETER",
+            _ => "OPTIONS",
+        };
+        Self::check(name, r)
+    }
+
+    /// A request in the lab's shape: one write, LF lines, no blank line.
+    fn lab(&mut self, method: &'static str, third_line: String) -> Result<Response, ClientError> {
+        let cseq = self.conn.next_cseq();
+        let text = format!(
+            "{method} {} RTSP/1.0\nCSeq: {cseq}\n{third_line}",
+            self.opts.file
+        );
+        self.last_request = Instant::now();
+        self.conn.send_raw(text.as_bytes())?;
+        let r = self.conn.wait_response(cseq, REQUEST_TIMEOUT)?;
+        Self::check(method, r)
+    }
+
+    /// DESCRIBE: reads the video's control URL, frame rate, range and size from the SDP.
+    pub fn describe(&mut self) -> Result<String, ClientError> {
+        if self.dialect == Dialect::Lab {
+            return Err(ClientError::Invalid(
+                "the lab's server has no DESCRIBE".into(),
+            ));
+        }
+        let url = self.opts.url.clone();
+        let r = self.standard(
+            Method::Describe,
+            &url,
+            &[("Accept", "application/sdp".into())],
+        )?;
+        let info = sdp::parse_video(&r.body)
+            .map_err(|e| ClientError::BadResponse("DESCRIBE", e.to_string()))?;
+        // RFC 2326 C.1.1: Content-Base, else Content-Location, else the request URL.
+        self.base = r
+            .headers
+            .get("Content-Base")
+            .or(r.headers.get("Content-Location"))
+            .unwrap_or(&url)
+            .to_string();
+        let text = String::from_utf8_lossy(&r.body).into_owned();
+        self.info = Some(info);
+        self.sdp = Some(text.clone());
+        Ok(text)
+    }
+
+    fn bind_rtp(&self) -> Result<(UdpSocket, UdpSocket), ClientError> {
+        let io = ClientError::io("bind RTP/RTCP ports");
+        match self.opts.rtp_port {
+            Some(p) => {
+                let rtp = UdpSocket::bind(("0.0.0.0", p)).map_err(&io)?;
+                let rtcp = UdpSocket::bind(("0.0.0.0", p.wrapping_add(1))).map_err(&io)?;
+                Ok((rtp, rtcp))
+            }
+            None => {
+                for _ in 0..64 {
+                    let rtp = UdpSocket::bind("0.0.0.0:0").map_err(&io)?;
+                    let port = rtp.local_addr().map_err(&io)?.port();
+                    if port % 2 == 0 && port < u16::MAX {
+                        if let Ok(rtcp) = UdpSocket::bind(("0.0.0.0", port + 1)) {
+                            return Ok((rtp, rtcp));
+                        }
+                    }
+                }
+                Err(ClientError::Invalid(
+                    "no free even/odd UDP port pair".into(),
+                ))
+            }
+        }
+    }
+
+    /// SETUP: binds the ports, asks for them, and starts the receiver and the player.
+    pub fn setup(&mut self) -> Result<(), ClientError> {
+        if self.state != PlayState::Init {
+            return Err(ClientError::Invalid(format!(
+                "SETUP in state {}",
+                self.state.name()
+            )));
+        }
+        let (rtp, rtcp) = self.bind_rtp()?;
+        let port = rtp
+            .local_addr()
+            .map_err(ClientError::io("local address"))?
+            .port();
+        let r = match self.dialect {
+            Dialect::Standard => {
+                // VLC answers 459 to SETUP on the aggregate URL: always DESCRIBE first.
+                if self.info.is_none() {
+                    self.describe()?;
+                }
+                let control = self
+                    .info
+                    .as_ref()
+                    .and_then(|i| i.control.clone())
+                    .unwrap_or_default();
+                let track = sdp::resolve_control(&self.base, &control);
+                let t = format!("RTP/AVP;unicast;client_port={}-{}", port, port + 1);
+                self.standard(Method::Setup, &track, &[("Transport", t)])?
+            }
+            Dialect::Lab => {
+                self.lab("SETUP", format!("Transport: RTP/UDP; client_port= {port}"))?
+            }
+        };
+        let session = r
+            .headers
+            .get("Session")
+            .ok_or_else(|| ClientError::BadResponse("SETUP", "no Session header".into()))?;
+        let session = Session::parse(session)
+            .map_err(|e| ClientError::BadResponse("SETUP", e.to_string()))?;
+        if let Some(t) = session.timeout {
+            self.timeout = Duration::from_secs(t.max(2) as u64);
+        }
+        self.session = Some(session.id);
+        if self.dialect == Dialect::Standard {
+            if let Some(t) = r
+                .headers
+                .get("Transport")
+                .and_then(|t| Transport::parse(t).ok())
+            {
+                log::info!("transport: {t}");
+            }
+        }
+        self.start_threads(rtp, rtcp)?;
+        self.state = PlayState::Ready;
+        Ok(())
+    }
+
+    fn start_threads(&mut self, rtp: UdpSocket, _rtcp: UdpSocket) -> Result<(), ClientError> {
+        let (payload, clock) = match self.dialect {
+            Dialect::Lab => (Payload::WholeJpeg, Clock::Arrival),
+            Dialect::Standard => {
+                let clock = match self.info.as_ref().and_then(|i| i.clock_rate) {
+                    Some(90_000) | None => Clock::Rtp90k,
+                    Some(_) => Clock::Arrival,
+                };
+                (Payload::Rfc2435, clock)
+            }
+        };
+        let (tx, frames) = mpsc::sync_channel(16);
+        let recorder = match &self.opts.record {
+            Some(path) => Some(
+                Recorder::create(path, self.opts.record_format)
+                    .map_err(ClientError::io("create recording"))?,
+            ),
+            None => None,
+        };
+        self.player = Some(
+            player::spawn(
+                frames,
+                self.display.clone(),
+                clock,
+                self.opts.playout_delay,
+                recorder,
+            )
+            .map_err(ClientError::io("start player"))?,
+        );
+        self.receiver = Some(
+            receiver::spawn(rtp, self.conn.peer.ip(), payload, tx, self.rx.clone())
+                .map_err(ClientError::io("start receiver"))?,
+        );
+        Ok(())
+    }
+
+    fn session_header(&self) -> String {
+        format!("Session: {}", self.session.as_deref().unwrap_or("0"))
+    }
+
+    /// PLAY, from Ready (the start, or a resume after PAUSE).
+    pub fn play(&mut self) -> Result<(), ClientError> {
+        if !matches!(self.state, PlayState::Ready | PlayState::Paused) {
+            return Err(ClientError::Invalid(format!(
+                "PLAY in state {}",
+                self.state.name()
+            )));
+        }
+        let resume = self.state == PlayState::Paused;
+        self.display.lock().unwrap().reanchor = resume;
+        if self.play_sent.is_none() {
+            self.play_sent = Some(Instant::now());
+        }
+        match self.dialect {
+            Dialect::Standard => {
+                let base = self.base.clone();
+                let range = if resume {
+                    vec![]
+                } else {
+                    vec![("Range", "npt=0.000-".to_string())]
+                };
+                self.standard(Method::Play, &base, &range)?;
+            }
+            Dialect::Lab => {
+                let s = self.session_header();
+                self.lab("PLAY", s)?;
+            }
+        }
+        self.state = PlayState::Playing;
+        Ok(())
+    }
+
+    /// PAUSE while playing.
+    pub fn pause(&mut self) -> Result<(), ClientError> {
+        if self.state != PlayState::Playing {
+            return Err(ClientError::Invalid(format!(
+                "PAUSE in state {}",
+                self.state.name()
+            )));
+        }
+        match self.dialect {
+            Dialect::Standard => {
+                let base = self.base.clone();
+                self.standard(Method::Pause, &base, &[])?;
+            }
+            Dialect::Lab => {
+                let s = self.session_header();
+                self.lab("PAUSE", s)?;
+            }
+        }
+        self.state = PlayState::Paused;
+        Ok(())
+    }
+
+    /// TEARDOWN, and the threads stop.
+    pub fn teardown(&mut self) -> Result<(), ClientError> {
+        if self.state == PlayState::Init {
+            return Err(ClientError::Invalid("TEARDOWN without a session".into()));
+        }
+        let result = match self.dialect {
+            Dialect::Standard => {
+                let base = self.base.clone();
+                self.standard(Method::Teardown, &base, &[]).map(|_| ())
+            }
+            Dialect::Lab => {
+                let s = self.session_header();
+                self.lab("TEARDOWN", s).map(|_| ())
+            }
+        };
+        self.receiver = None;
+        self.player = None;
+        self.session = None;
+        self.state = PlayState::Init;
+        result
+    }
+
+    /// Keeps the session alive at half its timeout: GET_PARAMETER when the server lists it,
+    /// else OPTIONS. The lab's server needs none.
+    pub fn keepalive_if_due(&mut self) -> Result<(), ClientError> {
+        if self.dialect == Dialect::Lab
+            || self.session.is_none()
+            || self.last_request.elapsed() < self.timeout / 2
+        {
+            return Ok(());
+        }
+        let base = self.base.clone();
+        let method = if self
+            .public
+            .as_ref()
+            .is_some_and(|p| p.contains(&Method::GetParameter))
+        {
+            Method::GetParameter
+        } else {
+            Method::Options
+        };
+        self.standard(method, &base, &[]).map(|_| ())
+    }
+
+    /// Whether the stream has ended: the last frame of the SDP's range has arrived, or nothing
+    /// arrived for 3 s while playing (the lab's server just stops at the end of its file).
+    pub fn ended(&mut self) -> bool {
+        if self.state != PlayState::Playing {
+            return false;
+        }
+        let rx = self.rx.lock().unwrap();
+        if let (Some(info), Some(first), Some(last)) =
+            (&self.info, rx.first_timestamp, rx.last_timestamp)
+        {
+            if let Some((start, Some(end))) = info.range {
+                let fps = info.framerate.unwrap_or(25.0);
+                let span = last.wrapping_sub(first) as f64 / 90_000.0;
+                if span + 1.5 / fps >= end - start {
+                    self.ended_by_range = true;
+                }
+            }
+        }
+        if self.ended_by_range {
+            // Let the player show what it holds (the playout delay) before calling it over.
+            return rx.last_packet.is_some_and(|t| {
+                t.elapsed() > self.opts.playout_delay + Duration::from_millis(100)
+            });
+        }
+        let silent_since = rx.last_packet.or(self.play_sent);
+        silent_since.is_some_and(|t| t.elapsed() > Duration::from_secs(3))
+    }
+
+    /// The statistics now.
+    pub fn stats(&self) -> Stats {
+        let rx = self.rx.lock().unwrap();
+        let d = self.display.lock().unwrap();
+        let span = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
+            (Some(a), Some(b)) if b > a => Some((b - a).as_secs_f64()),
+            _ => None,
+        };
+        let kbps = span(rx.first_packet, rx.last_packet)
+            .map_or(0.0, |s| rx.rtp.bytes() as f64 * 8.0 / 1000.0 / s);
+        let fps = span(d.first_decoded, d.last_decoded)
+            .map_or(0.0, |s| (d.frames_decoded.saturating_sub(1)) as f64 / s);
+        let (width, height) = d
+            .latest
+            .as_ref()
+            .map(|p| (p.width as u32, p.height as u32))
+            .or(self.info.as_ref().and_then(|i| i.dimensions))
+            .unwrap_or((0, 0));
+        Stats {
+            frames_received: rx.frames_received,
+            frames_decoded: d.frames_decoded,
+            frames_dropped: rx.frames_dropped + d.decode_errors,
+            packets_received: rx.rtp.received(),
+            packets_lost: rx.rtp.lost(),
+            jitter_ms: (self.dialect == Dialect::Standard).then(|| rx.rtp.jitter() as f64 / 90.0),
+            kbps,
+            fps,
+            first_frame_ms: match (self.play_sent, d.first_decoded) {
+                (Some(p), Some(f)) if f >= p => Some((f - p).as_secs_f64() * 1000.0),
+                _ => None,
+            },
+            foreign_packets: rx.foreign_packets,
+            transport: "udp".into(),
+            dialect: match self.dialect {
+                Dialect::Standard => "standard".into(),
+                Dialect::Lab => "lab".into(),
+            },
+            width,
+            height,
+        }
+    }
+
+    /// The RTP timestamp of the first frame received (where the progress bar starts).
+    pub fn stats_first_timestamp(&self) -> Option<u32> {
+        self.rx.lock().unwrap().first_timestamp
+    }
+
+    /// The server's address.
+    pub fn server(&self) -> SocketAddr {
+        self.conn.peer
+    }
+}
