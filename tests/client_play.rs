@@ -189,3 +189,192 @@ fn loss_is_reported_honestly() {
     );
     assert_same_pixels(&received, &indices, &source);
 }
+
+/// A TCP port that was free a moment ago, for peers that cannot take port 0 (VLC).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn have_vlc() -> bool {
+    // `cvlc --version` refuses to run as root, so look for the binary and its RTP stream output.
+    peer_available(
+        "VLC (cvlc with the RTP stream output)",
+        &[
+            "sh",
+            "-c",
+            "command -v cvlc && ls /usr/lib/*/vlc/plugins/stream_out/libstream_out_rtp_plugin.so",
+        ],
+    )
+}
+
+#[test]
+fn our_client_plays_vlc_single_table_stream_without_chroma_garbage() {
+    if !have_vlc() || !have_ffmpeg() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::{Command, Stdio};
+    let dir = scratch_dir("vlc");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    // ffmpeg without -force_duplicated_matrix writes ONE quantization table for all components;
+    // VLC's server then sends a single 64-byte table, which GStreamer's depayloader garbles.
+    let one = dir.join("one.mjpeg");
+    let o = Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=384x288:rate=20:duration=4",
+        ])
+        .args([
+            "-c:v", "mjpeg", "-pix_fmt", "yuvj420p", "-huffman", "default", "-q:v", "5",
+            "-threads", "1", "-f", "mjpeg", "-y",
+        ])
+        .arg(&one)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let source = read_plain_mjpeg(&one);
+    let info = rtsp_proto::jpeg::JpegInfo::parse(&source[0]).unwrap();
+    assert!(
+        info.quant_tables[1].is_none(),
+        "the source must have a single DQT table"
+    );
+    // VLC ends its track at the end of the input even with --loop: give it the file 3 times.
+    let file = dir.join("vlc.mjpeg");
+    std::fs::write(&file, std::fs::read(&one).unwrap().repeat(3)).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o777)).unwrap();
+
+    let port = free_port();
+    let url = format!("rtsp://127.0.0.1:{port}/test");
+    // VLC refuses to run as root: run it as nobody.
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "cvlc"]);
+        c
+    } else {
+        Command::new("cvlc")
+    };
+    let mut vlc = cmd
+        .env("HOME", &home)
+        .args(["-I", "dummy", "--no-audio"])
+        .arg(&file)
+        .args([
+            "--demux=mjpeg",
+            "--mjpeg-fps=20",
+            "--loop",
+            "--rtsp-host=127.0.0.1",
+        ])
+        .arg(format!("--sout=#rtp{{sdp={url}}}"))
+        .arg("--sout-keep")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // VLC listens before its stream exists (DESCRIBE gets 500 until then): wait for a 200.
+    let up = wait_until(Duration::from_secs(15), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && RtspConn::connect(format!("127.0.0.1:{port}").parse().unwrap())
+                .request("DESCRIBE", &url, &[])
+                .status
+                .0
+                == 200
+    });
+    let result = std::panic::catch_unwind(|| {
+        assert!(up, "VLC did not listen on {port}");
+        let (stats, received) = headless(&url, |o| o.duration = Some(3.0));
+        eprintln!("{} frames from VLC; {}", received.len(), stats.to_json());
+        assert!(
+            received.len() >= 30,
+            "{} frames from VLC in 3 s",
+            received.len()
+        );
+        let indices = match_frames_scan_only(&received, &source);
+        let worst = received
+            .iter()
+            .zip(&indices)
+            .map(|(f, &i)| psnr(&decode_rgb(f), &decode_rgb(&source[i])))
+            .fold(f64::INFINITY, f64::min);
+        eprintln!("worst PSNR against the source: {worst}");
+        assert!(worst >= 40.0, "PSNR {worst} dB: chroma garbage");
+    });
+    let _ = vlc.kill();
+    let _ = vlc.wait();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+/// Matches frames by scan data alone (VLC's rebuilt headers differ from the source's: one
+/// table sent, two written), returning source indices.
+fn match_frames_scan_only(received: &[Vec<u8>], source: &[Vec<u8>]) -> Vec<usize> {
+    let by_scan: std::collections::HashMap<Vec<u8>, usize> = source
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (scan_data(f).unwrap(), i))
+        .collect();
+    received
+        .iter()
+        .map(|f| {
+            *by_scan
+                .get(&scan_data(f).unwrap())
+                .expect("a received frame matches no source frame")
+        })
+        .collect()
+}
+
+#[test]
+fn packets_from_other_addresses_are_ignored() {
+    let server = start_server(&videos_dir(), |_| {});
+    let (rtp, rtcp) = udp_pair();
+    let port = rtp.local_addr().unwrap().port();
+    drop((rtp, rtcp));
+    let mut opts = client::Options::for_url(&url(&server, "video.mjpeg")).unwrap();
+    opts.rtp_port = Some(port);
+    let mut s = client::session::ClientSession::connect(&opts).unwrap();
+    s.setup().unwrap();
+    s.play().unwrap();
+    assert!(wait_until(Duration::from_secs(5), || s
+        .stats()
+        .frames_decoded
+        >= 3));
+    // Another host on the loopback network sprays RTP-looking garbage at the port.
+    let intruder = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
+    for seq in 0..20u16 {
+        let mut p = vec![0x80, 26];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&[0; 8]);
+        p.extend_from_slice(&[0, 0, 0, 0, 1, 255, 48, 36, 0xff, 0xd8]);
+        intruder.send_to(&p, ("127.0.0.1", port)).unwrap();
+    }
+    assert!(wait_until(Duration::from_secs(2), || s
+        .stats()
+        .foreign_packets
+        == 20));
+    std::thread::sleep(Duration::from_millis(200));
+    let st = s.stats();
+    assert_eq!(
+        (st.packets_lost, st.frames_dropped),
+        (0, 0),
+        "{}",
+        st.to_json()
+    );
+    s.teardown().unwrap();
+}

@@ -15,9 +15,23 @@ use std::collections::HashMap;
 use rtsp_proto::jpeg::JpegInfo;
 use rtsp_proto::rtsp::{self, Limits, Parsed, Response};
 
+/// The repository's top directory (these helpers are shared by the root package's tests and
+/// the client crate's, whose manifest directories differ).
+pub fn repo_root() -> PathBuf {
+    let mut dir = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
+    while !dir.join("videos/video.mjpeg").is_file() {
+        assert!(
+            dir.pop(),
+            "no videos/video.mjpeg above {}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+    }
+    dir
+}
+
 /// The repository's `videos/` directory.
 pub fn videos_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("videos")
+    repo_root().join("videos")
 }
 
 /// The sample video's frames, as the server will send them.
@@ -267,7 +281,7 @@ impl Drop for GstServer {
 
 pub fn start_gst_server(file: &Path, extra: &[&str]) -> GstServer {
     use std::io::BufRead;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/gst_server.py");
+    let script = repo_root().join("tests/peers/gst_server.py");
     let mut child = Command::new("/usr/bin/python3")
         .arg(script)
         .arg("0")

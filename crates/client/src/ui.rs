@@ -129,19 +129,8 @@ pub fn run_window(opts: &Options, autoplay: bool) -> Result<crate::stats::Stats,
             (w, h) = (dw as usize, dh as usize);
         }
     }
-    let mut window = Window::new(
-        &title(&s, &opts.file),
-        w,
-        h,
-        WindowOptions {
-            resize: true,
-            scale: Scale::X1,
-            scale_mode: ScaleMode::AspectRatioStretch,
-            ..WindowOptions::default()
-        },
-    )
-    .map_err(|e| ClientError::Invalid(format!("cannot open a window: {e}")))?;
-    window.set_target_fps(60);
+    let sized_by_sdp = s.info.as_ref().and_then(|i| i.dimensions).is_some();
+    let mut window = open_window(&title(&s, &opts.file), w, h)?;
     if autoplay {
         execute(&mut s, Command::SetupThenPlay)?;
     }
@@ -166,6 +155,10 @@ pub fn run_window(opts: &Options, autoplay: bool) -> Result<crate::stats::Stats,
         let latest = s.display.lock().unwrap().latest.clone();
         match latest {
             Some(p) => {
+                if shown_ts.is_none() && !sized_by_sdp && (p.width, p.height) != (w, h) {
+                    // No size in the SDP: the first frame gives the window its size.
+                    window = open_window(&title(&s, &opts.file), p.width, p.height)?;
+                }
                 if shown_ts != Some(p.rtp_timestamp) || buffer.len() != p.pixels.len() {
                     (w, h) = (p.width, p.height);
                     buffer.clear();
@@ -189,6 +182,19 @@ pub fn run_window(opts: &Options, autoplay: bool) -> Result<crate::stats::Stats,
         let _ = s.teardown();
     }
     Ok(stats)
+}
+
+fn open_window(title: &str, w: usize, h: usize) -> Result<Window, ClientError> {
+    let options = WindowOptions {
+        resize: true,
+        scale: Scale::X1,
+        scale_mode: ScaleMode::AspectRatioStretch,
+        ..WindowOptions::default()
+    };
+    let mut window = Window::new(title, w, h, options)
+        .map_err(|e| ClientError::Invalid(format!("cannot open a window: {e}")))?;
+    window.set_target_fps(60);
+    Ok(window)
 }
 
 fn draw_help(buf: &mut [u32], w: usize, h: usize) {

@@ -1,0 +1,155 @@
+//! The `client` binary as a user runs it: headless, recording, the stats JSON, the lab's
+//! command-line form, the end of a stream, and failure exit codes.
+
+#[path = "../../../tests/support/mod.rs"]
+mod support;
+
+use std::process::{Command, Output};
+
+use support::*;
+
+fn client(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_client"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json_number(json: &str, key: &str) -> f64 {
+    let at = json
+        .find(&format!("\"{key}\":"))
+        .unwrap_or_else(|| panic!("{key} missing in {json}"));
+    json[at + key.len() + 3..]
+        .split([',', '}'])
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} is not a number in {json}"))
+}
+
+#[test]
+fn headless_writes_stats_json_and_a_lab_format_recording() {
+    let server = start_server(&videos_dir(), |_| {});
+    let rec = scratch_dir("cli").join("rec.mjpeg");
+    let o = client(&[
+        &url(&server, "video.mjpeg"),
+        "--headless",
+        "--frames",
+        "10",
+        "--stats-json",
+        "-",
+        "--record",
+        rec.to_str().unwrap(),
+        "--record-format",
+        "lab",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json = String::from_utf8(o.stdout).unwrap();
+    assert!(json_number(&json, "frames_decoded") >= 10.0, "{json}");
+    assert_eq!(json_number(&json, "packets_lost"), 0.0);
+    assert_eq!(json_number(&json, "width"), 384.0);
+    for key in [
+        "frames_received",
+        "frames_dropped",
+        "packets_received",
+        "jitter_ms",
+        "kbps",
+        "fps",
+        "first_frame_ms",
+    ] {
+        json_number(&json, key);
+    }
+    assert!(
+        json.contains("\"transport\":\"udp\"") && json.contains("\"dialect\":\"standard\""),
+        "{json}"
+    );
+    let data = std::fs::read(&rec).unwrap();
+    let idx = rtsp_proto::mjpeg::index(&data, rtsp_proto::mjpeg::LAB_MAX_FRAME).unwrap();
+    assert_eq!(idx.container, rtsp_proto::mjpeg::Container::Lab);
+    assert!(idx.frames.len() >= 10);
+    let source = sample_frames();
+    for (n, r) in idx.frames.iter().enumerate() {
+        assert_eq!(
+            scan_data(&data[r.clone()]),
+            scan_data(&source[n]),
+            "recorded frame {n}"
+        );
+    }
+    // The summary line at exit.
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("fps"),
+        "no summary line"
+    );
+}
+
+#[test]
+fn the_labs_command_line_form_works() {
+    let server = start_server(&videos_dir(), |_| {});
+    let (rtp, rtcp) = udp_pair();
+    let port = rtp.local_addr().unwrap().port();
+    drop((rtp, rtcp));
+    let o = client(&[
+        "127.0.0.1",
+        &server.addr.port().to_string(),
+        &port.to_string(),
+        "video.mjpeg",
+        "--headless",
+        "--frames",
+        "5",
+        "--stats-json",
+        "-",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(json_number(&String::from_utf8(o.stdout).unwrap(), "frames_decoded") >= 5.0);
+}
+
+#[test]
+fn headless_plays_to_the_end_of_a_stream_and_exits_0() {
+    let dir = scratch_dir("cli-end");
+    let mut short = Vec::new();
+    for f in sample_frames().iter().take(30) {
+        rtsp_proto::mjpeg::write_lab_frame(&mut short, f).unwrap();
+    }
+    std::fs::write(dir.join("short.mjpeg"), short).unwrap();
+    let server = start_server(&dir, |_| {});
+    let o = client(&[
+        &url(&server, "short.mjpeg"),
+        "--headless",
+        "--stats-json",
+        "-",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(json_number(&json, "frames_decoded"), 30.0, "{json}");
+}
+
+#[test]
+fn exits_non_zero_when_nothing_plays() {
+    let server = start_server(&videos_dir(), |_| {});
+    let o = client(&[&url(&server, "missing.mjpeg"), "--headless"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("404"), "{err}");
+    let o = client(&["not a url"]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn help_documents_the_keys() {
+    let o = client(&["--help"]);
+    let help = String::from_utf8(o.stdout).unwrap();
+    for k in [
+        "SETUP",
+        "PLAY",
+        "Space",
+        "TEARDOWN",
+        "DESCRIBE",
+        "Esc",
+        "--headless",
+        "--record",
+        "--stats-json",
+        "--lab",
+    ] {
+        assert!(help.contains(k), "--help lacks {k}");
+    }
+}

@@ -1,0 +1,138 @@
+//! A real window under Xvfb: after PLAY, screenshots of the screen show the video's frames,
+//! pixel for pixel, and a later screenshot shows a later frame (not a black or stale one).
+//! The last screenshot is kept as `target/test-artifacts/client-window.png`.
+
+#[path = "../../../tests/support/mod.rs"]
+mod support;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts Xvfb on a free display; returns it and the display name.
+fn start_xvfb() -> (Kill, String) {
+    let mut child = Command::new("Xvfb")
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "640x480x24",
+            "-nolisten",
+            "tcp",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start Xvfb");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let display = format!(":{}", line.trim());
+    (Kill(child), display)
+}
+
+fn screenshot(display: &str) -> Option<image::RgbImage> {
+    let o = Command::new("import")
+        .args(["-display", display, "-window", "root", "png:-"])
+        .output()
+        .ok()?;
+    if !o.status.success() {
+        return None;
+    }
+    Some(
+        image::load_from_memory_with_format(&o.stdout, image::ImageFormat::Png)
+            .ok()?
+            .to_rgb8(),
+    )
+}
+
+/// The rows of a picture above the client's 3-pixel progress bar, as the key for a lookup.
+fn key(img: &image::RgbImage, x0: u32, y0: u32, w: u32, h: u32) -> Vec<u8> {
+    let mut v = Vec::with_capacity((w * (h - 3) * 3) as usize);
+    for y in y0..y0 + h - 3 {
+        for x in x0..x0 + w {
+            v.extend_from_slice(&img.get_pixel(x, y).0);
+        }
+    }
+    v
+}
+
+#[test]
+fn a_real_window_shows_the_video_under_xvfb() {
+    if !peer_available(
+        "Xvfb and ImageMagick's import",
+        &["sh", "-c", "command -v Xvfb && command -v import"],
+    ) {
+        return;
+    }
+    let source = sample_frames();
+    let decoded: Vec<image::RgbImage> = source.iter().map(|f| decode_rgb(f)).collect();
+    let (w, h) = decoded[0].dimensions();
+    let by_pixels: HashMap<Vec<u8>, usize> = decoded
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (key(d, 0, 0, w, h), i))
+        .collect();
+
+    let server = start_server(&videos_dir(), |_| {});
+    let (_xvfb, display) = start_xvfb();
+    let _client = Kill(
+        Command::new(env!("CARGO_BIN_EXE_client"))
+            .arg(url(&server, "video.mjpeg"))
+            .arg("--autoplay")
+            .env("DISPLAY", &display)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    // With no window manager, minifb centers its window on the screen; (0, 0) is where X
+    // itself would map it. Look in both places.
+    let mut seen: Vec<usize> = Vec::new();
+    let mut last = None;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline && seen.len() < 2 {
+        std::thread::sleep(Duration::from_millis(300));
+        let Some(shot) = screenshot(&display) else {
+            continue;
+        };
+        let (sw, sh) = shot.dimensions();
+        let found = [((sw - w) / 2, (sh - h) / 2), (0, 0)]
+            .into_iter()
+            .find_map(|(x, y)| by_pixels.get(&key(&shot, x, y, w, h)));
+        if let Some(&i) = found {
+            if seen.last() != Some(&i) {
+                seen.push(i);
+            }
+        }
+        last = Some(shot);
+    }
+    let artifacts = repo_root().join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    if let Some(shot) = &last {
+        shot.save(artifacts.join("client-window.png")).unwrap();
+    }
+    assert!(
+        seen.len() >= 2,
+        "screenshots showed source frames {seen:?} (see target/test-artifacts/client-window.png)"
+    );
+    assert!(
+        seen[1] > seen[0],
+        "the second screenshot shows an earlier frame: {seen:?}"
+    );
+    eprintln!("screenshots matched source frames {seen:?} pixel for pixel");
+}
