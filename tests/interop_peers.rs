@@ -62,13 +62,12 @@ fn read_frames(dir: &Path) -> Vec<Vec<u8>> {
     names.iter().map(|p| std::fs::read(p).unwrap()).collect()
 }
 
-#[test]
-fn ffmpeg_plays_our_server_over_udp_bit_exact() {
+fn ffmpeg_plays(transport: &str) {
     if !have_ffmpeg() {
         return;
     }
     let server = start_server(&videos_dir(), |_| {});
-    let out = scratch_dir("ffmpeg-udp").join("out.mjpeg");
+    let out = scratch_dir(&format!("ffmpeg-{transport}")).join("out.mjpeg");
     let o = run(
         Command::new("ffmpeg")
             .args([
@@ -77,7 +76,7 @@ fn ffmpeg_plays_our_server_over_udp_bit_exact() {
                 "-loglevel",
                 "warning",
                 "-rtsp_transport",
-                "udp",
+                transport,
                 "-i",
             ])
             .arg(url(&server, "video.mjpeg"))
@@ -92,7 +91,39 @@ fn ffmpeg_plays_our_server_over_udp_bit_exact() {
     );
     let received = read_plain_mjpeg(&out);
     let indices = match_frames(&received, &sample_frames());
-    assert_delivery("ffmpeg", &indices, 80);
+    assert_delivery(&format!("ffmpeg over {transport}"), &indices, 80);
+}
+
+/// Runs gst-launch with rtspsrc for `seconds`, writing depayloaded frames into a directory.
+fn gstreamer_plays(url: &str, transport: &str, seconds: u32) -> Vec<Vec<u8>> {
+    let dir = scratch_dir(&format!("gst-{transport}"));
+    let pipeline = format!(
+        "rtspsrc location={url} protocols={transport} ! rtpjpegdepay ! tee name=t ! queue ! jpegdec ! fakesink t. ! queue ! multifilesink location={}/f%05d.jpg",
+        dir.display()
+    );
+    // SIGINT with -e makes gst-launch send EOS, so every depayloaded frame reaches the sink.
+    let o = run(
+        Command::new("timeout")
+            .args(["-s", "INT", &seconds.to_string(), "gst-launch-1.0", "-e"])
+            .args(pipeline.split(' ')),
+        Duration::from_secs(30 + seconds as u64),
+    );
+    let log = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !log.contains("ERROR"),
+        "gst-launch reported an error:\n{log}"
+    );
+    read_frames(&dir)
+}
+
+#[test]
+fn ffmpeg_plays_our_server_over_udp_bit_exact() {
+    ffmpeg_plays("udp");
+}
+
+#[test]
+fn ffmpeg_plays_our_server_over_tcp_bit_exact() {
+    ffmpeg_plays("tcp");
 }
 
 #[test]
@@ -101,25 +132,81 @@ fn gstreamer_plays_our_server_over_udp_bit_exact() {
         return;
     }
     let server = start_server(&videos_dir(), |_| {});
-    let dir = scratch_dir("gst-udp");
-    let pipeline = format!(
-        "rtspsrc location={} protocols=udp ! rtpjpegdepay ! tee name=t ! queue ! jpegdec ! fakesink t. ! queue ! multifilesink location={}/f%05d.jpg",
-        url(&server, "video.mjpeg"),
-        dir.display()
+    let received = gstreamer_plays(&url(&server, "video.mjpeg"), "udp", 7);
+    assert_delivery(
+        "gstreamer over udp",
+        &match_frames(&received, &sample_frames()),
+        80,
     );
-    // SIGINT with -e makes gst-launch send EOS, so every depayloaded frame reaches the sink.
-    let o = run(
-        Command::new("timeout")
-            .args(["-s", "INT", "7", "gst-launch-1.0", "-e"])
-            .args(pipeline.split(' ')),
-        Duration::from_secs(30),
+}
+
+#[test]
+fn gstreamer_plays_our_server_over_tcp_bit_exact() {
+    if !have_gstreamer() {
+        return;
+    }
+    let server = start_server(&videos_dir(), |_| {});
+    let received = gstreamer_plays(&url(&server, "video.mjpeg"), "tcp", 7);
+    assert_delivery(
+        "gstreamer over tcp",
+        &match_frames(&received, &sample_frames()),
+        80,
     );
-    let log = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+}
+
+/// The receiver reports a real client sends, as the server parsed them.
+fn reports_after(server: &server::ServerHandle, play: impl FnOnce()) -> Vec<server::SessionReport> {
+    play();
+    server.shared.receiver_reports()
+}
+
+#[test]
+fn server_reads_ffmpegs_receiver_reports() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let server = start_server(&videos_dir(), |_| {});
+    let reports = reports_after(&server, || {
+        let o = run(
+            Command::new("ffmpeg")
+                .args([
+                    "-nostdin",
+                    "-hide_banner",
+                    "-loglevel",
+                    "warning",
+                    "-rtsp_transport",
+                    "udp",
+                    "-i",
+                ])
+                .arg(url(&server, "video.mjpeg"))
+                .args(["-t", "7", "-f", "null", "-"]),
+            Duration::from_secs(30),
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    });
+    eprintln!("ffmpeg's reports: {reports:?}");
+    assert!(!reports.is_empty(), "no receiver report parsed from ffmpeg");
+    assert!(reports
+        .iter()
+        .all(|r| r.block.cumulative_lost == 0 && r.block.highest_seq > 0));
+}
+
+#[test]
+fn server_reads_gstreamers_receiver_reports() {
+    if !have_gstreamer() {
+        return;
+    }
+    let server = start_server(&videos_dir(), |_| {});
+    let url = url(&server, "video.mjpeg");
+    let reports = reports_after(&server, || {
+        gstreamer_plays(&url, "udp", 8);
+    });
+    eprintln!("GStreamer's reports: {reports:?}");
     assert!(
-        !log.contains("ERROR"),
-        "gst-launch reported an error:\n{log}"
+        !reports.is_empty(),
+        "no receiver report parsed from GStreamer"
     );
-    let received = read_frames(&dir);
-    let indices = match_frames(&received, &sample_frames());
-    assert_delivery("gstreamer", &indices, 80);
+    assert!(reports
+        .iter()
+        .all(|r| r.block.cumulative_lost == 0 && r.block.highest_seq > 0));
 }

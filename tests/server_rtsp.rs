@@ -261,7 +261,7 @@ fn status_457_for_a_range_past_the_end_or_malformed() {
 
 #[test]
 fn status_461_for_transports_the_server_does_not_offer() {
-    let server = start_server(&videos_dir(), |_| {});
+    let server = start_server(&videos_dir(), |c| c.tcp = false);
     let url = format!("{}/track1", url(&server, "video.mjpeg"));
     let mut c = RtspConn::connect(server.addr);
     for t in [

@@ -6,15 +6,19 @@
 //! - [`rtsp`]: RTSP 1.0 messages (RFC 2326), an incremental parser and typed headers.
 //! - [`sdp`]: the session description the server answers DESCRIBE with (RFC 4566).
 //! - [`rtp`]: the RTP fixed header (RFC 3550) and sequence-number arithmetic.
+//! - [`rtcp`]: RTCP sender/receiver reports, SDES and BYE (RFC 3550 6).
+//! - [`interleaved`]: RTP/RTCP framed on the RTSP connection (RFC 2326 10.12).
 //! - [`jpeg`]: JPEG marker segments and the RTP payload format for JPEG (RFC 2435).
 //! - [`mjpeg`]: the `.mjpeg` container formats (the lab's and plain concatenated JPEG).
 //! - [`reorder`]: a bounded reorder buffer for RTP packets.
 //! - [`session`]: the server-side RTSP session state machine.
 //! - [`stats`]: RFC 3550 receiver statistics (loss, jitter).
 
+pub mod interleaved;
 pub mod jpeg;
 pub mod mjpeg;
 pub mod reorder;
+pub mod rtcp;
 pub mod rtp;
 pub mod rtsp;
 pub mod sdp;

@@ -12,6 +12,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rtsp_proto::interleaved;
+use rtsp_proto::rtcp::{self, RtcpPacket, SenderReport};
 use rtsp_proto::rtp::JPEG_CLOCK_RATE;
 use rtsp_proto::rtsp::{
     self, Limits, LowerTransport, Method, NptTime, Parsed, Public, Range, Request, Response,
@@ -23,7 +25,8 @@ use rtsp_proto::session::{ServerSession, State, Transition};
 use crate::catalog::{self, CatalogError, TRACK_CONTROL};
 use crate::media::PreparedMedia;
 use crate::transport::{bind_pair, MediaTransport};
-use crate::Shared;
+use crate::writer::Writer;
+use crate::{SessionReport, Shared};
 
 /// The methods this server implements, as OPTIONS and 501 answers list them.
 pub fn public() -> Public {
@@ -44,6 +47,8 @@ const SERVER_NAME: &str = concat!("mjpeg-rtsp/", env!("CARGO_PKG_VERSION"));
 const SLEEP_THRESHOLD: Duration = Duration::from_millis(12);
 /// An idle connection with no session is closed after this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// RFC 3550 6.2 suggests 5 s as the minimum RTCP interval; one source needs no more.
+const SR_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Answers 503 to a connection over the limit, without reading from it.
 pub fn refuse_busy(mut stream: TcpStream) {
@@ -73,6 +78,10 @@ struct Stream {
     clock: Option<(Instant, u64)>,
     finished: bool,
     buf: Vec<u8>,
+    /// RTP packets and payload octets sent, for sender reports.
+    packets: u32,
+    octets: u32,
+    next_sr: Instant,
 }
 
 impl Stream {
@@ -89,14 +98,57 @@ impl Stream {
     }
 
     fn rtptime(&self, frame: u64, fps: f64) -> u32 {
-        let ticks = (frame as f64 * JPEG_CLOCK_RATE as f64 / fps).round() as u64;
+        self.rtptime_at(frame as f64, fps)
+    }
+
+    fn rtptime_at(&self, frame: f64, fps: f64) -> u32 {
+        let ticks = (frame * JPEG_CLOCK_RATE as f64 / fps).round() as u64;
         self.rtptime_base.wrapping_add(ticks as u32)
+    }
+
+    /// The media position now, in (fractional) frames: what an SR's RTP timestamp says.
+    fn position_now(&self, now: Instant, fps: f64) -> f64 {
+        match self.clock {
+            Some((start, origin)) if !self.finished => {
+                origin as f64 + now.saturating_duration_since(start).as_secs_f64() * fps
+            }
+            _ => self.position as f64,
+        }
+    }
+
+    /// SR + SDES (+ BYE when leaving), as one compound packet.
+    fn rtcp_report(&self, now: Instant, fps: f64, bye: bool) -> Vec<u8> {
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        let mut packets = vec![
+            RtcpPacket::SenderReport(SenderReport {
+                ssrc: self.ssrc,
+                ntp: rtcp::ntp_from_unix(unix),
+                rtp_timestamp: self.rtptime_at(self.position_now(now, fps), fps),
+                packet_count: self.packets,
+                octet_count: self.octets,
+                reports: vec![],
+            }),
+            RtcpPacket::SourceDescription(vec![(self.ssrc, SERVER_NAME.to_string())]),
+        ];
+        if bye {
+            packets.push(RtcpPacket::Goodbye {
+                ssrcs: vec![self.ssrc],
+                reason: None,
+            });
+        }
+        let mut out = Vec::with_capacity(128);
+        rtcp::write_compound(&packets, &mut out);
+        out
     }
 }
 
 struct Connection<'a> {
     shared: &'a Shared,
     stream: TcpStream,
+    writer: Writer,
     peer: SocketAddr,
     local: SocketAddr,
     limits: Limits,
@@ -116,12 +168,19 @@ pub fn serve(stream: TcpStream, shared: &Shared) {
         return;
     };
     let _ = stream.set_nodelay(true);
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+    let writer = match Writer::spawn(&stream) {
+        Ok(w) => w,
+        Err(e) => {
+            log::warn!("{peer}: cannot start the writer thread: {e}");
+            return;
+        }
+    };
     log::info!("{peer}: connected");
     let now = Instant::now();
     let mut conn = Connection {
         shared,
         stream,
+        writer,
         peer,
         local,
         limits: Limits::default(),
@@ -137,6 +196,8 @@ pub fn serve(stream: TcpStream, shared: &Shared) {
         Err(e) => log::info!("{peer}: closed ({e})"),
     }
     conn.end_session("connection closed");
+    // Stops the writer thread once what is queued is written (or the peer is gone).
+    let _ = conn.stream.shutdown(Shutdown::Read);
 }
 
 /// Entropy for session ids and SSRCs without a dependency: std's per-process random SipHash
@@ -168,13 +229,17 @@ impl Connection<'_> {
             if self.shared.stopping.load(Ordering::Relaxed) {
                 return Ok(());
             }
+            if self.writer.is_dead() {
+                return Ok(());
+            }
             let now = Instant::now();
             self.send_due_frames(now)?;
             self.drain_rtcp(now);
+            self.send_sender_report(now);
             if let Some(s) = &self.session {
                 // The lab's client has no keepalive: its open connection is its liveness.
                 if !s.lab && s.session.expired(now) {
-                    self.end_session("timed out");
+                    self.end_session("timed out: no request or RTCP");
                     return Ok(());
                 }
             } else if now.duration_since(self.last_rx) > IDLE_TIMEOUT {
@@ -253,6 +318,16 @@ impl Connection<'_> {
                 self.request_started = None;
                 return Ok(());
             }
+            match interleaved::parse(&self.buf) {
+                Some(Some(frame)) => {
+                    let packet = self.buf[frame.payload.clone()].to_vec();
+                    self.buf.drain(..frame.len);
+                    self.on_interleaved(frame.channel, &packet);
+                    continue;
+                }
+                Some(None) => return Ok(()),
+                None => {}
+            }
             match rtsp::parse_request(&self.buf, &self.limits) {
                 Ok(Parsed::Complete(req, used)) => {
                     self.buf.drain(..used);
@@ -308,11 +383,16 @@ impl Connection<'_> {
         }
         if with_session {
             if let Some(s) = &self.session {
+                // `;timeout=` only when it is not RFC 2326's default: the lab's client cannot
+                // parse it.
+                let secs = s.session.timeout.as_secs() as u32;
+                let timeout = (s.session.timeout != rtsp_proto::session::DEFAULT_TIMEOUT && !s.lab)
+                    .then_some(secs.max(1));
                 out.headers.append(
                     "Session",
                     Session {
                         id: s.session.id.clone(),
-                        timeout: None,
+                        timeout,
                     }
                     .to_string(),
                 );
@@ -325,7 +405,7 @@ impl Connection<'_> {
             out.headers.append("Server", SERVER_NAME);
         }
         log::debug!("{}: -> {} {}", self.peer, out.status.0, out.reason);
-        self.stream.write_all(&out.to_bytes())
+        self.writer.send_message(out.to_bytes())
     }
 
     fn handle(&mut self, req: Request) -> io::Result<()> {
@@ -528,25 +608,41 @@ impl Connection<'_> {
                 return Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, why.clone()));
             }
         }
-        let client = transport.client_port.expect("checked by choose_transport");
-        let rtp_dest = SocketAddr::new(self.peer.ip(), client.rtp);
-        let rtcp_dest = SocketAddr::new(
-            self.peer.ip(),
-            client.rtcp.unwrap_or(client.rtp.wrapping_add(1)),
-        );
         let internal = |e: io::Error| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-        let (media_transport, server_port) = if lab {
-            let rtp = UdpSocket::bind(SocketAddr::new(self.local.ip(), 0)).map_err(internal)?;
-            rtp.connect(rtp_dest).map_err(internal)?;
-            let port = rtp.local_addr().map_err(internal)?.port();
-            (MediaTransport::Lab { rtp }, (port, None))
-        } else {
-            let (rtp, rtcp) = bind_pair(self.local.ip()).map_err(internal)?;
-            rtp.connect(rtp_dest).map_err(internal)?;
-            rtcp.connect(rtcp_dest).map_err(internal)?;
-            rtcp.set_nonblocking(true).map_err(internal)?;
-            let p = rtp.local_addr().map_err(internal)?.port();
-            (MediaTransport::Udp { rtp, rtcp }, (p, Some(p + 1)))
+        let (media_transport, server_port) = match transport.lower {
+            LowerTransport::RtpAvpTcp => {
+                // Without interleaved= the server picks the channels (RFC 2326 12.39) and says.
+                let (rtp_channel, rtcp_channel) = transport.interleaved.unwrap_or((0, 1));
+                transport.interleaved = Some((rtp_channel, rtcp_channel));
+                let writer = self.writer.clone();
+                (
+                    MediaTransport::Interleaved {
+                        writer,
+                        rtp_channel,
+                        rtcp_channel,
+                    },
+                    None,
+                )
+            }
+            lower => {
+                let client = transport.client_port.expect("checked by choose_transport");
+                let rtp_dest = SocketAddr::new(self.peer.ip(), client.rtp);
+                if lower == LowerTransport::LabRtpUdp {
+                    let rtp =
+                        UdpSocket::bind(SocketAddr::new(self.local.ip(), 0)).map_err(internal)?;
+                    rtp.connect(rtp_dest).map_err(internal)?;
+                    (MediaTransport::Lab { rtp }, None)
+                } else {
+                    let rtcp_port = client.rtcp.unwrap_or(client.rtp.wrapping_add(1));
+                    let (rtp, rtcp) = bind_pair(self.local.ip()).map_err(internal)?;
+                    rtp.connect(rtp_dest).map_err(internal)?;
+                    rtcp.connect(SocketAddr::new(self.peer.ip(), rtcp_port))
+                        .map_err(internal)?;
+                    rtcp.set_nonblocking(true).map_err(internal)?;
+                    let p = rtp.local_addr().map_err(internal)?.port();
+                    (MediaTransport::Udp { rtp, rtcp }, Some((p, p + 1)))
+                }
+            }
         };
         let now = Instant::now();
         let ssrc = if lab { 0 } else { self.random() as u32 };
@@ -563,6 +659,7 @@ impl Connection<'_> {
             }
             None => {
                 let mut session = ServerSession::new(self.random(), now);
+                session.timeout = self.shared.config.session_timeout;
                 session
                     .apply(&Method::Setup, now)
                     .map_err(|c| (c, String::new()))?;
@@ -581,6 +678,9 @@ impl Connection<'_> {
                     clock: None,
                     finished: false,
                     buf: Vec::with_capacity(64 * 1024),
+                    packets: 0,
+                    octets: 0,
+                    next_sr: now,
                 });
                 self.shared.sessions.fetch_add(1, Ordering::SeqCst);
                 log::info!(
@@ -588,7 +688,7 @@ impl Connection<'_> {
                     self.peer,
                     self.session.as_ref().unwrap().session.id,
                     target.name,
-                    if lab { "lab dialect" } else { "RTP/AVP" }
+                    self.session.as_ref().unwrap().transport.name()
                 );
             }
         }
@@ -596,9 +696,9 @@ impl Connection<'_> {
         if !lab {
             transport.unicast = Some(true);
             transport.destination = None;
-            transport.server_port = Some(rtsp::PortRange {
-                rtp: server_port.0,
-                rtcp: server_port.1,
+            transport.server_port = server_port.map(|(rtp, rtcp)| rtsp::PortRange {
+                rtp,
+                rtcp: Some(rtcp),
             });
             transport.ssrc = Some(ssrc);
             transport.mode = None;
@@ -609,16 +709,25 @@ impl Connection<'_> {
 
     /// Picks the first offered transport the server can serve, or says why none fits.
     fn choose_transport(&self, offered: &[Transport]) -> (Option<Transport>, &'static str) {
+        let config = &self.shared.config;
         let mut why =
-            "no transport the server offers (RTP/AVP over UDP unicast, or the lab's RTP/UDP)";
+            "no transport the server offers (RTP/AVP over UDP or TCP, or the lab's RTP/UDP)";
         for t in offered {
-            if t.lower == LowerTransport::RtpAvpTcp {
-                why = "RTP over TCP is not offered";
-                continue;
-            }
             if t.unicast == Some(false) {
                 why = "multicast is not offered";
                 continue;
+            }
+            match t.lower {
+                LowerTransport::RtpAvpTcp if !config.tcp => {
+                    why = "RTP over TCP is not offered (--transports)";
+                    continue;
+                }
+                LowerTransport::RtpAvpTcp => return (Some(t.clone()), ""),
+                LowerTransport::RtpAvpUdp if !config.udp => {
+                    why = "RTP over UDP is not offered (--transports)";
+                    continue;
+                }
+                _ => {}
             }
             if t.client_port.is_none() {
                 why = "client_port is required";
@@ -700,8 +809,14 @@ impl Connection<'_> {
         Ok(Response::new(StatusCode::OK))
     }
 
+    /// Ends the session: a last SR with BYE tells the client the stream is over.
     fn end_session(&mut self, why: &str) {
         if let Some(s) = self.session.take() {
+            if s.clock.is_some() || s.packets > 0 {
+                let _ = s
+                    .transport
+                    .send_rtcp(&s.rtcp_report(Instant::now(), self.fps(), true));
+            }
             log::info!("{}: session {} ended: {why}", self.peer, s.session.id);
             self.shared.sessions.fetch_sub(1, Ordering::SeqCst);
         }
@@ -721,44 +836,127 @@ impl Connection<'_> {
             let frames = s.media.frames.len() as u64;
             if s.position >= frames && !looping {
                 s.finished = true;
-                log::info!("{}: end of {}", self.peer, s.media.path.display());
+                log::info!("{}: end of {}: BYE", self.peer, s.media.path.display());
+                let _ = s.transport.send_rtcp(&s.rtcp_report(now, fps, true));
                 break;
             }
             let index = (s.position % frames) as usize;
             let timestamp = s.rtptime(s.position, fps);
             let media = s.media.clone();
             let frame = &media.frames[index];
-            let result = s.transport.send_frame(
+            match s.transport.send_frame(
                 &media.data,
                 frame,
                 timestamp,
                 s.ssrc,
                 &mut s.seq,
                 &mut s.buf,
-            );
-            if let Err(e) = result {
-                log::warn!("{}: sending frame {index}: {e}", self.peer);
+            ) {
+                Ok(sent) if sent.dropped => {
+                    log::info!(
+                        "{}: frame {index} dropped: the client is not reading fast enough",
+                        self.peer
+                    )
+                }
+                Ok(sent) => {
+                    s.packets = s.packets.wrapping_add(sent.packets);
+                    s.octets = s.octets.wrapping_add(sent.octets);
+                }
+                Err(e) => log::warn!("{}: sending frame {index}: {e}", self.peer),
             }
             s.position += 1;
         }
         Ok(())
     }
 
-    /// Reads whatever RTCP the client sent without blocking; any of it keeps the session alive.
-    fn drain_rtcp(&mut self, now: Instant) {
+    /// A sender report every few seconds while playing.
+    fn send_sender_report(&mut self, now: Instant) {
+        let fps = self.fps();
         let Some(s) = self.session.as_mut() else {
             return;
         };
-        let Some(rtcp) = s.transport.rtcp() else {
+        if s.lab || s.clock.is_none() || s.finished || now < s.next_sr {
+            return;
+        }
+        s.next_sr = now + SR_INTERVAL;
+        if let Err(e) = s.transport.send_rtcp(&s.rtcp_report(now, fps, false)) {
+            log::debug!("{}: sending RTCP: {e}", self.peer);
+        }
+    }
+
+    /// Reads whatever RTCP the client sent over UDP without blocking.
+    fn drain_rtcp(&mut self, now: Instant) {
+        let Some(s) = self.session.as_ref() else {
+            return;
+        };
+        let Some(socket) = s.transport.rtcp_socket() else {
             return;
         };
         let mut buf = [0u8; 1500];
-        let mut heard = false;
-        while let Ok(n) = rtcp.recv(&mut buf) {
-            heard |= n > 0;
+        let mut packets = Vec::new();
+        while let Ok(n) = socket.recv(&mut buf) {
+            packets.push(buf[..n].to_vec());
         }
-        if heard {
-            s.session.touch(now);
+        for p in packets {
+            self.on_rtcp(&p, now);
+        }
+    }
+
+    /// An interleaved frame from the client: RTCP on the session's odd channel; anything else
+    /// (RTP from a recording client) is not expected and is dropped.
+    fn on_interleaved(&mut self, channel: u8, packet: &[u8]) {
+        let rtcp_channel = self
+            .session
+            .as_ref()
+            .and_then(|s| s.transport.rtcp_channel());
+        if Some(channel) == rtcp_channel {
+            self.on_rtcp(packet, Instant::now());
+        } else {
+            log::debug!(
+                "{}: interleaved data on channel {channel} ignored",
+                self.peer
+            );
+        }
+    }
+
+    /// Any RTCP from the client keeps its session alive; receiver reports are logged and kept.
+    fn on_rtcp(&mut self, packet: &[u8], now: Instant) {
+        let Some(s) = self.session.as_mut() else {
+            return;
+        };
+        s.session.touch(now);
+        let packets = match rtcp::parse_compound(packet) {
+            Ok(p) => p,
+            Err(e) => {
+                log::debug!("{}: bad RTCP ({e})", self.peer);
+                return;
+            }
+        };
+        let id = s.session.id.clone();
+        for p in packets {
+            let blocks = match p {
+                RtcpPacket::ReceiverReport(rr) => rr.reports,
+                RtcpPacket::SenderReport(sr) => sr.reports,
+                RtcpPacket::Goodbye { .. } => {
+                    log::info!("{}: session {id}: client said BYE", self.peer);
+                    continue;
+                }
+                _ => continue,
+            };
+            for block in blocks {
+                log::info!(
+                    "{}: session {id}: receiver report: {:.1}% lost recently, {} lost in all, jitter {:.2} ms",
+                    self.peer,
+                    block.fraction_lost as f64 * 100.0 / 256.0,
+                    block.cumulative_lost,
+                    block.jitter as f64 / 90.0
+                );
+                self.shared.record_report(SessionReport {
+                    session: id.clone(),
+                    peer: self.peer,
+                    block,
+                });
+            }
         }
     }
 }

@@ -9,12 +9,14 @@ pub mod catalog;
 pub mod connection;
 pub mod media;
 pub mod transport;
+pub mod writer;
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -34,6 +36,12 @@ pub struct Config {
     pub request_timeout: Duration,
     /// How quiet the peer must be before an unterminated request (the lab's) is taken as whole.
     pub lab_quiet: Duration,
+    /// A session with no request and no RTCP for this long is ended.
+    pub session_timeout: Duration,
+    /// Offer RTP over UDP.
+    pub udp: bool,
+    /// Offer RTP interleaved on the RTSP connection.
+    pub tcp: bool,
 }
 
 impl Default for Config {
@@ -46,6 +54,9 @@ impl Default for Config {
             max_connections: 1000,
             request_timeout: Duration::from_secs(10),
             lab_quiet: Duration::from_millis(150),
+            session_timeout: rtsp_proto::session::DEFAULT_TIMEOUT,
+            udp: true,
+            tcp: true,
         }
     }
 }
@@ -59,6 +70,33 @@ pub struct Shared {
     /// Sessions that exist now (SETUP done, not yet torn down or expired).
     pub sessions: AtomicUsize,
     stopping: AtomicBool,
+    reports: Mutex<VecDeque<SessionReport>>,
+}
+
+/// One reception report block a client sent about a session's stream (RFC 3550 6.4.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionReport {
+    pub session: String,
+    pub peer: SocketAddr,
+    pub block: rtsp_proto::rtcp::ReportBlock,
+}
+
+/// How many recent receiver reports [`Shared::receiver_reports`] keeps.
+const KEPT_REPORTS: usize = 256;
+
+impl Shared {
+    /// The most recent receiver reports from all sessions, oldest first.
+    pub fn receiver_reports(&self) -> Vec<SessionReport> {
+        self.reports.lock().unwrap().iter().cloned().collect()
+    }
+
+    pub(crate) fn record_report(&self, report: SessionReport) {
+        let mut r = self.reports.lock().unwrap();
+        if r.len() == KEPT_REPORTS {
+            r.pop_front();
+        }
+        r.push_back(report);
+    }
 }
 
 /// A bound server, not yet accepting.
@@ -86,6 +124,7 @@ impl Server {
                 connections: AtomicUsize::new(0),
                 sessions: AtomicUsize::new(0),
                 stopping: AtomicBool::new(false),
+                reports: Mutex::new(VecDeque::new()),
             }),
         })
     }

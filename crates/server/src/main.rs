@@ -34,6 +34,12 @@ struct Args {
     /// Seconds a request may take to arrive once started (slower peers get 408).
     #[arg(long, default_value_t = 10.0)]
     request_timeout: f64,
+    /// Seconds a session may go without a request or RTCP before it is ended.
+    #[arg(long, default_value_t = 60)]
+    session_timeout: u64,
+    /// Transports to offer, comma-separated: udp, tcp (RTP interleaved on the RTSP connection).
+    #[arg(long, default_value = "udp,tcp")]
+    transports: String,
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -53,7 +59,22 @@ fn main() -> anyhow::Result<()> {
     if !args.videos.is_dir() {
         bail!("videos directory {} does not exist", args.videos.display());
     }
+    let mut udp = false;
+    let mut tcp = false;
+    for t in args.transports.split(',').map(str::trim) {
+        match t {
+            "udp" => udp = true,
+            "tcp" => tcp = true,
+            other => bail!("--transports takes udp and/or tcp, not {other:?}"),
+        }
+    }
+    if args.session_timeout == 0 {
+        bail!("--session-timeout must be at least 1 second");
+    }
     let config = server::Config {
+        udp,
+        tcp,
+        session_timeout: Duration::from_secs(args.session_timeout),
         bind: SocketAddr::new(args.bind, args.port),
         videos: args.videos.clone(),
         fps: args.fps,

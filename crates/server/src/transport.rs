@@ -1,13 +1,15 @@
-//! Where a session's media goes: RTP/JPEG over UDP (RFC 2435 fragments), or the lab's one
-//! whole JPEG per datagram. Each owns its sockets; the session thread is the only user.
+//! Where a session's media goes: RTP/JPEG over UDP (RFC 2435 fragments, RTCP on the next
+//! port), RTP interleaved on the RTSP connection, or the lab's one whole JPEG per datagram.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
+use rtsp_proto::interleaved;
 use rtsp_proto::jpeg::{fragments, MAX_PACKET};
 use rtsp_proto::rtp::{RtpHeader, FIXED_HEADER_LEN, PAYLOAD_TYPE_JPEG};
 
 use crate::media::PreparedFrame;
+use crate::writer::Writer;
 
 /// Largest UDP payload over IPv4: a lab frame bigger than this cannot go in one datagram.
 pub const MAX_DATAGRAM: usize = 65_507;
@@ -16,8 +18,24 @@ pub const MAX_DATAGRAM: usize = 65_507;
 pub enum MediaTransport {
     /// RFC 3550 RTP with the RFC 2435 payload, and an RTCP socket beside it.
     Udp { rtp: UdpSocket, rtcp: UdpSocket },
+    /// RTP and RTCP as `$` frames on the RTSP connection (RFC 2326 10.12).
+    Interleaved {
+        writer: Writer,
+        rtp_channel: u8,
+        rtcp_channel: u8,
+    },
     /// The lab's dialect: RTP header + the whole JPEG, one datagram per frame.
     Lab { rtp: UdpSocket },
+}
+
+/// What sending one frame did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    pub packets: u32,
+    /// RTP payload octets, as an SR counts them.
+    pub octets: u32,
+    /// The frame was dropped whole (TCP peer behind).
+    pub dropped: bool,
 }
 
 /// Binds an RTP/RTCP socket pair on consecutive ports, even port first (RFC 3550 11).
@@ -40,7 +58,7 @@ pub fn bind_pair(ip: IpAddr) -> io::Result<(UdpSocket, UdpSocket)> {
 
 impl MediaTransport {
     /// Sends one frame as RTP, starting at sequence number `*seq` and advancing it per packet.
-    /// Returns the packets sent; a frame the transport cannot carry sends nothing.
+    /// A frame the transport cannot carry sends nothing.
     pub fn send_frame(
         &self,
         data: &[u8],
@@ -49,13 +67,13 @@ impl MediaTransport {
         ssrc: u32,
         seq: &mut u16,
         buf: &mut Vec<u8>,
-    ) -> io::Result<usize> {
+    ) -> io::Result<Sent> {
+        let mut sent = Sent::default();
         match self {
             MediaTransport::Udp { rtp, .. } => {
                 let Some(params) = &frame.params else {
-                    return Ok(0);
+                    return Ok(sent);
                 };
-                let mut sent = 0;
                 for f in fragments(params, &data[frame.scan.clone()], MAX_PACKET) {
                     let header = RtpHeader {
                         marker: f.last,
@@ -64,12 +82,50 @@ impl MediaTransport {
                         timestamp,
                         ssrc,
                     };
+                    buf.clear();
                     write_packet(buf, &header, &[f.header(), f.data]);
                     *seq = seq.wrapping_add(1);
                     ignore_refused(rtp.send(buf))?;
-                    sent += 1;
+                    sent.packets += 1;
+                    sent.octets += (f.header().len() + f.data.len()) as u32;
                 }
-                Ok(sent)
+            }
+            MediaTransport::Interleaved {
+                writer,
+                rtp_channel,
+                ..
+            } => {
+                let Some(params) = &frame.params else {
+                    return Ok(sent);
+                };
+                // The whole frame becomes one queued message: it goes out whole or not at all.
+                let mut out =
+                    Vec::with_capacity(frame.scan.len() + frame.scan.len() / 1000 * 32 + 256);
+                let first_seq = *seq;
+                for f in fragments(params, &data[frame.scan.clone()], MAX_PACKET) {
+                    let header = RtpHeader {
+                        marker: f.last,
+                        payload_type: PAYLOAD_TYPE_JPEG,
+                        sequence_number: *seq,
+                        timestamp,
+                        ssrc,
+                    };
+                    buf.clear();
+                    write_packet(buf, &header, &[f.header(), f.data]);
+                    let _ = interleaved::write(*rtp_channel, &[buf], &mut out);
+                    *seq = seq.wrapping_add(1);
+                    sent.packets += 1;
+                    sent.octets += (f.header().len() + f.data.len()) as u32;
+                }
+                if !writer.send_media(out) {
+                    // Not sent: the sequence numbers were not used either, so the receiver sees
+                    // a missing frame, not lost packets.
+                    *seq = first_seq;
+                    return Ok(Sent {
+                        dropped: true,
+                        ..Sent::default()
+                    });
+                }
             }
             MediaTransport::Lab { rtp } => {
                 let jpeg = &data[frame.jpeg.clone()];
@@ -78,7 +134,7 @@ impl MediaTransport {
                         "lab transport: a {}-byte frame does not fit one datagram: skipped",
                         jpeg.len()
                     );
-                    return Ok(0);
+                    return Ok(sent);
                 }
                 // As the lab's server: PT 26, SSRC 0, marker 0, one frame per datagram.
                 let header = RtpHeader {
@@ -88,19 +144,57 @@ impl MediaTransport {
                     timestamp,
                     ssrc: 0,
                 };
+                buf.clear();
                 write_packet(buf, &header, &[jpeg]);
                 *seq = seq.wrapping_add(1);
                 ignore_refused(rtp.send(buf))?;
-                Ok(1)
+                sent.packets = 1;
+                sent.octets = jpeg.len() as u32;
             }
+        }
+        Ok(sent)
+    }
+
+    /// Sends a compound RTCP packet the transport's way (the lab's has no RTCP).
+    pub fn send_rtcp(&self, packet: &[u8]) -> io::Result<()> {
+        match self {
+            MediaTransport::Udp { rtcp, .. } => ignore_refused(rtcp.send(packet)),
+            MediaTransport::Interleaved {
+                writer,
+                rtcp_channel,
+                ..
+            } => {
+                let mut out = Vec::with_capacity(packet.len() + 4);
+                let _ = interleaved::write(*rtcp_channel, &[packet], &mut out);
+                writer.send_media(out);
+                Ok(())
+            }
+            MediaTransport::Lab { .. } => Ok(()),
         }
     }
 
-    /// The RTCP socket, if the transport has one.
-    pub fn rtcp(&self) -> Option<&UdpSocket> {
+    /// The UDP RTCP socket, if the transport has one.
+    pub fn rtcp_socket(&self) -> Option<&UdpSocket> {
         match self {
             MediaTransport::Udp { rtcp, .. } => Some(rtcp),
-            MediaTransport::Lab { .. } => None,
+            _ => None,
+        }
+    }
+
+    /// The interleaved RTCP channel, if the transport is interleaved.
+    pub fn rtcp_channel(&self) -> Option<u8> {
+        match self {
+            MediaTransport::Interleaved { rtcp_channel, .. } => Some(*rtcp_channel),
+            _ => None,
+        }
+    }
+
+    /// "udp", "tcp" or "lab", for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            MediaTransport::Udp { .. } => "udp",
+            MediaTransport::Interleaved { .. } => "tcp",
+            MediaTransport::Lab { .. } => "lab",
         }
     }
 }
@@ -108,7 +202,6 @@ impl MediaTransport {
 fn write_packet(buf: &mut Vec<u8>, header: &RtpHeader, parts: &[&[u8]]) {
     let mut fixed = [0u8; FIXED_HEADER_LEN];
     header.write(&mut fixed);
-    buf.clear();
     buf.extend_from_slice(&fixed);
     for p in parts {
         buf.extend_from_slice(p);
