@@ -162,7 +162,8 @@ fn lab_send(
 pub struct StandardDoubleConfig {
     /// Packet numbers (0 = the first RTP packet sent) never sent.
     pub drop_packets: HashSet<usize>,
-    /// Send no RTP at all (UDP black-holed), though every request succeeds.
+    /// Send no RTP over UDP (as if a firewall dropped it), though every request succeeds;
+    /// RTP interleaved over TCP still flows.
     pub black_hole: bool,
 }
 
@@ -198,7 +199,7 @@ fn standard_conn(
     conn.set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
     let mut buf = Vec::new();
-    let mut dest = None;
+    let mut dest: Option<Dest> = None;
     let playing = Arc::new(AtomicBool::new(false));
     let mut started = false;
     while !stop.load(Ordering::SeqCst) {
@@ -238,18 +239,29 @@ fn standard_conn(
                 }
                 "SETUP" => {
                     let t = Transport::parse(req.headers.get("Transport").unwrap()).unwrap();
-                    dest = Some(SocketAddr::new(peer.ip(), t.client_port.unwrap().rtp));
                     r.headers.append("Session", "4242");
-                    r.headers
-                        .append("Transport", format!("{t};server_port=40000-40001"));
+                    if let Some((ch, _)) = t.interleaved {
+                        dest = Some(Dest::Tcp(conn.try_clone().unwrap(), ch));
+                        r.headers.append("Transport", t.to_string());
+                    } else {
+                        let to = SocketAddr::new(peer.ip(), t.client_port.unwrap().rtp);
+                        dest = Some(Dest::Udp(to));
+                        r.headers
+                            .append("Transport", format!("{t};server_port=40000-40001"));
+                    }
                 }
                 "PLAY" => {
                     r.headers.append("Session", "4242");
                     playing.store(true, Ordering::SeqCst);
-                    if !started && !config.black_hole {
+                    let black_holed = config.black_hole && matches!(dest, Some(Dest::Udp(_)));
+                    if !started && !black_holed {
                         started = true;
-                        let (dest, frames, config, stop) =
-                            (dest.unwrap(), frames.clone(), config.clone(), stop.clone());
+                        let (dest, frames, config, stop) = (
+                            dest.take().unwrap(),
+                            frames.clone(),
+                            config.clone(),
+                            stop.clone(),
+                        );
                         std::thread::spawn(move || standard_send(dest, frames, config, stop));
                     }
                 }
@@ -260,8 +272,15 @@ fn standard_conn(
     }
 }
 
+/// Where the standard double sends RTP.
+enum Dest {
+    Udp(SocketAddr),
+    /// Interleaved on the RTSP connection, on this channel.
+    Tcp(TcpStream, u8),
+}
+
 fn standard_send(
-    dest: SocketAddr,
+    mut dest: Dest,
     frames: Vec<Vec<u8>>,
     config: StandardDoubleConfig,
     stop: Arc<AtomicBool>,
@@ -292,7 +311,17 @@ fn standard_send(
             .write(&mut fixed);
             seq = seq.wrapping_add(1);
             if !config.drop_packets.contains(&packet_no) {
-                let _ = sock.send_to(&[&fixed[..], f.header(), f.data].concat(), dest);
+                let packet = [&fixed[..], f.header(), f.data].concat();
+                match &mut dest {
+                    Dest::Udp(to) => {
+                        let _ = sock.send_to(&packet, *to);
+                    }
+                    Dest::Tcp(conn, ch) => {
+                        let mut out = Vec::new();
+                        rtsp_proto::interleaved::write(*ch, &[&packet], &mut out).unwrap();
+                        let _ = conn.write_all(&out);
+                    }
+                }
             }
             packet_no += 1;
         }

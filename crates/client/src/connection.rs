@@ -10,9 +10,10 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rtsp_proto::interleaved;
 use rtsp_proto::rtsp::{self, Limits, Parsed, Request, Response};
 
 use crate::ClientError;
@@ -27,9 +28,18 @@ enum Incoming {
     Closed(String),
 }
 
+/// Where interleaved frames (`$ channel len packet`) go once a TCP transport is set up.
+pub type InterleavedSink = Arc<Mutex<Option<mpsc::Sender<(u8, Vec<u8>)>>>>;
+
+/// The write half of the RTSP connection, shared by requests and interleaved RTCP so that
+/// one is never written into the middle of the other.
+pub type SharedWriter = Arc<Mutex<TcpStream>>;
+
 /// A control connection to one server.
 pub struct Connection {
-    stream: TcpStream,
+    stream: SharedWriter,
+    /// Interleaved frames from the server are handed here.
+    pub interleaved: InterleavedSink,
     incoming: Receiver<Incoming>,
     /// Read by the reader thread: whether to accept replies with no blank line.
     lab: Arc<AtomicBool>,
@@ -53,9 +63,11 @@ impl Connection {
         let (tx, rx) = mpsc::channel();
         let lab = Arc::new(AtomicBool::new(false));
         let lab2 = lab.clone();
+        let sink: InterleavedSink = Arc::new(Mutex::new(None));
+        let sink2 = sink.clone();
         std::thread::Builder::new()
             .name("rtsp-reader".into())
-            .spawn(move || read_loop(reader, tx, lab2))
+            .spawn(move || read_loop(reader, tx, lab2, sink2))
             .map_err(ClientError::io("start reader thread"))?;
         Ok(Connection {
             peer: stream
@@ -64,7 +76,8 @@ impl Connection {
             local: stream
                 .local_addr()
                 .map_err(ClientError::io("local address"))?,
-            stream,
+            stream: Arc::new(Mutex::new(stream)),
+            interleaved: sink,
             incoming: rx,
             lab,
             cseq: 0,
@@ -85,8 +98,15 @@ impl Connection {
     /// Writes raw bytes (the lab's request shape is not what [`Request::write`] produces).
     pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
         self.stream
+            .lock()
+            .unwrap()
             .write_all(bytes)
             .map_err(ClientError::io("send request"))
+    }
+
+    /// The write half, for interleaved RTCP.
+    pub fn writer(&self) -> SharedWriter {
+        self.stream.clone()
     }
 
     /// Sends a standard request (a CSeq is added) and waits for its response.
@@ -130,7 +150,11 @@ impl Connection {
 
     /// Closes both directions; the reader thread then ends.
     pub fn close(&self) {
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        let _ = self
+            .stream
+            .lock()
+            .unwrap()
+            .shutdown(std::net::Shutdown::Both);
     }
 }
 
@@ -140,7 +164,12 @@ impl Drop for Connection {
     }
 }
 
-fn read_loop(mut stream: TcpStream, tx: mpsc::Sender<Incoming>, lab: Arc<AtomicBool>) {
+fn read_loop(
+    mut stream: TcpStream,
+    tx: mpsc::Sender<Incoming>,
+    lab: Arc<AtomicBool>,
+    sink: InterleavedSink,
+) {
     let limits = Limits::default();
     let mut buf: Vec<u8> = Vec::new();
     let mut chunk = [0u8; 8192];
@@ -171,6 +200,18 @@ fn read_loop(mut stream: TcpStream, tx: mpsc::Sender<Incoming>, lab: Arc<AtomicB
         loop {
             if buf.is_empty() {
                 break;
+            }
+            match interleaved::parse(&buf) {
+                Some(Some(frame)) => {
+                    let packet = buf[frame.payload.clone()].to_vec();
+                    buf.drain(..frame.len);
+                    if let Some(s) = sink.lock().unwrap().as_ref() {
+                        let _ = s.send((frame.channel, packet));
+                    }
+                    continue;
+                }
+                Some(None) => break,
+                None => {}
             }
             // A server request or interleaved data would start otherwise; only responses
             // start with "RTSP/".

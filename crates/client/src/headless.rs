@@ -31,6 +31,7 @@ pub fn run(opts: &Options) -> Result<Stats, ClientError> {
             break;
         }
         s.keepalive_if_due()?;
+        s.check_udp_fallback()?;
     }
     let stats = s.stats();
     if let Err(e) = s.teardown() {

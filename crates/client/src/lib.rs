@@ -57,6 +57,17 @@ pub enum RecordFormat {
     Lab,
 }
 
+/// Which lower transport to ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportChoice {
+    /// UDP, falling back to TCP when SETUP gets 461 or no RTP arrives within 2 s of PLAY.
+    Auto,
+    /// UDP only (`--udp`).
+    Udp,
+    /// RTP interleaved on the RTSP connection (`--tcp`).
+    Tcp,
+}
+
 /// Everything the command line sets.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -70,6 +81,7 @@ pub struct Options {
     pub rtp_port: Option<u16>,
     /// Force the lab dialect instead of detecting it.
     pub lab: bool,
+    pub transport: TransportChoice,
     pub frames: Option<u64>,
     pub duration: Option<f64>,
     pub record: Option<PathBuf>,
@@ -89,6 +101,7 @@ impl Options {
             file,
             rtp_port: None,
             lab: false,
+            transport: TransportChoice::Auto,
             frames: None,
             duration: None,
             record: None,

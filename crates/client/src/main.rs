@@ -48,6 +48,13 @@ struct Args {
     /// Speak the lab's dialect without trying OPTIONS first.
     #[arg(long)]
     lab: bool,
+    /// Ask for RTP interleaved on the RTSP connection (through firewalls and NATs).
+    #[arg(long, conflicts_with = "udp")]
+    tcp: bool,
+    /// Insist on UDP: no fallback to TCP (by default the client falls back when SETUP gets 461
+    /// or no RTP arrives within 2 s of PLAY).
+    #[arg(long)]
+    udp: bool,
     /// Local UDP port for RTP (RTCP on the next one); ephemeral by default.
     #[arg(long)]
     rtp_port: Option<u16>,
@@ -76,6 +83,13 @@ fn options(args: &Args) -> anyhow::Result<(Options, bool)> {
         opts.rtp_port = Some(p);
     }
     opts.lab = args.lab;
+    opts.transport = if args.tcp {
+        client::TransportChoice::Tcp
+    } else if args.udp {
+        client::TransportChoice::Udp
+    } else {
+        client::TransportChoice::Auto
+    };
     opts.frames = args.frames;
     opts.duration = args.duration;
     opts.record = args.record.clone();

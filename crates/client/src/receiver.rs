@@ -1,18 +1,77 @@
-//! The RTP receiver thread: datagrams from the server's address only, through the reorder
-//! buffer, into the depacketizer (or, in the lab's dialect, one whole JPEG per datagram), and
-//! complete frames out to the player. It counts RFC 3550 statistics as it goes.
+//! The RTP receiver thread: packets from the server only (UDP datagrams from its address, or
+//! interleaved frames on the RTSP connection), through the reorder buffer, into the
+//! depacketizer (or, in the lab's dialect, one whole JPEG per datagram), and complete frames
+//! out to the player. It counts RFC 3550 statistics as it goes, reads the server's RTCP
+//! (sender reports map RTP time to wall time; BYE ends the stream) and sends receiver reports.
 
-use std::net::{IpAddr, UdpSocket};
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use rtsp_proto::interleaved;
 use rtsp_proto::jpeg::Depacketizer;
 use rtsp_proto::reorder::ReorderBuffer;
+use rtsp_proto::rtcp::{self, ReceiverReport, ReportBlock, RtcpPacket};
 use rtsp_proto::rtp::RtpPacket;
 use rtsp_proto::stats::ReceiverStats;
+
+use crate::connection::SharedWriter;
+
+/// RFC 3550 6.2's minimum interval, for one receiver of one source.
+const RR_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Where packets come from.
+pub enum Input {
+    /// RTP on one socket, RTCP on the next; `server_rtcp` is where receiver reports go.
+    Udp {
+        rtp: UdpSocket,
+        rtcp: UdpSocket,
+        server_rtcp: Option<SocketAddr>,
+    },
+    /// Interleaved frames handed over by the connection's reader thread.
+    Interleaved {
+        frames: mpsc::Receiver<(u8, Vec<u8>)>,
+        rtp_channel: u8,
+        rtcp_channel: u8,
+    },
+}
+
+/// Where our RTCP goes: the server's RTCP port, or the odd channel on the RTSP connection.
+#[derive(Clone)]
+pub enum RtcpOut {
+    Udp {
+        socket: Arc<UdpSocket>,
+        to: SocketAddr,
+    },
+    Interleaved {
+        writer: SharedWriter,
+        channel: u8,
+    },
+    /// The lab's server has no RTCP.
+    None,
+}
+
+impl RtcpOut {
+    /// Sends one compound RTCP packet.
+    pub fn send(&self, packet: &[u8]) {
+        let result = match self {
+            RtcpOut::Udp { socket, to } => socket.send_to(packet, to).map(|_| ()),
+            RtcpOut::Interleaved { writer, channel } => {
+                let mut out = Vec::with_capacity(packet.len() + 4);
+                let _ = interleaved::write(*channel, &[packet], &mut out);
+                writer.lock().unwrap().write_all(&out)
+            }
+            RtcpOut::None => Ok(()),
+        };
+        if let Err(e) = result {
+            log::debug!("sending RTCP: {e}");
+        }
+    }
+}
 
 /// Largest frame the depacketizer assembles.
 pub const MAX_FRAME: usize = 16 << 20;
@@ -49,6 +108,78 @@ pub struct RxStats {
     /// RTP timestamp of the newest frame, and of the first.
     pub first_timestamp: Option<u32>,
     pub last_timestamp: Option<u32>,
+    /// The sender's SSRC, from its packets.
+    pub sender_ssrc: Option<u32>,
+    /// The last sender report: its NTP time, its RTP time, and when it arrived.
+    pub last_sr: Option<(u64, u32, Instant)>,
+    /// The server said BYE: the stream is over.
+    pub bye: bool,
+    pub receiver_reports_sent: u64,
+}
+
+impl RxStats {
+    /// Wall-clock time (Unix seconds) of an RTP timestamp, from the last sender report
+    /// (RFC 3550 6.4.1: the SR pairs an NTP time with an RTP time on the same clock).
+    pub fn wallclock(&self, rtp_timestamp: u32) -> Option<f64> {
+        let (ntp, rtp, _) = self.last_sr?;
+        let delta = rtp_timestamp.wrapping_sub(rtp) as i32 as f64 / 90_000.0;
+        Some(rtcp::unix_from_ntp(ntp) + delta)
+    }
+
+    /// This receiver's report on the sender (RFC 3550 6.4.2, A.3, A.8).
+    fn report(&mut self, our_ssrc: u32) -> Vec<u8> {
+        let (last_sr, delay) = match self.last_sr {
+            Some((ntp, _, at)) => (
+                rtcp::ntp_middle(ntp),
+                (at.elapsed().as_secs_f64() * 65536.0) as u32,
+            ),
+            None => (0, 0),
+        };
+        let lost = self.rtp.lost().clamp(-(1 << 23), (1 << 23) - 1) as i32;
+        let block = ReportBlock {
+            ssrc: self.sender_ssrc.unwrap_or(0),
+            fraction_lost: self.rtp.fraction_lost_interval(),
+            cumulative_lost: lost,
+            highest_seq: self.rtp.extended_max(),
+            jitter: self.rtp.jitter(),
+            last_sr,
+            delay_since_last_sr: delay,
+        };
+        let mut out = Vec::with_capacity(128);
+        rtcp::write_compound(
+            &[
+                RtcpPacket::ReceiverReport(ReceiverReport {
+                    ssrc: our_ssrc,
+                    reports: vec![block],
+                }),
+                RtcpPacket::SourceDescription(vec![(
+                    our_ssrc,
+                    concat!("mjpeg-rtsp-client/", env!("CARGO_PKG_VERSION")).to_string(),
+                )]),
+            ],
+            &mut out,
+        );
+        out
+    }
+}
+
+/// A BYE from `ssrc`, for TEARDOWN.
+pub fn bye_packet(ssrc: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    rtcp::write_compound(
+        &[
+            RtcpPacket::ReceiverReport(ReceiverReport {
+                ssrc,
+                reports: vec![],
+            }),
+            RtcpPacket::Goodbye {
+                ssrcs: vec![ssrc],
+                reason: Some("teardown".into()),
+            },
+        ],
+        &mut out,
+    );
+    out
 }
 
 /// The running receiver thread; stops when dropped.
@@ -71,98 +202,195 @@ struct Packet {
     arrival: Instant,
 }
 
-/// Starts receiving on `rtp`. Only datagrams from `server` are taken.
+/// Starts receiving from `input`. Only packets from `server` are taken.
 pub fn spawn(
-    rtp: UdpSocket,
+    input: Input,
     server: IpAddr,
     payload: Payload,
+    rtcp_out: RtcpOut,
+    our_ssrc: u32,
     frames: SyncSender<ReceivedFrame>,
     stats: Arc<Mutex<RxStats>>,
 ) -> std::io::Result<Receiver> {
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
-    rtp.set_read_timeout(Some(Duration::from_millis(20)))?;
+    if let Input::Udp { rtp, rtcp, .. } = &input {
+        rtp.set_read_timeout(Some(Duration::from_millis(20)))?;
+        rtcp.set_nonblocking(true)?;
+    }
     let thread = std::thread::Builder::new()
         .name("rtp-receiver".into())
-        .spawn(move || receive_loop(rtp, server, payload, frames, stats, stop2))?;
+        .spawn(move || {
+            let mut r = ReceiveLoop {
+                server,
+                payload,
+                rtcp_out,
+                our_ssrc,
+                frames,
+                stats,
+                reorder: ReorderBuffer::new(REORDER_PACKETS, REORDER_DELAY),
+                depay: Depacketizer::new(MAX_FRAME),
+                ready: Vec::new(),
+                epoch: Instant::now(),
+                next_rr: Instant::now() + RR_INTERVAL,
+            };
+            r.run(input, &stop2);
+        })?;
     Ok(Receiver {
         stop,
         thread: Some(thread),
     })
 }
 
-fn receive_loop(
-    rtp: UdpSocket,
+struct ReceiveLoop {
     server: IpAddr,
     payload: Payload,
+    rtcp_out: RtcpOut,
+    our_ssrc: u32,
     frames: SyncSender<ReceivedFrame>,
     stats: Arc<Mutex<RxStats>>,
-    stop: Arc<AtomicBool>,
-) {
-    let epoch = Instant::now();
-    let mut buf = vec![0u8; 65536];
-    let mut reorder: ReorderBuffer<Packet> = ReorderBuffer::new(REORDER_PACKETS, REORDER_DELAY);
-    let mut depay = Depacketizer::new(MAX_FRAME);
-    let mut ready = Vec::new();
-    while !stop.load(Ordering::Relaxed) {
-        let now = Instant::now();
-        reorder.poll(now, &mut ready);
-        match rtp.recv_from(&mut buf) {
-            Ok((n, from)) => {
-                let arrival = Instant::now();
-                if from.ip() != server {
-                    stats.lock().unwrap().foreign_packets += 1;
-                    continue;
-                }
-                let Ok(packet) = RtpPacket::parse(&buf[..n]) else {
-                    log::debug!("{n}-byte datagram from {from} is not RTP: ignored");
-                    continue;
-                };
-                {
-                    let mut s = stats.lock().unwrap();
-                    // Arrival on a 90 kHz clock for the A.8 jitter (meaningless, and unused,
-                    // when the timestamps are the lab's Unix seconds).
-                    let arrival90 =
-                        (arrival.duration_since(epoch).as_secs_f64() * 90_000.0) as u64 as u32;
-                    s.rtp.on_packet(
-                        packet.header.sequence_number,
-                        packet.header.timestamp,
-                        arrival90,
-                        packet.payload.len(),
-                    );
-                    s.first_packet.get_or_insert(arrival);
-                    s.last_packet = Some(arrival);
-                }
-                reorder.push(
-                    packet.header.sequence_number,
-                    Packet {
-                        data: buf[..n].to_vec(),
-                        arrival,
-                    },
-                    arrival,
-                    &mut ready,
-                );
+    reorder: ReorderBuffer<Packet>,
+    depay: Depacketizer,
+    ready: Vec<Packet>,
+    epoch: Instant,
+    next_rr: Instant,
+}
+
+enum Got {
+    Rtp(Vec<u8>),
+    Rtcp(Vec<u8>),
+    Nothing,
+    Closed,
+}
+
+impl ReceiveLoop {
+    fn run(&mut self, input: Input, stop: &AtomicBool) {
+        let mut buf = vec![0u8; 65536];
+        while !stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            let mut ready = std::mem::take(&mut self.ready);
+            self.reorder.poll(now, &mut ready);
+            self.ready = ready;
+            self.release();
+            if now >= self.next_rr {
+                self.next_rr = now + RR_INTERVAL;
+                let rr = self.stats.lock().unwrap().report(self.our_ssrc);
+                self.rtcp_out.send(&rr);
+                self.stats.lock().unwrap().receiver_reports_sent += 1;
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
-            Err(e) => {
-                log::warn!("RTP socket: {e}");
-                return;
+            match self.next(&input, &mut buf) {
+                Got::Rtp(p) => self.on_rtp(p),
+                Got::Rtcp(p) => self.on_rtcp(&p),
+                Got::Nothing => {}
+                Got::Closed => return,
             }
         }
-        for p in ready.drain(..) {
+    }
+
+    fn next(&mut self, input: &Input, buf: &mut [u8]) -> Got {
+        match input {
+            Input::Udp { rtp, rtcp, .. } => {
+                if let Ok((n, from)) = rtcp.recv_from(buf) {
+                    if from.ip() == self.server {
+                        return Got::Rtcp(buf[..n].to_vec());
+                    }
+                }
+                match rtp.recv_from(buf) {
+                    Ok((n, from)) if from.ip() == self.server => Got::Rtp(buf[..n].to_vec()),
+                    Ok(_) => {
+                        self.stats.lock().unwrap().foreign_packets += 1;
+                        Got::Nothing
+                    }
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock
+                                | std::io::ErrorKind::TimedOut
+                                | std::io::ErrorKind::Interrupted
+                                | std::io::ErrorKind::ConnectionRefused
+                        ) =>
+                    {
+                        Got::Nothing
+                    }
+                    Err(e) => {
+                        log::warn!("RTP socket: {e}");
+                        Got::Closed
+                    }
+                }
+            }
+            Input::Interleaved {
+                frames,
+                rtp_channel,
+                rtcp_channel,
+            } => match frames.recv_timeout(Duration::from_millis(20)) {
+                Ok((ch, p)) if ch == *rtp_channel => Got::Rtp(p),
+                Ok((ch, p)) if ch == *rtcp_channel => Got::Rtcp(p),
+                Ok(_) => Got::Nothing,
+                Err(RecvTimeoutError::Timeout) => Got::Nothing,
+                Err(RecvTimeoutError::Disconnected) => Got::Closed,
+            },
+        }
+    }
+
+    fn on_rtp(&mut self, data: Vec<u8>) {
+        let arrival = Instant::now();
+        let Ok(packet) = RtpPacket::parse(&data) else {
+            log::debug!("{}-byte packet is not RTP: ignored", data.len());
+            return;
+        };
+        let seq = packet.header.sequence_number;
+        {
+            let mut s = self.stats.lock().unwrap();
+            // Arrival on a 90 kHz clock for the A.8 jitter (meaningless, and unused, when the
+            // timestamps are the lab's Unix seconds).
+            let arrival90 =
+                (arrival.duration_since(self.epoch).as_secs_f64() * 90_000.0) as u64 as u32;
+            s.rtp.on_packet(
+                seq,
+                packet.header.timestamp,
+                arrival90,
+                packet.payload.len(),
+            );
+            s.first_packet.get_or_insert(arrival);
+            s.last_packet = Some(arrival);
+            s.sender_ssrc = Some(packet.header.ssrc);
+        }
+        let mut ready = std::mem::take(&mut self.ready);
+        self.reorder
+            .push(seq, Packet { data, arrival }, arrival, &mut ready);
+        self.ready = ready;
+        self.release();
+    }
+
+    fn on_rtcp(&mut self, data: &[u8]) {
+        let Ok(packets) = rtcp::parse_compound(data) else {
+            log::debug!("bad RTCP from the server: ignored");
+            return;
+        };
+        let mut s = self.stats.lock().unwrap();
+        for p in packets {
+            match p {
+                RtcpPacket::SenderReport(sr) => {
+                    s.last_sr = Some((sr.ntp, sr.rtp_timestamp, Instant::now()))
+                }
+                RtcpPacket::Goodbye { .. } => {
+                    log::info!("server said BYE: end of stream");
+                    s.bye = true;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Frames out of the packets the reorder buffer released.
+    fn release(&mut self) {
+        for p in std::mem::take(&mut self.ready) {
             let Ok(packet) = RtpPacket::parse(&p.data) else {
                 continue;
             };
-            let (frame, dropped) = match payload {
+            let (frame, dropped) = match self.payload {
                 Payload::Rfc2435 => {
-                    let ev = depay.push(
+                    let ev = self.depay.push(
                         packet.header.timestamp,
                         packet.header.marker,
                         packet.payload,
@@ -182,27 +410,62 @@ fn receive_loop(
                     }
                 }
             };
-            let mut s = stats.lock().unwrap();
+            let mut s = self.stats.lock().unwrap();
             s.frames_dropped += dropped;
-            if let Some(jpeg) = frame {
-                s.frames_received += 1;
-                s.first_timestamp.get_or_insert(packet.header.timestamp);
-                s.last_timestamp = Some(packet.header.timestamp);
-                drop(s);
-                let f = ReceivedFrame {
-                    jpeg,
-                    rtp_timestamp: packet.header.timestamp,
-                    arrival: p.arrival,
-                };
-                match frames.try_send(f) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(_)) => {
-                        log::warn!("player is behind: frame dropped");
-                        stats.lock().unwrap().frames_dropped += 1;
-                    }
-                    Err(TrySendError::Disconnected(_)) => return,
+            let Some(jpeg) = frame else { continue };
+            s.frames_received += 1;
+            s.first_timestamp.get_or_insert(packet.header.timestamp);
+            s.last_timestamp = Some(packet.header.timestamp);
+            drop(s);
+            let f = ReceivedFrame {
+                jpeg,
+                rtp_timestamp: packet.header.timestamp,
+                arrival: p.arrival,
+            };
+            match self.frames.try_send(f) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => {
+                    log::warn!("player is behind: frame dropped");
+                    self.stats.lock().unwrap().frames_dropped += 1;
                 }
+                Err(TrySendError::Disconnected(_)) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sender_reports_map_rtp_time_to_wall_time() {
+        let mut s = RxStats::default();
+        assert_eq!(s.wallclock(0), None);
+        let t = 1_790_000_000.5;
+        s.last_sr = Some((rtcp::ntp_from_unix(t), 90_000, Instant::now()));
+        assert!((s.wallclock(180_000).unwrap() - (t + 1.0)).abs() < 1e-6);
+        assert!((s.wallclock(0).unwrap() - (t - 1.0)).abs() < 1e-6);
+        // Across the 32-bit wrap.
+        s.last_sr = Some((rtcp::ntp_from_unix(t), u32::MAX - 44_999, Instant::now()));
+        assert!((s.wallclock(45_000).unwrap() - (t + 1.0)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn receiver_report_carries_loss_and_lsr() {
+        let mut s = RxStats::default();
+        for seq in [1u16, 2, 4] {
+            s.rtp.on_packet(seq, 0, 0, 10);
+        }
+        s.sender_ssrc = Some(77);
+        s.last_sr = Some((0x0001_2345_6789_0000, 0, Instant::now()));
+        let p = rtcp::parse_compound(&s.report(5)).unwrap();
+        let RtcpPacket::ReceiverReport(rr) = &p[0] else {
+            panic!("{p:?}")
+        };
+        assert_eq!(rr.ssrc, 5);
+        let b = rr.reports[0];
+        assert_eq!((b.ssrc, b.cumulative_lost, b.last_sr), (77, 1, 0x2345_6789));
+        assert_eq!(b.fraction_lost, 64);
     }
 }

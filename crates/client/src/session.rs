@@ -16,9 +16,12 @@ use rtsp_proto::sdp::{self, VideoInfo};
 
 use crate::connection::Connection;
 use crate::player::{self, Clock, Display, Player, Recorder};
-use crate::receiver::{self, Payload, Receiver, RxStats};
+use crate::receiver::{self, Input, Payload, Receiver, RtcpOut, RxStats};
 use crate::stats::Stats;
-use crate::{ClientError, Options};
+use crate::{ClientError, Options, TransportChoice};
+
+/// With `TransportChoice::Auto`, how long after PLAY UDP may stay silent before TCP is tried.
+pub const UDP_FALLBACK_AFTER: Duration = Duration::from_secs(2);
 
 /// How long OPTIONS may go unanswered before the server is taken for the lab's.
 pub const LAB_DETECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -74,6 +77,12 @@ pub struct ClientSession {
     play_sent: Option<Instant>,
     last_request: Instant,
     ended_by_range: bool,
+    /// The transport in use after SETUP: true for interleaved TCP.
+    tcp: bool,
+    /// Why UDP was abandoned for TCP.
+    fallback: Option<String>,
+    rtcp_out: RtcpOut,
+    ssrc: u32,
 }
 
 impl ClientSession {
@@ -117,6 +126,10 @@ impl ClientSession {
             play_sent: None,
             last_request: Instant::now(),
             ended_by_range: false,
+            tcp: false,
+            fallback: None,
+            rtcp_out: RtcpOut::None,
+            ssrc: random_ssrc(),
         })
     }
 
@@ -225,7 +238,8 @@ impl ClientSession {
         }
     }
 
-    /// SETUP: binds the ports, asks for them, and starts the receiver and the player.
+    /// SETUP: asks for a transport (UDP by default, TCP when told or when the server refuses
+    /// UDP with 461) and starts the receiver and the player.
     pub fn setup(&mut self) -> Result<(), ClientError> {
         if self.state != PlayState::Init {
             return Err(ClientError::Invalid(format!(
@@ -233,30 +247,50 @@ impl ClientSession {
                 self.state.name()
             )));
         }
-        let (rtp, rtcp) = self.bind_rtp()?;
-        let port = rtp
-            .local_addr()
-            .map_err(ClientError::io("local address"))?
-            .port();
-        let r = match self.dialect {
-            Dialect::Standard => {
-                // VLC answers 459 to SETUP on the aggregate URL: always DESCRIBE first.
-                if self.info.is_none() {
-                    self.describe()?;
+        if self.dialect == Dialect::Lab {
+            let (rtp, rtcp) = self.bind_rtp()?;
+            let port = rtp
+                .local_addr()
+                .map_err(ClientError::io("local address"))?
+                .port();
+            let r = self.lab("SETUP", format!("Transport: RTP/UDP; client_port= {port}"))?;
+            self.take_session(&r)?;
+            let input = Input::Udp {
+                rtp,
+                rtcp,
+                server_rtcp: None,
+            };
+            self.start_threads(input, RtcpOut::None)?;
+            self.state = PlayState::Ready;
+            return Ok(());
+        }
+        // VLC answers 459 to SETUP on the aggregate URL: always DESCRIBE first.
+        if self.info.is_none() {
+            self.describe()?;
+        }
+        let control = self
+            .info
+            .as_ref()
+            .and_then(|i| i.control.clone())
+            .unwrap_or_default();
+        let track = sdp::resolve_control(&self.base, &control);
+        let want_tcp = self.opts.transport == TransportChoice::Tcp || self.fallback.is_some();
+        if !want_tcp {
+            match self.setup_udp(&track) {
+                Err(ClientError::Status { status: 461, .. })
+                    if self.opts.transport == TransportChoice::Auto =>
+                {
+                    let why = "the server refused UDP (461 Unsupported Transport)".to_string();
+                    log::warn!("{why}: trying TCP");
+                    self.fallback = Some(why);
                 }
-                let control = self
-                    .info
-                    .as_ref()
-                    .and_then(|i| i.control.clone())
-                    .unwrap_or_default();
-                let track = sdp::resolve_control(&self.base, &control);
-                let t = format!("RTP/AVP;unicast;client_port={}-{}", port, port + 1);
-                self.standard(Method::Setup, &track, &[("Transport", t)])?
+                other => return other,
             }
-            Dialect::Lab => {
-                self.lab("SETUP", format!("Transport: RTP/UDP; client_port= {port}"))?
-            }
-        };
+        }
+        self.setup_tcp(&track)
+    }
+
+    fn take_session(&mut self, r: &Response) -> Result<(), ClientError> {
         let session = r
             .headers
             .get("Session")
@@ -267,21 +301,87 @@ impl ClientSession {
             self.timeout = Duration::from_secs(t.max(2) as u64);
         }
         self.session = Some(session.id);
-        if self.dialect == Dialect::Standard {
-            if let Some(t) = r
-                .headers
-                .get("Transport")
-                .and_then(|t| Transport::parse(t).ok())
-            {
-                log::info!("transport: {t}");
-            }
-        }
-        self.start_threads(rtp, rtcp)?;
+        Ok(())
+    }
+
+    fn setup_udp(&mut self, track: &str) -> Result<(), ClientError> {
+        let (rtp, rtcp) = self.bind_rtp()?;
+        let port = rtp
+            .local_addr()
+            .map_err(ClientError::io("local address"))?
+            .port();
+        let t = format!("RTP/AVP;unicast;client_port={}-{}", port, port + 1);
+        let r = self.standard(Method::Setup, track, &[("Transport", t)])?;
+        self.take_session(&r)?;
+        let reply = r
+            .headers
+            .get("Transport")
+            .and_then(|t| Transport::parse(t).ok());
+        let server_rtcp = reply
+            .as_ref()
+            .and_then(|t| t.server_port)
+            .map(|p| SocketAddr::new(self.conn.peer.ip(), p.rtcp.unwrap_or(p.rtp.wrapping_add(1))));
+        log::info!("transport: {}", reply.map_or("?".into(), |t| t.to_string()));
+        let rtcp_for_input = rtcp
+            .try_clone()
+            .map_err(ClientError::io("clone RTCP socket"))?;
+        let out = match server_rtcp {
+            Some(to) => RtcpOut::Udp {
+                socket: Arc::new(rtcp),
+                to,
+            },
+            None => RtcpOut::None,
+        };
+        self.tcp = false;
+        self.start_threads(
+            Input::Udp {
+                rtp,
+                rtcp: rtcp_for_input,
+                server_rtcp,
+            },
+            out,
+        )?;
         self.state = PlayState::Ready;
         Ok(())
     }
 
-    fn start_threads(&mut self, rtp: UdpSocket, _rtcp: UdpSocket) -> Result<(), ClientError> {
+    fn setup_tcp(&mut self, track: &str) -> Result<(), ClientError> {
+        let r = self.standard(
+            Method::Setup,
+            track,
+            &[(
+                "Transport",
+                "RTP/AVP/TCP;unicast;interleaved=0-1".to_string(),
+            )],
+        )?;
+        self.take_session(&r)?;
+        let (rtp_channel, rtcp_channel) = r
+            .headers
+            .get("Transport")
+            .and_then(|t| Transport::parse(t).ok())
+            .and_then(|t| t.interleaved)
+            .unwrap_or((0, 1));
+        log::info!("transport: RTP/AVP/TCP, channels {rtp_channel}-{rtcp_channel}");
+        let (tx, frames) = mpsc::channel();
+        *self.conn.interleaved.lock().unwrap() = Some(tx);
+        self.tcp = true;
+        let out = RtcpOut::Interleaved {
+            writer: self.conn.writer(),
+            channel: rtcp_channel,
+        };
+        self.start_threads(
+            Input::Interleaved {
+                frames,
+                rtp_channel,
+                rtcp_channel,
+            },
+            out,
+        )?;
+        self.state = PlayState::Ready;
+        Ok(())
+    }
+
+    fn start_threads(&mut self, input: Input, rtcp_out: RtcpOut) -> Result<(), ClientError> {
         let (payload, clock) = match self.dialect {
             Dialect::Lab => (Payload::WholeJpeg, Clock::Arrival),
             Dialect::Standard => {
@@ -300,6 +400,8 @@ impl ClientSession {
             ),
             None => None,
         };
+        // A new transport starts counting afresh.
+        self.rx = Arc::new(Mutex::new(RxStats::default()));
         self.player = Some(
             player::spawn(
                 frames,
@@ -310,9 +412,18 @@ impl ClientSession {
             )
             .map_err(ClientError::io("start player"))?,
         );
+        self.rtcp_out = rtcp_out.clone();
         self.receiver = Some(
-            receiver::spawn(rtp, self.conn.peer.ip(), payload, tx, self.rx.clone())
-                .map_err(ClientError::io("start receiver"))?,
+            receiver::spawn(
+                input,
+                self.conn.peer.ip(),
+                payload,
+                rtcp_out,
+                self.ssrc,
+                tx,
+                self.rx.clone(),
+            )
+            .map_err(ClientError::io("start receiver"))?,
         );
         Ok(())
     }
@@ -375,11 +486,12 @@ impl ClientSession {
         Ok(())
     }
 
-    /// TEARDOWN, and the threads stop.
+    /// TEARDOWN (after an RTCP BYE), and the threads stop.
     pub fn teardown(&mut self) -> Result<(), ClientError> {
         if self.state == PlayState::Init {
             return Err(ClientError::Invalid("TEARDOWN without a session".into()));
         }
+        self.rtcp_out.send(&receiver::bye_packet(self.ssrc));
         let result = match self.dialect {
             Dialect::Standard => {
                 let base = self.base.clone();
@@ -393,8 +505,41 @@ impl ClientSession {
         self.receiver = None;
         self.player = None;
         self.session = None;
+        self.rtcp_out = RtcpOut::None;
+        *self.conn.interleaved.lock().unwrap() = None;
         self.state = PlayState::Init;
         result
+    }
+
+    /// With `TransportChoice::Auto`: when no RTP has come over UDP within 2 s of PLAY (a
+    /// firewall or NAT in the way), tears the UDP session down and plays again over TCP.
+    /// Returns whether it fell back.
+    pub fn check_udp_fallback(&mut self) -> Result<bool, ClientError> {
+        let silent = self.rx.lock().unwrap().first_packet.is_none();
+        let due = self
+            .play_sent
+            .is_some_and(|t| t.elapsed() >= UDP_FALLBACK_AFTER);
+        if self.opts.transport != TransportChoice::Auto
+            || self.dialect != Dialect::Standard
+            || self.tcp
+            || self.state != PlayState::Playing
+            || !silent
+            || !due
+        {
+            return Ok(false);
+        }
+        let why = format!("no RTP over UDP within {UDP_FALLBACK_AFTER:?} of PLAY");
+        log::warn!("{why}: trying TCP");
+        if let Err(e) = self.teardown() {
+            log::info!("TEARDOWN of the UDP session: {e}");
+        }
+        self.fallback = Some(why);
+        self.setup()?;
+        let first_play = self.play_sent;
+        self.play()?;
+        // first_frame_ms counts from the first PLAY: the fallback's cost is part of it.
+        self.play_sent = first_play;
+        Ok(true)
     }
 
     /// Keeps the session alive at half its timeout: GET_PARAMETER when the server lists it,
@@ -479,7 +624,8 @@ impl ClientSession {
                 _ => None,
             },
             foreign_packets: rx.foreign_packets,
-            transport: "udp".into(),
+            transport: if self.tcp { "tcp".into() } else { "udp".into() },
+            fallback: self.fallback.clone(),
             dialect: match self.dialect {
                 Dialect::Standard => "standard".into(),
                 Dialect::Lab => "lab".into(),
@@ -494,8 +640,26 @@ impl ClientSession {
         self.rx.lock().unwrap().first_timestamp
     }
 
+    /// The receiver's counters (RTCP details included), for tests and the window.
+    pub fn rx_stats(&self) -> Arc<Mutex<RxStats>> {
+        self.rx.clone()
+    }
+
     /// The server's address.
     pub fn server(&self) -> SocketAddr {
         self.conn.peer
     }
+}
+
+/// An SSRC for our RTCP: random enough that two clients of one server do not collide.
+fn random_ssrc() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish() as u32
 }

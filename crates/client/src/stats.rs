@@ -25,6 +25,8 @@ pub struct Stats {
     /// Packets from addresses other than the server's (ignored).
     pub foreign_packets: u64,
     pub transport: String,
+    /// Why the client left UDP for TCP, if it did.
+    pub fallback: Option<String>,
     pub dialect: String,
     pub width: u32,
     pub height: u32,
@@ -47,7 +49,7 @@ impl Stats {
         let mut s = String::from("{");
         let _ = write!(
             s,
-            "\"frames_received\":{},\"frames_decoded\":{},\"frames_dropped\":{},\"packets_received\":{},\"packets_lost\":{},\"jitter_ms\":{},\"kbps\":{:.3},\"fps\":{:.3},\"first_frame_ms\":{},\"foreign_packets\":{},\"transport\":\"{}\",\"dialect\":\"{}\",\"width\":{},\"height\":{}",
+            "\"frames_received\":{},\"frames_decoded\":{},\"frames_dropped\":{},\"packets_received\":{},\"packets_lost\":{},\"jitter_ms\":{},\"kbps\":{:.3},\"fps\":{:.3},\"first_frame_ms\":{},\"foreign_packets\":{},\"transport\":\"{}\",\"fallback\":{},\"dialect\":\"{}\",\"width\":{},\"height\":{}",
             self.frames_received,
             self.frames_decoded,
             self.frames_dropped,
@@ -59,6 +61,7 @@ impl Stats {
             opt(self.first_frame_ms),
             self.foreign_packets,
             json_escape(&self.transport),
+            self.fallback.as_ref().map_or("null".to_string(), |f| format!("\"{}\"", json_escape(f))),
             json_escape(&self.dialect),
             self.width,
             self.height

@@ -114,7 +114,15 @@ pub fn title(s: &ClientSession, file: &str) -> String {
     if s.state == PlayState::Init && st.frames_decoded == 0 {
         return format!("{} - {file}{size} - press P to play", s.state.name());
     }
-    format!("{} - {file}{size} - {}", s.state.name(), st.summary())
+    let transport = match &st.fallback {
+        Some(_) => "TCP (fallback)".to_string(),
+        None => st.transport.to_uppercase(),
+    };
+    format!(
+        "{} - {file}{size} - {transport} - {}",
+        s.state.name(),
+        st.summary()
+    )
 }
 
 /// Opens the window and runs until the user quits; `autoplay` does SETUP and PLAY at once.
@@ -151,6 +159,9 @@ pub fn run_window(opts: &Options, autoplay: bool) -> Result<crate::stats::Stats,
         }
         if let Err(e) = s.keepalive_if_due() {
             log::warn!("keepalive: {e}");
+        }
+        if let Err(e) = s.check_udp_fallback() {
+            log::error!("falling back to TCP: {e}");
         }
         let latest = s.display.lock().unwrap().latest.clone();
         match latest {

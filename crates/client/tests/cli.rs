@@ -153,3 +153,43 @@ fn help_documents_the_keys() {
         assert!(help.contains(k), "--help lacks {k}");
     }
 }
+
+#[test]
+fn a_killed_client_frees_its_session_within_the_timeout() {
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+    let timeout = Duration::from_secs(3);
+    let server = start_server(&videos_dir(), |c| {
+        c.session_timeout = timeout;
+        c.looping = true;
+    });
+    for transport in ["--udp", "--tcp"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_client"))
+            .args([
+                &url(&server, "video.mjpeg"),
+                "--headless",
+                "--duration",
+                "60",
+                transport,
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        assert!(wait_until(Duration::from_secs(10), || server
+            .shared
+            .sessions
+            .load(Ordering::SeqCst)
+            == 1));
+        child.kill().unwrap(); // SIGKILL: no TEARDOWN, no BYE
+        child.wait().unwrap();
+        let freed = wait_until(timeout + Duration::from_secs(5), || {
+            server.shared.sessions.load(Ordering::SeqCst) == 0
+                && server.shared.connections.load(Ordering::SeqCst) == 0
+        });
+        assert!(
+            freed,
+            "{transport}: session or connection thread still alive after the timeout + 5 s"
+        );
+    }
+}

@@ -853,6 +853,7 @@ impl Connection<'_> {
                 &mut s.buf,
             ) {
                 Ok(sent) if sent.dropped => {
+                    self.shared.dropped_frames.fetch_add(1, Ordering::Relaxed);
                     log::info!(
                         "{}: frame {index} dropped: the client is not reading fast enough",
                         self.peer

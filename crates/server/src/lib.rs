@@ -69,6 +69,8 @@ pub struct Shared {
     pub connections: AtomicUsize,
     /// Sessions that exist now (SETUP done, not yet torn down or expired).
     pub sessions: AtomicUsize,
+    /// Media frames dropped whole because a TCP client was not reading fast enough.
+    pub dropped_frames: std::sync::atomic::AtomicU64,
     stopping: AtomicBool,
     reports: Mutex<VecDeque<SessionReport>>,
 }
@@ -123,6 +125,7 @@ impl Server {
                 cache: media::MediaCache::default(),
                 connections: AtomicUsize::new(0),
                 sessions: AtomicUsize::new(0),
+                dropped_frames: std::sync::atomic::AtomicU64::new(0),
                 stopping: AtomicBool::new(false),
                 reports: Mutex::new(VecDeque::new()),
             }),

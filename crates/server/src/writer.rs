@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +22,6 @@ pub struct Writer {
     tx: mpsc::Sender<(Vec<u8>, bool)>,
     queued_media: Arc<AtomicUsize>,
     dead: Arc<AtomicBool>,
-    /// Media frames dropped because the queue was full.
-    pub dropped_frames: Arc<AtomicU64>,
 }
 
 impl Writer {
@@ -55,7 +53,6 @@ impl Writer {
             tx,
             queued_media,
             dead,
-            dropped_frames: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -72,13 +69,12 @@ impl Writer {
         })
     }
 
-    /// Queues a whole media frame, or drops it whole (and counts it) when the peer is behind.
+    /// Queues a whole media frame, or drops it whole when the peer is behind (false).
     pub fn send_media(&self, bytes: Vec<u8>) -> bool {
         let len = bytes.len();
         if self.dead.load(Ordering::SeqCst)
             || self.queued_media.load(Ordering::SeqCst) + len > MAX_QUEUED_MEDIA
         {
-            self.dropped_frames.fetch_add(1, Ordering::Relaxed);
             return false;
         }
         self.queued_media.fetch_add(len, Ordering::SeqCst);
