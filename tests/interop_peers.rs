@@ -186,9 +186,11 @@ fn server_reads_ffmpegs_receiver_reports() {
     });
     eprintln!("ffmpeg's reports: {reports:?}");
     assert!(!reports.is_empty(), "no receiver report parsed from ffmpeg");
-    assert!(reports
-        .iter()
-        .all(|r| r.block.cumulative_lost == 0 && r.block.highest_seq > 0));
+    // No loss on loopback; GStreamer may count one packet twice, which RFC 3550 reports as a
+    // negative loss (seen here: -1), so the sign-extended 24-bit field must read as such.
+    assert!(reports.iter().all(|r| r.block.cumulative_lost <= 0
+        && r.block.cumulative_lost > -3
+        && r.block.highest_seq > 0));
 }
 
 #[test]
@@ -206,7 +208,9 @@ fn server_reads_gstreamers_receiver_reports() {
         !reports.is_empty(),
         "no receiver report parsed from GStreamer"
     );
-    assert!(reports
-        .iter()
-        .all(|r| r.block.cumulative_lost == 0 && r.block.highest_seq > 0));
+    // No loss on loopback; GStreamer may count one packet twice, which RFC 3550 reports as a
+    // negative loss (seen here: -1), so the sign-extended 24-bit field must read as such.
+    assert!(reports.iter().all(|r| r.block.cumulative_lost <= 0
+        && r.block.cumulative_lost > -3
+        && r.block.highest_seq > 0));
 }
