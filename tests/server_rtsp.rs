@@ -169,30 +169,27 @@ fn status_404_for_missing_files_and_paths_outside_the_directory() {
 }
 
 #[test]
-fn status_415_for_frames_rfc2435_cannot_carry() {
-    // A 4:4:4 frame: the sample's first frame with the luma sampling factors set to 1x1.
+fn status_415_for_files_with_no_frame_that_can_be_decoded() {
+    // Arithmetic-coded frames (SOF9): neither RFC 2435 nor any conversion here can carry them.
     let dir = scratch_dir("415");
     let mut frame = sample_frames()[0].clone();
-    let info = rtsp_proto::jpeg::JpegInfo::parse(&frame).unwrap();
-    assert_eq!(info.components[0].h, 2);
     let sof = frame.windows(2).position(|w| w == [0xff, 0xc0]).unwrap();
-    assert_eq!(frame[sof + 11], 0x22);
-    frame[sof + 11] = 0x11;
+    frame[sof + 1] = 0xc9;
     let mut file = Vec::new();
     rtsp_proto::mjpeg::write_lab_frame(&mut file, &frame).unwrap();
-    std::fs::write(dir.join("yuv444.mjpeg"), &file).unwrap();
+    std::fs::write(dir.join("arithmetic.mjpeg"), &file).unwrap();
 
     let server = start_server(&dir, |_| {});
     let mut c = RtspConn::connect(server.addr);
-    let r = c.request("DESCRIBE", &url(&server, "yuv444.mjpeg"), &[]);
+    let r = c.request("DESCRIBE", &url(&server, "arithmetic.mjpeg"), &[]);
     assert_eq!(r.status.0, 415);
     let body = String::from_utf8(r.body).unwrap();
-    assert!(body.contains("luma sampling"), "{body}");
+    assert!(body.contains("decoded"), "{body}");
     c.assert_still_usable();
     // The lab's transport carries any JPEG as it is, so SETUP in the lab dialect works.
     let r = c.request(
         "SETUP",
-        "yuv444.mjpeg",
+        "arithmetic.mjpeg",
         &[("Transport", "RTP/UDP; client_port= 5008")],
     );
     assert_eq!(r.status.0, 200);

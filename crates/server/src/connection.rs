@@ -24,7 +24,7 @@ use rtsp_proto::session::{ServerSession, State, Transition};
 
 use crate::catalog::{self, CatalogError, TRACK_CONTROL};
 use crate::media::PreparedMedia;
-use crate::transport::{bind_pair, MediaTransport};
+use crate::transport::{bind_pair, MediaTransport, Sent};
 use crate::writer::Writer;
 use crate::{SessionReport, Shared};
 
@@ -843,15 +843,22 @@ impl Connection<'_> {
             let index = (s.position % frames) as usize;
             let timestamp = s.rtptime(s.position, fps);
             let media = s.media.clone();
-            let frame = &media.frames[index];
-            match s.transport.send_frame(
-                &media.data,
-                frame,
-                timestamp,
-                s.ssrc,
-                &mut s.seq,
-                &mut s.buf,
-            ) {
+            let result = if s.transport.is_lab() {
+                // The lab's client gets the file's own JPEG, whatever kind it is.
+                let jpeg = &media.data[media.frames[index].jpeg.clone()];
+                s.transport
+                    .send_lab(jpeg, timestamp, &mut s.seq, &mut s.buf)
+            } else {
+                match media.rtp_frame(index) {
+                    Some(frame) => {
+                        let (params, scan) = frame.parts();
+                        s.transport
+                            .send_rtp(params, scan, timestamp, s.ssrc, &mut s.seq, &mut s.buf)
+                    }
+                    None => Ok(Sent::default()),
+                }
+            };
+            match result {
                 Ok(sent) if sent.dropped => {
                     self.shared.dropped_frames.fetch_add(1, Ordering::Relaxed);
                     log::info!(

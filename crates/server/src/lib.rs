@@ -42,6 +42,8 @@ pub struct Config {
     pub udp: bool,
     /// Offer RTP interleaved on the RTSP connection.
     pub tcp: bool,
+    /// Bytes of converted frames each file may keep in memory.
+    pub converted_limit: usize,
 }
 
 impl Default for Config {
@@ -57,6 +59,7 @@ impl Default for Config {
             session_timeout: rtsp_proto::session::DEFAULT_TIMEOUT,
             udp: true,
             tcp: true,
+            converted_limit: media::DEFAULT_CONVERTED_LIMIT,
         }
     }
 }
@@ -121,8 +124,8 @@ impl Server {
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
+                cache: media::MediaCache::new(config.converted_limit),
                 config,
-                cache: media::MediaCache::default(),
                 connections: AtomicUsize::new(0),
                 sessions: AtomicUsize::new(0),
                 dropped_frames: std::sync::atomic::AtomicU64::new(0),

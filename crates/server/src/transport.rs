@@ -5,10 +5,9 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
 use rtsp_proto::interleaved;
-use rtsp_proto::jpeg::{fragments, MAX_PACKET};
+use rtsp_proto::jpeg::{fragments, Rfc2435Params, MAX_PACKET};
 use rtsp_proto::rtp::{RtpHeader, FIXED_HEADER_LEN, PAYLOAD_TYPE_JPEG};
 
-use crate::media::PreparedFrame;
 use crate::writer::Writer;
 
 /// Largest UDP payload over IPv4: a lab frame bigger than this cannot go in one datagram.
@@ -57,12 +56,13 @@ pub fn bind_pair(ip: IpAddr) -> io::Result<(UdpSocket, UdpSocket)> {
 }
 
 impl MediaTransport {
-    /// Sends one frame as RTP, starting at sequence number `*seq` and advancing it per packet.
-    /// A frame the transport cannot carry sends nothing.
-    pub fn send_frame(
+    /// Sends one frame as RTP/JPEG (`scan` is what RFC 2435 carries: the bytes after the SOS
+    /// header, EOI included), starting at sequence number `*seq` and advancing it per packet.
+    #[allow(clippy::too_many_arguments)]
+    pub fn send_rtp(
         &self,
-        data: &[u8],
-        frame: &PreparedFrame,
+        params: &Rfc2435Params,
+        scan: &[u8],
         timestamp: u32,
         ssrc: u32,
         seq: &mut u16,
@@ -71,10 +71,7 @@ impl MediaTransport {
         let mut sent = Sent::default();
         match self {
             MediaTransport::Udp { rtp, .. } => {
-                let Some(params) = &frame.params else {
-                    return Ok(sent);
-                };
-                for f in fragments(params, &data[frame.scan.clone()], MAX_PACKET) {
+                for f in fragments(params, scan, MAX_PACKET) {
                     let header = RtpHeader {
                         marker: f.last,
                         payload_type: PAYLOAD_TYPE_JPEG,
@@ -95,14 +92,10 @@ impl MediaTransport {
                 rtp_channel,
                 ..
             } => {
-                let Some(params) = &frame.params else {
-                    return Ok(sent);
-                };
                 // The whole frame becomes one queued message: it goes out whole or not at all.
-                let mut out =
-                    Vec::with_capacity(frame.scan.len() + frame.scan.len() / 1000 * 32 + 256);
+                let mut out = Vec::with_capacity(scan.len() + scan.len() / 1000 * 32 + 256);
                 let first_seq = *seq;
-                for f in fragments(params, &data[frame.scan.clone()], MAX_PACKET) {
+                for f in fragments(params, scan, MAX_PACKET) {
                     let header = RtpHeader {
                         marker: f.last,
                         payload_type: PAYLOAD_TYPE_JPEG,
@@ -127,32 +120,51 @@ impl MediaTransport {
                     });
                 }
             }
-            MediaTransport::Lab { rtp } => {
-                let jpeg = &data[frame.jpeg.clone()];
-                if jpeg.len() + FIXED_HEADER_LEN > MAX_DATAGRAM {
-                    log::warn!(
-                        "lab transport: a {}-byte frame does not fit one datagram: skipped",
-                        jpeg.len()
-                    );
-                    return Ok(sent);
-                }
-                // As the lab's server: PT 26, SSRC 0, marker 0, one frame per datagram.
-                let header = RtpHeader {
-                    marker: false,
-                    payload_type: PAYLOAD_TYPE_JPEG,
-                    sequence_number: *seq,
-                    timestamp,
-                    ssrc: 0,
-                };
-                buf.clear();
-                write_packet(buf, &header, &[jpeg]);
-                *seq = seq.wrapping_add(1);
-                ignore_refused(rtp.send(buf))?;
-                sent.packets = 1;
-                sent.octets = jpeg.len() as u32;
-            }
+            MediaTransport::Lab { .. } => return self.send_lab(scan, timestamp, seq, buf),
         }
         Ok(sent)
+    }
+
+    /// The lab's dialect: the whole JPEG in one datagram, as the lab's server sends it (PT 26,
+    /// SSRC 0, marker 0). A frame too big for a datagram is skipped with a warning.
+    pub fn send_lab(
+        &self,
+        jpeg: &[u8],
+        timestamp: u32,
+        seq: &mut u16,
+        buf: &mut Vec<u8>,
+    ) -> io::Result<Sent> {
+        let MediaTransport::Lab { rtp } = self else {
+            return Ok(Sent::default());
+        };
+        if jpeg.len() + FIXED_HEADER_LEN > MAX_DATAGRAM {
+            log::warn!(
+                "lab transport: a {}-byte frame does not fit one datagram: skipped",
+                jpeg.len()
+            );
+            return Ok(Sent::default());
+        }
+        let header = RtpHeader {
+            marker: false,
+            payload_type: PAYLOAD_TYPE_JPEG,
+            sequence_number: *seq,
+            timestamp,
+            ssrc: 0,
+        };
+        buf.clear();
+        write_packet(buf, &header, &[jpeg]);
+        *seq = seq.wrapping_add(1);
+        ignore_refused(rtp.send(buf))?;
+        Ok(Sent {
+            packets: 1,
+            octets: jpeg.len() as u32,
+            dropped: false,
+        })
+    }
+
+    /// Whether this is the lab's transport (whole JPEGs, any kind).
+    pub fn is_lab(&self) -> bool {
+        matches!(self, MediaTransport::Lab { .. })
     }
 
     /// Sends a compound RTCP packet the transport's way (the lab's has no RTCP).

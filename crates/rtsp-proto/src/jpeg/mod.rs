@@ -9,6 +9,7 @@
 //! The parser walks marker segments by their length fields and scans bytes for markers only
 //! inside entropy-coded data, where that is the only way to find the end.
 
+pub mod coeff;
 mod depay;
 mod pay;
 pub mod tables;
@@ -290,18 +291,18 @@ impl JpegInfo {
         if self.width == 0 || self.height == 0 {
             return Err("zero width or height");
         }
-        if self.width > 2040 || self.height > 2040 {
-            return Err("wider or taller than 2040 pixels");
-        }
+        // Above 2040 pixels the 8-bit fields cannot say the size: RFC 2435 receivers that
+        // read the SDP's a=x-dimensions (GStreamer, VLC, live555) take 0 to mean "see there".
+        let blocks = |px: u16| if px > 2040 { 0 } else { px.div_ceil(8) as u8 };
+        let restart = if self.restart_interval.is_some() {
+            64
+        } else {
+            0
+        };
         Ok(Rfc2435Params {
-            type_: type_
-                + if self.restart_interval.is_some() {
-                    64
-                } else {
-                    0
-                },
-            width: self.width.div_ceil(8) as u8,
-            height: self.height.div_ceil(8) as u8,
+            type_: type_ + restart,
+            width: blocks(self.width),
+            height: blocks(self.height),
             restart_interval: self.restart_interval,
             quant,
         })
