@@ -4,30 +4,10 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use support::*;
-
-/// Runs a command, killing it if it outlives `limit`.
-fn run(cmd: &mut Command, limit: Duration) -> std::process::Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let end = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > end {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
 
 /// At least 95% of the frames sent between the first and last one received arrived, over a
 /// span of at least `min_span` frames.
@@ -51,15 +31,6 @@ fn assert_delivery(client: &str, indices: &[usize], min_span: usize) {
         "{client}: {} of {span} frames",
         indices.len()
     );
-}
-
-fn read_frames(dir: &Path) -> Vec<Vec<u8>> {
-    let mut names: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    names.sort();
-    names.iter().map(|p| std::fs::read(p).unwrap()).collect()
 }
 
 fn ffmpeg_plays(transport: &str) {
@@ -92,28 +63,6 @@ fn ffmpeg_plays(transport: &str) {
     let received = read_plain_mjpeg(&out);
     let indices = match_frames(&received, &sample_frames());
     assert_delivery(&format!("ffmpeg over {transport}"), &indices, 80);
-}
-
-/// Runs gst-launch with rtspsrc for `seconds`, writing depayloaded frames into a directory.
-fn gstreamer_plays(url: &str, transport: &str, seconds: u32) -> Vec<Vec<u8>> {
-    let dir = scratch_dir(&format!("gst-{transport}"));
-    let pipeline = format!(
-        "rtspsrc location={url} protocols={transport} ! rtpjpegdepay ! tee name=t ! queue ! jpegdec ! fakesink t. ! queue ! multifilesink location={}/f%05d.jpg",
-        dir.display()
-    );
-    // SIGINT with -e makes gst-launch send EOS, so every depayloaded frame reaches the sink.
-    let o = run(
-        Command::new("timeout")
-            .args(["-s", "INT", &seconds.to_string(), "gst-launch-1.0", "-e"])
-            .args(pipeline.split(' ')),
-        Duration::from_secs(30 + seconds as u64),
-    );
-    let log = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !log.contains("ERROR"),
-        "gst-launch reported an error:\n{log}"
-    );
-    read_frames(&dir)
 }
 
 #[test]

@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -396,3 +396,94 @@ pub fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
 }
 
 pub mod doubles;
+
+/// Runs a command, killing it if it outlives `limit`.
+pub fn run(cmd: &mut Command, limit: Duration) -> std::process::Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let end = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > end {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The files of a directory, sorted by name, read whole.
+pub fn read_frames(dir: &Path) -> Vec<Vec<u8>> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    names.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+/// Runs gst-launch with rtspsrc for `seconds`, writing depayloaded frames into a directory.
+pub fn gstreamer_plays(url: &str, transport: &str, seconds: u32) -> Vec<Vec<u8>> {
+    let dir = scratch_dir(&format!("gst-{transport}"));
+    let pipeline = format!(
+        "rtspsrc location={url} protocols={transport} ! rtpjpegdepay ! tee name=t ! queue ! jpegdec ! fakesink t. ! queue ! multifilesink location={}/f%05d.jpg",
+        dir.display()
+    );
+    // SIGINT with -e makes gst-launch send EOS, so every depayloaded frame reaches the sink.
+    let o = run(
+        Command::new("timeout")
+            .args(["-s", "INT", &seconds.to_string(), "gst-launch-1.0", "-e"])
+            .args(pipeline.split(' ')),
+        Duration::from_secs(30 + seconds as u64),
+    );
+    let log = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    // Errors while playing fail the test. Once the stream has ended (our BYE becomes EOS),
+    // rtspsrc's own PAUSE/TEARDOWN on the way to NULL sometimes finds the connection gone
+    // ("Received end-of-file"); every frame was already checked by then.
+    let playing = log.split("Got EOS from element").next().unwrap_or(&log);
+    assert!(
+        !playing.contains("ERROR"),
+        "gst-launch reported an error:\n{log}"
+    );
+    read_frames(&dir)
+}
+
+/// Runs ffmpeg as an RTSP client until the stream ends (or `seconds`), copying the depayloaded
+/// JPEG frames out; returns them.
+pub fn ffmpeg_plays_url(url: &str, transport: &str, seconds: u32) -> Vec<Vec<u8>> {
+    let out = scratch_dir(&format!("ffmpeg-{transport}")).join("out.mjpeg");
+    let o = run(
+        Command::new("ffmpeg")
+            .args([
+                "-nostdin",
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-rtsp_transport",
+                transport,
+                "-i",
+                url,
+            ])
+            .args([
+                "-t",
+                &seconds.to_string(),
+                "-c",
+                "copy",
+                "-f",
+                "mjpeg",
+                "-y",
+            ])
+            .arg(&out),
+        Duration::from_secs(30 + seconds as u64),
+    );
+    assert!(
+        o.status.success(),
+        "ffmpeg failed on {url}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    read_plain_mjpeg(&out)
+}

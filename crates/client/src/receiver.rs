@@ -115,6 +115,8 @@ pub struct RxStats {
     /// The server said BYE: the stream is over.
     pub bye: bool,
     pub receiver_reports_sent: u64,
+    /// Complete frames dropped because the player's queue was full.
+    pub frames_dropped_by_player: u64,
 }
 
 impl RxStats {
@@ -203,12 +205,14 @@ struct Packet {
 }
 
 /// Starts receiving from `input`. Only packets from `server` are taken.
+#[allow(clippy::too_many_arguments)] // each is one fact of the SETUP; a struct would only rename them
 pub fn spawn(
     input: Input,
     server: IpAddr,
     payload: Payload,
     rtcp_out: RtcpOut,
     our_ssrc: u32,
+    dimensions: Option<(u16, u16)>,
     frames: SyncSender<ReceivedFrame>,
     stats: Arc<Mutex<RxStats>>,
 ) -> std::io::Result<Receiver> {
@@ -217,6 +221,10 @@ pub fn spawn(
     if let Input::Udp { rtp, rtcp, .. } = &input {
         rtp.set_read_timeout(Some(Duration::from_millis(20)))?;
         rtcp.set_nonblocking(true)?;
+    }
+    let mut depay = Depacketizer::new(MAX_FRAME);
+    if let Some((w, h)) = dimensions {
+        depay.set_dimensions(w, h);
     }
     let thread = std::thread::Builder::new()
         .name("rtp-receiver".into())
@@ -229,7 +237,7 @@ pub fn spawn(
                 frames,
                 stats,
                 reorder: ReorderBuffer::new(REORDER_PACKETS, REORDER_DELAY),
-                depay: Depacketizer::new(MAX_FRAME),
+                depay,
                 ready: Vec::new(),
                 epoch: Instant::now(),
                 next_rr: Instant::now() + RR_INTERVAL,
@@ -426,7 +434,9 @@ impl ReceiveLoop {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {
                     log::warn!("player is behind: frame dropped");
-                    self.stats.lock().unwrap().frames_dropped += 1;
+                    let mut s = self.stats.lock().unwrap();
+                    s.frames_dropped += 1;
+                    s.frames_dropped_by_player += 1;
                 }
                 Err(TrySendError::Disconnected(_)) => {}
             }

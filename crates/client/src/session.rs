@@ -23,6 +23,9 @@ use crate::{ClientError, Options, TransportChoice};
 /// With `TransportChoice::Auto`, how long after PLAY UDP may stay silent before TCP is tried.
 pub const UDP_FALLBACK_AFTER: Duration = Duration::from_secs(2);
 
+/// Receive buffer asked for on the RTP socket (the kernel caps it at net.core.rmem_max).
+const RTP_RECEIVE_BUFFER: usize = 4 << 20;
+
 /// How long OPTIONS may go unanswered before the server is taken for the lab's.
 pub const LAB_DETECT_TIMEOUT: Duration = Duration::from_secs(1);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -214,6 +217,17 @@ impl ClientSession {
     }
 
     fn bind_rtp(&self) -> Result<(UdpSocket, UdpSocket), ClientError> {
+        let (rtp, rtcp) = self.bind_rtp_pair()?;
+        // An HD frame arrives as a burst of 100+ datagrams; the default receive buffer
+        // (about 200 KB on Linux) overflows while the receiver thread is busy.
+        let sock = socket2::SockRef::from(&rtp);
+        if let Err(e) = sock.set_recv_buffer_size(RTP_RECEIVE_BUFFER) {
+            log::debug!("cannot enlarge the RTP receive buffer: {e}");
+        }
+        Ok((rtp, rtcp))
+    }
+
+    fn bind_rtp_pair(&self) -> Result<(UdpSocket, UdpSocket), ClientError> {
         let io = ClientError::io("bind RTP/RTCP ports");
         match self.opts.rtp_port {
             Some(p) => {
@@ -420,6 +434,10 @@ impl ClientSession {
                 payload,
                 rtcp_out,
                 self.ssrc,
+                self.info
+                    .as_ref()
+                    .and_then(|i| i.dimensions)
+                    .map(|(w, h)| (w.min(65535) as u16, h.min(65535) as u16)),
                 tx,
                 self.rx.clone(),
             )
@@ -582,14 +600,25 @@ impl ClientSession {
                 }
             }
         }
-        if self.ended_by_range {
-            // Let the player show what it holds (the playout delay) before calling it over.
-            return rx.last_packet.is_some_and(|t| {
-                t.elapsed() > self.opts.playout_delay + Duration::from_millis(100)
-            });
+        if rx.bye || self.ended_by_range {
+            // The server said so, or the last frame of the range is in: let the player show
+            // what it holds (the playout delay) before calling it over.
+            let quiet = rx
+                .last_packet
+                .is_none_or(|t| t.elapsed() > self.opts.playout_delay + Duration::from_millis(100));
+            return quiet && self.player_drained(&rx);
         }
         let silent_since = rx.last_packet.or(self.play_sent);
         silent_since.is_some_and(|t| t.elapsed() > Duration::from_secs(3))
+    }
+
+    /// Whether the player has dealt with every frame received (or has been stuck for 2 s).
+    fn player_drained(&self, rx: &RxStats) -> bool {
+        let d = self.display.lock().unwrap();
+        let done = d.frames_decoded + d.decode_errors + rx.frames_dropped_by_player;
+        done >= rx.frames_received
+            || d.last_decoded
+                .is_some_and(|t| t.elapsed() > Duration::from_secs(2))
     }
 
     /// The statistics now.

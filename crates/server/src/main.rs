@@ -40,6 +40,13 @@ struct Args {
     /// Transports to offer, comma-separated: udp, tcp (RTP interleaved on the RTSP connection).
     #[arg(long, default_value = "udp,tcp")]
     transports: String,
+    /// Megabytes of converted frames (those RFC 2435 cannot carry as they are) kept per file.
+    #[arg(long, default_value_t = 64)]
+    convert_cache_mb: usize,
+    /// Prepare every file of --videos as the server would (classify each frame, convert the
+    /// ones that need it), print a report per file, and exit.
+    #[arg(long)]
+    prepare: bool,
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -59,6 +66,9 @@ fn main() -> anyhow::Result<()> {
     if !args.videos.is_dir() {
         bail!("videos directory {} does not exist", args.videos.display());
     }
+    if args.prepare {
+        return prepare(&args.videos);
+    }
     let mut udp = false;
     let mut tcp = false;
     for t in args.transports.split(',').map(str::trim) {
@@ -75,6 +85,7 @@ fn main() -> anyhow::Result<()> {
         udp,
         tcp,
         session_timeout: Duration::from_secs(args.session_timeout),
+        converted_limit: args.convert_cache_mb << 20,
         bind: SocketAddr::new(args.bind, args.port),
         videos: args.videos.clone(),
         fps: args.fps,
@@ -93,5 +104,35 @@ fn main() -> anyhow::Result<()> {
         addr.port()
     );
     server.run();
+    Ok(())
+}
+
+/// `--prepare`: a progress line per file on stderr, the report on stdout.
+fn prepare(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut last = String::new();
+    let reports = server::media::prepare_library(dir, |name, done, total| {
+        if done == total || done % 10 == 0 {
+            let width = 30;
+            let filled = done * width / total.max(1);
+            let line = format!(
+                "\r{name:<28} [{}{}] {done}/{total}",
+                "#".repeat(filled),
+                " ".repeat(width - filled)
+            );
+            if line != last {
+                eprint!("{line}");
+                let _ = std::io::stderr().flush();
+                last = line;
+            }
+            if done == total {
+                eprintln!();
+            }
+        }
+    })
+    .with_context(|| format!("reading {}", dir.display()))?;
+    for r in &reports {
+        println!("{r}");
+    }
     Ok(())
 }

@@ -43,6 +43,8 @@ pub struct DepacketizerEvent {
 
 struct Partial {
     timestamp: u32,
+    /// Width and height in pixels.
+    size: (u16, u16),
     header: MainHeader,
     restart_interval: Option<u16>,
     luma: [u8; 64],
@@ -62,6 +64,8 @@ pub struct Depacketizer {
     started: bool,
     /// The timestamp of the headless frame already reported, so it is reported once.
     headless: Option<u32>,
+    /// The picture size from the SDP's a=x-dimensions, for frames whose header says 0.
+    dimensions: Option<(u16, u16)>,
 }
 
 impl Depacketizer {
@@ -73,7 +77,14 @@ impl Depacketizer {
             cached: Vec::new(),
             started: false,
             headless: None,
+            dimensions: None,
         }
+    }
+
+    /// The picture size to use when a frame's header says 0 (above 2040 pixels, where RFC 2435's
+    /// fields cannot say it and the SDP's `a=x-dimensions` does).
+    pub fn set_dimensions(&mut self, width: u16, height: u16) {
+        self.dimensions = Some((width, height));
     }
 
     /// Offers the payload of one RTP packet, in sequence order.
@@ -172,9 +183,11 @@ impl Depacketizer {
         if !matches!(header.type_, 0 | 1 | 64 | 65) {
             return Err(DepacketizeError::UnsupportedType(header.type_));
         }
-        if header.width == 0 || header.height == 0 {
-            return Err(DepacketizeError::ZeroSize);
-        }
+        let size = match (header.width, header.height, self.dimensions) {
+            (0, _, Some(d)) | (_, 0, Some(d)) => d,
+            (0, _, None) | (_, 0, None) => return Err(DepacketizeError::ZeroSize),
+            (w, h, _) => (w as u16 * 8, h as u16 * 8),
+        };
         let mut pos = MainHeader::LEN;
         let mut restart_interval = None;
         if header.type_ >= 64 {
@@ -224,6 +237,7 @@ impl Depacketizer {
         }
         Ok(Partial {
             timestamp,
+            size,
             header,
             restart_interval,
             luma,
@@ -238,8 +252,8 @@ fn finish(p: Partial) -> Vec<u8> {
     write_headers(
         &mut out,
         p.header.type_,
-        p.header.width as u16 * 8,
-        p.header.height as u16 * 8,
+        p.size.0,
+        p.size.1,
         &p.luma,
         &p.chroma,
         p.restart_interval,

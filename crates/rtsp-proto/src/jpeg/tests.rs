@@ -298,3 +298,17 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn zero_size_headers_take_the_sdp_dimensions() {
+    let payload = [0, 0, 0, 0, 1, 50, 0, 0, 0xab];
+    assert_eq!(
+        Depacketizer::new(1000).push(0, true, &payload).dropped,
+        vec![DepacketizeError::ZeroSize]
+    );
+    let mut d = Depacketizer::new(1000);
+    d.set_dimensions(2560, 1440);
+    let frame = d.push(0, true, &payload).frame.unwrap();
+    let info = JpegInfo::parse(&frame).unwrap();
+    assert_eq!((info.width, info.height), (2560, 1440));
+}

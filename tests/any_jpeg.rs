@@ -1,0 +1,282 @@
+//! Any JPEG in, correct RTP/JPEG out: every variant of `tests/peers/make_variants.sh`, over UDP
+//! and TCP, to ffmpeg, GStreamer and our client. Frames sent as they are or re-coded without
+//! loss must decode to exactly the source's pixels; re-encoded ones must be at least as close
+//! to the source as ffmpeg's own conversion of the file to 4:2:0 (within 0.5 dB).
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use image::RgbImage;
+use server::media::{FrameClass, PreparedMedia};
+use support::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    AsIs,
+    Lossless,
+    Lossy,
+}
+
+/// Every variant, the class each of its frames must fall in, and the quantizer it was made
+/// with (for ffmpeg's comparison conversion).
+const VARIANTS: &[(&str, Class)] = &[
+    ("small_420", Class::AsIs),
+    ("hd_420", Class::AsIs),
+    ("hd_422_ffmpeg", Class::Lossless),
+    ("hd_422c", Class::AsIs),
+    ("hd_444", Class::Lossy),
+    ("small_444", Class::Lossy),
+    ("small_gray", Class::Lossless),
+    ("hd_opthuff", Class::Lossless),
+    ("small_onetable", Class::AsIs),
+    ("hd_dri", Class::AsIs),
+    ("small_progressive", Class::Lossless),
+    ("qhd_420", Class::AsIs),
+    ("hd_big", Class::AsIs),
+    ("fhd_huge", Class::AsIs),
+];
+
+/// The variants, generated once (cached under target/ across runs), or `None` when the tools
+/// are missing (a loud skip, or a failure under REQUIRE_PEERS=1).
+fn variants() -> Option<PathBuf> {
+    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if !have_ffmpeg()
+            || !peer_available(
+                "libjpeg-turbo-progs",
+                &["sh", "-c", "command -v cjpeg && command -v jpegtran"],
+            )
+        {
+            return None;
+        }
+        let dir = repo_root().join("target/test-videos");
+        let o = Command::new("bash")
+            .arg(repo_root().join("tests/peers/make_variants.sh"))
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "make_variants.sh failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        Some(dir)
+    })
+    .clone()
+}
+
+fn frames_of(name: &str) -> Vec<Vec<u8>> {
+    read_plain_mjpeg(&variants().unwrap().join(format!("{name}.mjpeg")))
+}
+
+#[test]
+fn every_variant_is_classified_as_expected() {
+    let Some(dir) = variants() else { return };
+    for &(name, class) in VARIANTS {
+        let media = PreparedMedia::prepare(&dir.join(format!("{name}.mjpeg")), usize::MAX).unwrap();
+        for (i, f) in media.frames.iter().enumerate() {
+            let got = match f.class {
+                FrameClass::AsIs => Class::AsIs,
+                FrameClass::Lossless(_) => Class::Lossless,
+                FrameClass::Lossy(_) => Class::Lossy,
+                FrameClass::Skipped(ref why) => panic!("{name} frame {i} skipped: {why}"),
+            };
+            assert_eq!(got, class, "{name} frame {i}");
+            assert!(
+                media.rtp_frame(i).is_some(),
+                "{name} frame {i} cannot be sent"
+            );
+        }
+    }
+}
+
+/// Decoded source frames of a variant, computed once per variant.
+fn decoded_source(name: &str) -> std::sync::Arc<Vec<RgbImage>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, std::sync::Arc<Vec<RgbImage>>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(d) = cache.lock().unwrap().get(name) {
+        return d.clone();
+    }
+    let d = std::sync::Arc::new(
+        frames_of(name)
+            .iter()
+            .map(|f| decode_rgb(f))
+            .collect::<Vec<_>>(),
+    );
+    cache.lock().unwrap().insert(name.to_string(), d.clone());
+    d
+}
+
+/// Mean PSNR of ffmpeg's own conversion of the variant to yuvj420p at the quantizer it was
+/// made with: the bar our lossy conversion must reach.
+fn ffmpeg_conversion_psnr(name: &str) -> f64 {
+    let out = scratch_dir("ffconv").join("out.mjpeg");
+    let o = Command::new("ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-i"])
+        .arg(variants().unwrap().join(format!("{name}.mjpeg")))
+        .args([
+            "-pix_fmt", "yuvj420p", "-c:v", "mjpeg", "-q:v", "5", "-threads", "1", "-f", "mjpeg",
+            "-y",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let src = decoded_source(name);
+    let conv = read_plain_mjpeg(&out);
+    let total: f64 = conv
+        .iter()
+        .zip(src.iter())
+        .map(|(f, s)| psnr(&decode_rgb(f), s))
+        .sum();
+    total / conv.len() as f64
+}
+
+/// Checks one client's frames of one variant; returns the mean PSNR (inf when exact).
+fn check(client: &str, name: &str, class: Class, received: &[Vec<u8>]) -> f64 {
+    let src = decoded_source(name);
+    // Delivery under load is the interop tests' business; here every frame that arrives must
+    // be right, and most must arrive.
+    assert!(
+        received.len() * 4 >= src.len() * 3,
+        "{client} {name}: {} of {} frames",
+        received.len(),
+        src.len()
+    );
+    let mut total = 0.0;
+    for (n, f) in received.iter().enumerate() {
+        let got = decode_rgb(f);
+        // Frames come in order from the first; allow for a frame or two lost at either end.
+        let best = (n.saturating_sub(2)..(n + 3).min(src.len()))
+            .map(|i| {
+                if got.dimensions() == src[i].dimensions() {
+                    psnr(&got, &src[i])
+                } else {
+                    0.0
+                }
+            })
+            .fold(0.0, f64::max);
+        if class != Class::Lossy {
+            assert!(
+                best.is_infinite(),
+                "{client} {name} frame {n}: not the source's pixels (PSNR {best:.2})"
+            );
+        }
+        total += best.min(99.0);
+    }
+    total / received.len() as f64
+}
+
+/// Plays one variant with one client over one transport; returns the frames it received.
+fn play(client: &str, transport: &str, url: &str) -> Vec<Vec<u8>> {
+    match client {
+        "ffmpeg" => ffmpeg_plays_url(url, transport, 3),
+        "gstreamer" => gstreamer_plays(url, transport, 4),
+        _ => {
+            let rec = scratch_dir("variant").join("rec.mjpeg");
+            let mut opts = client::Options::for_url(url).unwrap();
+            opts.record = Some(rec.clone());
+            opts.transport = if transport == "tcp" {
+                client::TransportChoice::Tcp
+            } else {
+                client::TransportChoice::Udp
+            };
+            opts.duration = Some(5.0);
+            client::headless::run(&opts).unwrap();
+            read_plain_mjpeg(&rec)
+        }
+    }
+}
+
+/// Runs every variant x transport for one client, three at a time.
+fn matrix(client: &str) {
+    let Some(dir) = variants() else { return };
+    // One client's matrix at a time: three of them at once starve two cores.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let server = start_server(&dir, |_| {});
+    let jobs: Vec<(&str, Class, &str)> = VARIANTS
+        .iter()
+        // ffmpeg reads neither a=x-dimensions nor anything else that says the size above
+        // 2040 px: it cannot receive such streams from any server (documented in the README).
+        .filter(|(name, _)| !(client == "ffmpeg" && *name == "qhd_420"))
+        .flat_map(|&(n, c)| ["udp", "tcp"].map(move |t| (n, c, t)))
+        .collect();
+    let jobs = Mutex::new(jobs);
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| loop {
+                let Some((name, class, transport)) = jobs.lock().unwrap().pop() else {
+                    return;
+                };
+                let received = play(client, transport, &url(&server, &format!("{name}.mjpeg")));
+                let p = check(client, name, class, &received);
+                results
+                    .lock()
+                    .unwrap()
+                    .push((name, class, transport, received.len(), p));
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by(|a, b| (a.0, a.2).cmp(&(b.0, b.2)));
+    for (name, class, transport, n, p) in &results {
+        eprintln!("{client} {transport} {name}: {n} frames, {class:?}, mean PSNR {p:.2} dB");
+        if *class == Class::Lossy {
+            let bar = ffmpeg_conversion_psnr(name);
+            eprintln!("  ffmpeg's own conversion: {bar:.2} dB");
+            assert!(
+                *p >= bar - 0.5,
+                "{client} {transport} {name}: {p:.2} dB, ffmpeg's conversion {bar:.2} dB"
+            );
+        }
+    }
+}
+
+#[test]
+fn variants_to_our_client() {
+    matrix("ours");
+}
+
+#[test]
+fn variants_to_ffmpeg() {
+    matrix("ffmpeg");
+}
+
+#[test]
+fn variants_to_gstreamer() {
+    if have_gstreamer() {
+        matrix("gstreamer");
+    }
+}
+
+#[test]
+fn preparation_never_delays_play() {
+    let Some(dir) = variants() else { return };
+    for name in ["fhd_huge", "hd_444", "hd_opthuff"] {
+        let server = start_server(&dir, |_| {});
+        let url = url(&server, &format!("{name}.mjpeg"));
+        let mut c = RtspConn::connect(server.addr);
+        let (rtp, _rtcp) = udp_pair();
+        let port = rtp.local_addr().unwrap().port();
+        let t = format!("RTP/AVP;unicast;client_port={}-{}", port, port + 1);
+        let r = c.request("SETUP", &format!("{url}/track1"), &[("Transport", &t)]);
+        let id = r.headers.get("Session").unwrap().to_string();
+        let r = c.request("PLAY", &url, &[("Session", &id)]);
+        let replied = Instant::now();
+        assert_eq!(r.status.0, 200);
+        let got = receive_for(&rtp, Duration::from_secs(2), |g| !g.is_empty());
+        let delay = got.first().expect("no packet").0 - replied;
+        eprintln!(
+            "{name}: first RTP packet {:.1} ms after the PLAY reply",
+            delay.as_secs_f64() * 1000.0
+        );
+        assert!(delay < Duration::from_millis(200), "{name}: {delay:?}");
+    }
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Usage: tests/peers/make_variants.sh OUTDIR
+#   Generates the JPEG variants the "any JPEG in" tests stream, deterministically, from ffmpeg's
+#   testsrc2 (20 frames at 20 fps each), libjpeg's cjpeg and jpegtran (Debian: ffmpeg,
+#   libjpeg-turbo-progs). Plain concatenated JPEG files OUTDIR/NAME.mjpeg. Does nothing when
+#   OUTDIR already holds the output of this exact script (a stamp with its checksum).
+# Adapted from the team's peers/make_videos.sh.
+set -euo pipefail
+OUT=${1:?usage: make_variants.sh OUTDIR}
+stamp=$(sha1sum "$0" | cut -d' ' -f1)
+if [ -f "$OUT/.stamp" ] && [ "$(cat "$OUT/.stamp")" = "$stamp" ]; then
+  exit 0
+fi
+rm -rf "$OUT"
+mkdir -p "$OUT"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+N=20
+FF="ffmpeg -nostdin -hide_banner -loglevel error -y"
+src() { echo "testsrc2=size=$1:rate=20"; }
+# NAME SIZE PIXFMT EXTRA...: ffmpeg's mjpeg encoder, -threads 1 for reproducible bytes.
+ffv() {
+  local name=$1 size=$2 pix=$3
+  shift 3
+  $FF -f lavfi -i "$(src "$size")" -frames:v $N -pix_fmt "$pix" -c:v mjpeg "$@" -f mjpeg "$OUT/$name.mjpeg"
+}
+# NAME SOURCE_SIZE TOOL ARGS...: each frame of a yuvj420p source rewritten by a libjpeg tool.
+perframe() {
+  local name=$1 size=$2 tool=$3
+  shift 3
+  rm -f "$tmp"/*.jpg
+  $FF -f lavfi -i "$(src "$size")" -frames:v $N -pix_fmt yuvj420p -c:v mjpeg -huffman default \
+    -force_duplicated_matrix 1 -q:v 5 -threads 1 "$tmp/f%03d.jpg"
+  : >"$OUT/$name.mjpeg"
+  for f in "$tmp"/f*.jpg; do "$tool" "$@" "$f" >>"$OUT/$name.mjpeg"; done
+}
+Q=(-threads 1 -huffman default -force_duplicated_matrix 1)
+ffv small_420 384x288 yuvj420p "${Q[@]}" -q:v 5          # as is: the lab's size
+ffv hd_420 1280x720 yuvj420p "${Q[@]}" -q:v 5            # as is
+ffv hd_422_ffmpeg 1280x720 yuvj422p "${Q[@]}" -q:v 5     # Y 2x2, C 1x2: lossless re-coding
+ffv hd_444 1280x720 yuvj444p "${Q[@]}" -q:v 5            # 4:4:4: lossy
+ffv small_444 384x288 yuvj444p "${Q[@]}" -q:v 5          # 4:4:4 like the lab's own video: lossy
+ffv hd_opthuff 1280x720 yuvj420p -threads 1 -q:v 5       # ffmpeg's default optimal Huffman: lossless
+ffv small_onetable 384x288 yuvj420p -threads 1 -huffman default -q:v 5  # one DQT table: as is
+ffv hd_dri 1280x720 yuvj420p -threads 4 -slices 4 -huffman default -force_duplicated_matrix 1 -q:v 5  # DRI + RSTn
+ffv qhd_420 2560x1440 yuvj420p "${Q[@]}" -q:v 24         # above 2040 px
+ffv hd_big 1280x720 yuvj420p "${Q[@]}" -q:v 2            # frames over 64 KiB
+ffv fhd_huge 1920x1080 yuvj420p "${Q[@]}" -qmin 1 -q:v 1 # about 170 KB frames
+perframe small_gray 384x288 jpegtran -grayscale -copy none        # grayscale: lossless
+perframe small_progressive 384x288 jpegtran -progressive -copy none  # progressive: lossless
+# Canonical 4:2:2 (Y 2x1) from libjpeg: as is, RFC 2435 type 0.
+rm -f "$tmp"/*
+$FF -f lavfi -i "$(src 1280x720)" -frames:v $N "$tmp/p%03d.ppm"
+: >"$OUT/hd_422c.mjpeg"
+for f in "$tmp"/p*.ppm; do cjpeg -quality 75 -sample 2x1 "$f" >>"$OUT/hd_422c.mjpeg"; done
+echo "$stamp" >"$OUT/.stamp"
