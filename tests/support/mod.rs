@@ -272,6 +272,13 @@ pub struct GstServer {
     pub base: String,
 }
 
+impl GstServer {
+    /// The server process's id (for reading its memory from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for GstServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
