@@ -18,28 +18,48 @@ const SECONDS: u64 = 10;
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
+        })
         .unwrap_or(0)
 }
 
 fn main() {
     let dir = repo_root().join("target/test-videos");
-    let o = Command::new("bash").arg(repo_root().join("tests/peers/make_variants.sh")).arg(&dir).output().unwrap();
-    assert!(o.status.success(), "make_variants.sh: {}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new("bash")
+        .arg(repo_root().join("tests/peers/make_variants.sh"))
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "make_variants.sh: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let rss_before = rss_kib(std::process::id());
     let server = start_server(&dir, |c| {
         c.converted_limit = BOUND;
         c.looping = true;
     });
-    let gst = have_gst_rtsp_server().then(|| start_gst_server(&dir.join("hd_420.mjpeg"), &["--fps", "20", "--loop"]));
+    let gst = have_gst_rtsp_server()
+        .then(|| start_gst_server(&dir.join("hd_420.mjpeg"), &["--fps", "20", "--loop"]));
     let ours = describe_setup_play(server.addr, &url(&server, "hd_444.mjpeg"));
-    let theirs = gst.as_ref().map(|g| describe_setup_play(g.base.trim_start_matches("rtsp://").parse().unwrap(), &format!("{}/hd_420.mjpeg", g.base)));
+    let theirs = gst.as_ref().map(|g| {
+        describe_setup_play(
+            g.base.trim_start_matches("rtsp://").parse().unwrap(),
+            &format!("{}/hd_420.mjpeg", g.base),
+        )
+    });
     let media = server.shared.cache.get(&dir.join("hd_444.mjpeg")).unwrap();
     let (mut peak_converted, mut peak_rss, mut peak_gst) = (0, 0, 0);
     let mut packets = 0usize;
     let end = Instant::now() + Duration::from_secs(SECONDS);
     let mut buf = vec![0u8; 65536];
-    ours.rtp.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+    ours.rtp
+        .set_read_timeout(Some(Duration::from_millis(5)))
+        .unwrap();
     if let Some(t) = &theirs {
         t.rtp.set_nonblocking(true).unwrap();
     }
@@ -60,11 +80,23 @@ fn main() {
     println!("memory serving hd_444 ({frames} frames, every one re-encoded) in a loop for {SECONDS} s, bound {} KiB:", BOUND >> 10);
     println!("| what | peak |");
     println!("|---|---|");
-    println!("| converted frames held (ours) | {} KiB |", peak_converted >> 10);
-    println!("| RSS of the bench process (server + receiver) | {} KiB (at start {} KiB) |", peak_rss, rss_before);
+    println!(
+        "| converted frames held (ours) | {} KiB |",
+        peak_converted >> 10
+    );
+    println!(
+        "| RSS of the bench process (server + receiver) | {} KiB (at start {} KiB) |",
+        peak_rss, rss_before
+    );
     if gst.is_some() {
-        println!("| RSS of gst-rtsp-server serving hd_420 | {} KiB |", peak_gst);
+        println!(
+            "| RSS of gst-rtsp-server serving hd_420 | {} KiB |",
+            peak_gst
+        );
     }
     println!("RTP packets received from ours: {packets}");
-    assert!(peak_converted <= BOUND, "converted frames exceeded the bound");
+    assert!(
+        peak_converted <= BOUND,
+        "converted frames exceeded the bound"
+    );
 }

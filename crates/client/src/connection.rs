@@ -213,21 +213,23 @@ fn read_loop(
                 Some(None) => break,
                 None => {}
             }
-            // A server request or interleaved data would start otherwise; only responses
-            // start with "RTSP/".
+            // Anything but a response or an interleaved frame is a server request, or garbage.
             if !buf.starts_with(b"RTSP/") && buf.len() >= 5 {
+                let garbage = !buf[0].is_ascii_uppercase();
                 match rtsp::parse_request(&buf, &limits) {
-                    Ok(Parsed::Complete(req, used)) => {
+                    Ok(Parsed::Complete(req, used)) if !garbage => {
                         log::info!("server sent {} {}: ignored", req.method, req.uri);
                         buf.drain(..used);
                         continue;
                     }
-                    Ok(Parsed::Incomplete) => break,
-                    Err(e) => {
-                        let _ = tx.send(Incoming::Closed(format!(
-                            "unparsable data from server: {e}"
-                        )));
-                        return;
+                    Ok(Parsed::Incomplete) if !garbage => break,
+                    _ => {
+                        // Resynchronize on the next frame or response rather than give up
+                        // the connection over stray bytes.
+                        let next = resync_point(&buf);
+                        log::warn!("{next} bytes of garbage from the server skipped");
+                        buf.drain(..next);
+                        continue;
                     }
                 }
             }
@@ -262,5 +264,25 @@ fn read_loop(
                 }
             }
         }
+    }
+}
+
+/// Where the next interleaved frame (`$`) or response (`RTSP/`) could start after garbage at
+/// the start of `buf` (the whole buffer if nowhere).
+fn resync_point(buf: &[u8]) -> usize {
+    (1..buf.len())
+        .find(|&i| buf[i] == b'$' || buf[i..].starts_with(b"RTSP/"))
+        .unwrap_or(buf.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_skipped_up_to_the_next_frame_or_response() {
+        assert_eq!(resync_point(b"\x00\x01junk$\x00\x00\x01x"), 6);
+        assert_eq!(resync_point(b"xxRTSP/1.0 200 OK"), 2);
+        assert_eq!(resync_point(b"nothing here"), 12);
     }
 }

@@ -26,6 +26,10 @@ pub fn run(opts: &Options) -> Result<Stats, ClientError> {
         {
             break;
         }
+        if crate::stop_requested() {
+            log::info!("stopping: TEARDOWN");
+            break;
+        }
         if s.ended() {
             log::info!("end of stream");
             break;

@@ -18,6 +18,15 @@ pub mod ui;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// Set by the binary's SIGINT/SIGTERM handler: headless playback and the window stop, and
+/// the session is torn down before the process exits.
+pub static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a stop was asked for.
+pub fn stop_requested() -> bool {
+    STOP.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// What can go wrong talking to a server, with enough context to find it in a capture.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

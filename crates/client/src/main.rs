@@ -119,6 +119,12 @@ fn main() -> ExitCode {
         _ => "debug",
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
+    // SIGINT / SIGTERM: stop playing; run() then sends TEARDOWN before returning.
+    if let Err(e) =
+        ctrlc::set_handler(|| client::STOP.store(true, std::sync::atomic::Ordering::SeqCst))
+    {
+        eprintln!("client: cannot handle signals: {e}");
+    }
     match run(&args) {
         Ok(code) => code,
         Err(e) => {

@@ -117,9 +117,28 @@ pub struct RxStats {
     pub receiver_reports_sent: u64,
     /// Complete frames dropped because the player's queue was full.
     pub frames_dropped_by_player: u64,
+    /// Counts from earlier sources (before an SSRC change).
+    pub earlier_received: u64,
+    pub earlier_lost: i64,
+    pub earlier_bytes: u64,
 }
 
 impl RxStats {
+    /// Packets received from every source so far.
+    pub fn packets_received(&self) -> u64 {
+        self.earlier_received + self.rtp.received()
+    }
+
+    /// Packets lost from every source so far (RFC 3550 A.3 per source, summed).
+    pub fn packets_lost(&self) -> i64 {
+        self.earlier_lost + self.rtp.lost()
+    }
+
+    /// Payload bytes from every source so far.
+    pub fn bytes(&self) -> u64 {
+        self.earlier_bytes + self.rtp.bytes()
+    }
+
     /// Wall-clock time (Unix seconds) of an RTP timestamp, from the last sender report
     /// (RFC 3550 6.4.1: the SR pairs an NTP time with an RTP time on the same clock).
     pub fn wallclock(&self, rtp_timestamp: u32) -> Option<f64> {
@@ -347,6 +366,28 @@ impl ReceiveLoop {
             return;
         };
         let seq = packet.header.sequence_number;
+        let previous = self.stats.lock().unwrap().sender_ssrc;
+        if previous.is_some_and(|p| p != packet.header.ssrc) {
+            // A new source (the server restarted the stream): its sequence numbers and frames
+            // have nothing to do with the old ones. Counts so far are kept.
+            log::warn!(
+                "SSRC changed from {:08X} to {:08X}: starting over",
+                previous.unwrap(),
+                packet.header.ssrc
+            );
+            let mut ready = std::mem::take(&mut self.ready);
+            self.reorder
+                .poll(arrival + Duration::from_secs(3600), &mut ready);
+            self.ready = ready;
+            self.release();
+            self.reorder = ReorderBuffer::new(REORDER_PACKETS, REORDER_DELAY);
+            self.depay.reset();
+            let mut s = self.stats.lock().unwrap();
+            let old = std::mem::take(&mut s.rtp);
+            s.earlier_received += old.received();
+            s.earlier_lost += old.lost();
+            s.earlier_bytes += old.bytes();
+        }
         {
             let mut s = self.stats.lock().unwrap();
             // Arrival on a 90 kHz clock for the A.8 jitter (meaningless, and unused, when the
@@ -447,6 +488,137 @@ impl ReceiveLoop {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn test_loop(dims: Option<(u16, u16)>) -> (ReceiveLoop, mpsc::Receiver<ReceivedFrame>) {
+        let (tx, rx) = mpsc::sync_channel(64);
+        let mut depay = Depacketizer::new(64 * 1024);
+        if let Some((w, h)) = dims {
+            depay.set_dimensions(w, h);
+        }
+        let l = ReceiveLoop {
+            server: "127.0.0.1".parse().unwrap(),
+            payload: Payload::Rfc2435,
+            rtcp_out: RtcpOut::None,
+            our_ssrc: 1,
+            frames: tx,
+            stats: Arc::new(Mutex::new(RxStats::default())),
+            reorder: ReorderBuffer::new(REORDER_PACKETS, REORDER_DELAY),
+            depay,
+            ready: Vec::new(),
+            epoch: Instant::now(),
+            next_rr: Instant::now() + RR_INTERVAL,
+        };
+        (l, rx)
+    }
+
+    fn rtp(seq: u16, ts: u32, ssrc: u32, marker: bool, payload: &[u8]) -> Vec<u8> {
+        let mut h = [0u8; 12];
+        rtsp_proto::rtp::RtpHeader {
+            marker,
+            payload_type: 26,
+            sequence_number: seq,
+            timestamp: ts,
+            ssrc,
+        }
+        .write(&mut h);
+        [&h[..], payload].concat()
+    }
+
+    /// The sample's first frames as RTP packets.
+    fn frame_packets(n: usize, first_seq: u16, ssrc: u32) -> Vec<Vec<u8>> {
+        let data = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../videos/video.mjpeg"
+        ))
+        .unwrap();
+        let idx = rtsp_proto::mjpeg::index(&data, 1 << 20).unwrap();
+        let mut seq = first_seq;
+        let mut out = Vec::new();
+        for (i, r) in idx.frames.iter().take(n).enumerate() {
+            let jpeg = &data[r.clone()];
+            let info = rtsp_proto::jpeg::JpegInfo::parse(jpeg).unwrap();
+            let p = info.rfc2435().unwrap();
+            for f in rtsp_proto::jpeg::fragments(&p, &jpeg[info.scan_data.start..], 1400) {
+                out.push(rtp(seq, i as u32 * 4500, ssrc, f.last, &f.to_payload()));
+                seq = seq.wrapping_add(1);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn hostile_packets_are_counted_and_never_make_a_corrupt_frame() {
+        let (mut l, frames) = test_loop(None);
+        let hostile: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![0x80],
+            vec![0x40; 20], // version 1
+            [
+                &[0xa0u8, 26, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9][..],
+                &[1, 2, 200][..],
+            ]
+            .concat(), // padding past the end
+            vec![0x8f, 26, 0, 2, 0, 0, 0, 0, 0, 0, 0, 9], // 15 CSRCs, none there
+            rtp(3, 0, 9, true, &[0, 0, 0, 0, 1, 255, 48, 36]), // Q=255, no tables
+            rtp(4, 0, 9, true, &[0, 0, 0, 0, 9, 50, 48, 36, 0xff]), // type 9
+            rtp(5, 0, 9, true, &[0, 0, 0, 0, 1, 50, 0, 0, 0xff]), // size 0, no SDP size
+            rtp(6, 0, 9, true, &[0, 0, 0, 0, 1, 50, 48, 36]), // no scan data at all
+            rtp(7, 0, 9, true, &[0, 0xff, 0xff, 0xff, 1, 50, 48, 36, 1]), // offset without a start
+        ];
+        for p in hostile {
+            l.on_rtp(p);
+        }
+        for p in [
+            vec![0x81, 201, 0, 40],
+            vec![0x80, 200, 0, 1, 0, 0, 0, 0],
+            vec![0xff; 9],
+        ] {
+            l.on_rtcp(&p);
+        }
+        // Then real frames, across a sequence wrap, and a new SSRC midway.
+        let mut packets = frame_packets(6, 65530, 0x1234);
+        let later = frame_packets(4, 100, 0x5678);
+        packets.extend(later);
+        for p in packets {
+            l.on_rtp(p);
+        }
+        let mut ready = std::mem::take(&mut l.ready);
+        l.reorder
+            .poll(Instant::now() + Duration::from_secs(1), &mut ready);
+        l.ready = ready;
+        l.release();
+        let got: Vec<ReceivedFrame> = frames.try_iter().collect();
+        for f in &got {
+            let info =
+                rtsp_proto::jpeg::JpegInfo::parse(&f.jpeg).expect("every frame handed on parses");
+            assert!(info.width == 384 || info.width == 0);
+            image::load_from_memory_with_format(&f.jpeg, image::ImageFormat::Jpeg)
+                .expect("and decodes");
+        }
+        let good = got.iter().filter(|f| f.jpeg.len() > 5000).count();
+        assert_eq!(
+            good, 10,
+            "all ten real frames, across the wrap and the SSRC change"
+        );
+        let s = l.stats.lock().unwrap();
+        assert!(s.frames_dropped >= 1);
+        assert_eq!(s.sender_ssrc, Some(0x5678));
+    }
+
+    #[test]
+    fn an_oversized_frame_is_dropped() {
+        let (mut l, frames) = test_loop(None);
+        let mut p = vec![0, 0, 0, 0, 1, 50, 48, 36];
+        p.extend(vec![7u8; 1300]);
+        for i in 0..60u16 {
+            let mut q = p.clone();
+            let off = (i as u32 * 1300).to_be_bytes();
+            q[1..4].copy_from_slice(&off[1..]);
+            l.on_rtp(rtp(i, 0, 3, i == 59, &q));
+        }
+        assert_eq!(frames.try_iter().count(), 0);
+        assert!(l.stats.lock().unwrap().frames_dropped >= 1);
+    }
 
     #[test]
     fn sender_reports_map_rtp_time_to_wall_time() {

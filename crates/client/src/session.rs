@@ -630,7 +630,7 @@ impl ClientSession {
             _ => None,
         };
         let kbps = span(rx.first_packet, rx.last_packet)
-            .map_or(0.0, |s| rx.rtp.bytes() as f64 * 8.0 / 1000.0 / s);
+            .map_or(0.0, |s| rx.bytes() as f64 * 8.0 / 1000.0 / s);
         let fps = span(d.first_decoded, d.last_decoded)
             .map_or(0.0, |s| (d.frames_decoded.saturating_sub(1)) as f64 / s);
         let (width, height) = d
@@ -643,8 +643,8 @@ impl ClientSession {
             frames_received: rx.frames_received,
             frames_decoded: d.frames_decoded,
             frames_dropped: rx.frames_dropped + d.decode_errors,
-            packets_received: rx.rtp.received(),
-            packets_lost: rx.rtp.lost(),
+            packets_received: rx.packets_received(),
+            packets_lost: rx.packets_lost(),
             jitter_ms: (self.dialect == Dialect::Standard).then(|| rx.rtp.jitter() as f64 / 90.0),
             kbps,
             fps,

@@ -145,7 +145,7 @@ pub fn run_window(opts: &Options, autoplay: bool) -> Result<crate::stats::Stats,
     let mut buffer = vec![0u32; w * h];
     let mut shown_ts = None;
     let mut last_title = Instant::now() - Duration::from_secs(1);
-    while window.is_open() {
+    while window.is_open() && !crate::stop_requested() {
         for key in window.get_keys_pressed(KeyRepeat::No) {
             let Some(k) = player_key(key) else { continue };
             match command_for(k, s.state, s.dialect) {

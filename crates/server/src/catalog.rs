@@ -75,6 +75,11 @@ pub fn target(uri: &str) -> Result<Target, CatalogError> {
     if path.is_empty() || path == "*" {
         return Err(CatalogError::NoPath(uri.to_string()));
     }
+    // NUL bytes and backslashes have no business in a file name here; on other systems they
+    // are path tricks.
+    if path.contains(['\0', '\\']) {
+        return Err(CatalogError::Outside(uri.to_string()));
+    }
     Ok(Target {
         name: path.to_string(),
         track,
@@ -98,10 +103,17 @@ pub fn resolve(root: &Path, name: &str) -> Result<PathBuf, CatalogError> {
     if !full.starts_with(&root) {
         return Err(CatalogError::Outside(name.to_string()));
     }
-    if !full.is_file() {
+    if !full.is_file() || !is_media_name(&full) {
         return Err(CatalogError::NotFound(name.to_string()));
     }
     Ok(full)
+}
+
+/// Only `.mjpeg` / `.mjpg` files are served, whatever else the directory holds.
+pub fn is_media_name(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("mjpeg") || e.eq_ignore_ascii_case("mjpg"))
 }
 
 #[cfg(test)]
@@ -139,6 +151,13 @@ mod tests {
         let root = std::env::temp_dir().join(format!("catalog-test-{}", std::process::id()));
         std::fs::create_dir_all(root.join("sub")).unwrap();
         std::fs::write(root.join("sub/a.mjpeg"), b"x").unwrap();
+        std::fs::write(root.join("notes.txt"), b"x").unwrap();
+        assert!(matches!(
+            resolve(&root, "notes.txt"),
+            Err(CatalogError::NotFound(_))
+        ));
+        assert!(target("rtsp://h/a%00.mjpeg").is_err());
+        assert!(target("rtsp://h/..%5c..%5cetc%5cpasswd").is_err());
         assert!(resolve(&root, "sub/a.mjpeg").is_ok());
         assert!(matches!(
             resolve(&root, "../etc/passwd"),

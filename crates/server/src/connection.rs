@@ -45,8 +45,6 @@ const SERVER_NAME: &str = concat!("mjpeg-rtsp/", env!("CARGO_PKG_VERSION"));
 
 /// Below this, waiting on the socket would overshoot (its timeout has jiffy granularity).
 const SLEEP_THRESHOLD: Duration = Duration::from_millis(12);
-/// An idle connection with no session is closed after this long.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// RFC 3550 6.2 suggests 5 s as the minimum RTCP interval; one source needs no more.
 const SR_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -159,7 +157,6 @@ struct Connection<'a> {
     /// The buffered bytes have already been offered as a quiet (lab) request.
     quiet_checked: bool,
     session: Option<Stream>,
-    rng: u64,
 }
 
 /// Serves one connection until the peer closes it, it idles out, or the server stops.
@@ -183,13 +180,12 @@ pub fn serve(stream: TcpStream, shared: &Shared) {
         writer,
         peer,
         local,
-        limits: Limits::default(),
+        limits: shared.config.limits,
         buf: Vec::with_capacity(4096),
         request_started: None,
         last_rx: now,
         quiet_checked: false,
         session: None,
-        rng: seed(peer),
     };
     match conn.run() {
         Ok(()) => log::info!("{peer}: closed"),
@@ -200,23 +196,29 @@ pub fn serve(stream: TcpStream, shared: &Shared) {
     let _ = conn.stream.shutdown(Shutdown::Read);
 }
 
-/// Entropy for session ids and SSRCs without a dependency: std's per-process random SipHash
-/// keys, mixed with the peer and the time.
-fn seed(peer: SocketAddr) -> u64 {
-    use std::hash::{BuildHasher, Hash, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    peer.hash(&mut h);
-    Instant::now().hash(&mut h);
-    h.finish()
+/// Entropy for session ids and SSRCs: the operating system's random source, so session ids
+/// cannot be guessed; a hash of the peer and the time only if that source is missing.
+fn os_random() -> u64 {
+    let mut bytes = [0u8; 8];
+    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)) {
+        Ok(()) => u64::from_ne_bytes(bytes),
+        Err(_) => {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0),
+            );
+            h.finish()
+        }
+    }
 }
 
 impl Connection<'_> {
     fn random(&mut self) -> u64 {
-        // xorshift64*: plenty for ids that only need to be unguessable-ish and distinct.
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        os_random()
     }
 
     fn fps(&self) -> f64 {
@@ -242,7 +244,7 @@ impl Connection<'_> {
                     self.end_session("timed out: no request or RTCP");
                     return Ok(());
                 }
-            } else if now.duration_since(self.last_rx) > IDLE_TIMEOUT {
+            } else if now.duration_since(self.last_rx) > self.shared.config.idle_timeout {
                 return Ok(());
             }
             if let Some(started) = self.request_started {
@@ -353,6 +355,11 @@ impl Connection<'_> {
                 Err(e) => {
                     // Nothing tells where the broken message ends: drop what arrived.
                     self.buf.clear();
+                    if let rtsp::ParseError::BodyTooLarge { .. } = e {
+                        let mut r = Response::new(StatusCode::REQUEST_ENTITY_TOO_LARGE);
+                        r.body = format!("{e}\r\n").into_bytes();
+                        return self.write_response(None, r, false);
+                    }
                     return self.bad_request(&e.to_string());
                 }
             }
@@ -658,6 +665,12 @@ impl Connection<'_> {
                 s.track_url = track_url;
             }
             None => {
+                if self.shared.sessions.load(Ordering::SeqCst) >= self.shared.config.max_sessions {
+                    return Err((
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "too many sessions (--max-sessions)".into(),
+                    ));
+                }
                 let mut session = ServerSession::new(self.random(), now);
                 session.timeout = self.shared.config.session_timeout;
                 session
@@ -729,9 +742,16 @@ impl Connection<'_> {
                 }
                 _ => {}
             }
-            if t.client_port.is_none() {
-                why = "client_port is required";
-                continue;
+            match t.client_port {
+                None => {
+                    why = "client_port is required";
+                    continue;
+                }
+                Some(p) if p.rtp == 0 || p.rtcp == Some(0) => {
+                    why = "client_port 0 is not a port";
+                    continue;
+                }
+                _ => {}
             }
             if let Some(d) = &t.destination {
                 // RTP goes only where the request came from: a destination elsewhere would

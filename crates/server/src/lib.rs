@@ -32,6 +32,12 @@ pub struct Config {
     pub looping: bool,
     /// Most RTSP connections served at once; more are answered 503 and closed.
     pub max_connections: usize,
+    /// Most sessions at once; a SETUP beyond it is answered 503.
+    pub max_sessions: usize,
+    /// A connection with no session and no request for this long is closed.
+    pub idle_timeout: Duration,
+    /// Bounds on requests: line, header count, head size, body size.
+    pub limits: rtsp_proto::rtsp::Limits,
     /// How long a request may take to arrive once it has started (slow peers get 408).
     pub request_timeout: Duration,
     /// How quiet the peer must be before an unterminated request (the lab's) is taken as whole.
@@ -54,6 +60,9 @@ impl Default for Config {
             fps: 20.0,
             looping: false,
             max_connections: 1000,
+            max_sessions: 1000,
+            idle_timeout: Duration::from_secs(60),
+            limits: rtsp_proto::rtsp::Limits::default(),
             request_timeout: Duration::from_secs(10),
             lab_quiet: Duration::from_millis(150),
             session_timeout: rtsp_proto::session::DEFAULT_TIMEOUT,
@@ -145,6 +154,15 @@ impl Server {
         self.shared.clone()
     }
 
+    /// A handle that stops the accept loop and every connection (each ends its session with
+    /// an RTCP BYE), for signal handlers.
+    pub fn stopper(&self) -> io::Result<Stopper> {
+        Ok(Stopper {
+            shared: self.shared.clone(),
+            addr: self.local_addr()?,
+        })
+    }
+
     /// Accepts connections until stopped, one thread each.
     pub fn run(self) {
         for stream in self.listener.incoming() {
@@ -197,8 +215,17 @@ impl Server {
     }
 }
 
-impl Drop for ServerHandle {
-    fn drop(&mut self) {
+/// Stops a running server from another thread.
+#[derive(Clone)]
+pub struct Stopper {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+}
+
+impl Stopper {
+    /// Tells the accept loop and every connection to stop, and waits up to `grace` for the
+    /// connections to finish (each sends its BYE). Returns whether they all did.
+    pub fn stop(&self, grace: Duration) -> bool {
         self.shared.stopping.store(true, Ordering::SeqCst);
         // Wake the blocking accept() so it sees the flag.
         let wake = if self.addr.ip().is_unspecified() {
@@ -207,6 +234,24 @@ impl Drop for ServerHandle {
             self.addr
         };
         let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        let end = std::time::Instant::now() + grace;
+        while self.shared.connections.load(Ordering::SeqCst) > 0 {
+            if std::time::Instant::now() > end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        Stopper {
+            shared: self.shared.clone(),
+            addr: self.addr,
+        }
+        .stop(Duration::ZERO);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -31,6 +31,21 @@ struct Args {
     /// Most RTSP connections at once; more are answered 503.
     #[arg(long, default_value_t = 1000)]
     max_connections: usize,
+    /// Most sessions at once; a SETUP beyond it gets 503.
+    #[arg(long, default_value_t = 1000)]
+    max_sessions: usize,
+    /// Seconds a connection without a session may stay silent before it is closed.
+    #[arg(long, default_value_t = 60)]
+    idle_timeout: u64,
+    /// Largest request line plus headers, in bytes (beyond it: 400).
+    #[arg(long, default_value_t = 8192)]
+    max_request_bytes: usize,
+    /// Most header lines in a request (beyond it: 400).
+    #[arg(long, default_value_t = 64)]
+    max_headers: usize,
+    /// Largest request body, in bytes (beyond it: 413).
+    #[arg(long, default_value_t = 65536)]
+    max_body_bytes: usize,
     /// Seconds a request may take to arrive once started (slower peers get 408).
     #[arg(long, default_value_t = 10.0)]
     request_timeout: f64,
@@ -86,6 +101,14 @@ fn main() -> anyhow::Result<()> {
         tcp,
         session_timeout: Duration::from_secs(args.session_timeout),
         converted_limit: args.convert_cache_mb << 20,
+        max_sessions: args.max_sessions,
+        idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
+        limits: rtsp_proto::rtsp::Limits {
+            max_line: args.max_request_bytes.min(65536),
+            max_headers: args.max_headers,
+            max_body: args.max_body_bytes,
+            max_head: args.max_request_bytes,
+        },
         bind: SocketAddr::new(args.bind, args.port),
         videos: args.videos.clone(),
         fps: args.fps,
@@ -103,6 +126,14 @@ fn main() -> anyhow::Result<()> {
         addr,
         addr.port()
     );
+    // SIGINT / SIGTERM: every session gets its BYE, then the process exits 0.
+    let stopper = server.stopper()?;
+    ctrlc::set_handler(move || {
+        log::info!("signal: stopping");
+        stopper.stop(Duration::from_secs(2));
+        std::process::exit(0);
+    })
+    .context("installing the signal handler")?;
     server.run();
     Ok(())
 }

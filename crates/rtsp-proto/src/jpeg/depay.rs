@@ -87,6 +87,15 @@ impl Depacketizer {
         self.dimensions = Some((width, height));
     }
 
+    /// Forgets the frame in progress and what was seen, keeping the limits and dimensions:
+    /// for a new source.
+    pub fn reset(&mut self) {
+        self.partial = None;
+        self.started = false;
+        self.headless = None;
+        self.cached.clear();
+    }
+
     /// Offers the payload of one RTP packet, in sequence order.
     pub fn push(&mut self, timestamp: u32, marker: bool, payload: &[u8]) -> DepacketizerEvent {
         let mut event = DepacketizerEvent::default();

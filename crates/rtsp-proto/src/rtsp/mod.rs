@@ -26,6 +26,8 @@ pub struct Limits {
     pub max_headers: usize,
     /// Largest `Content-Length` body accepted.
     pub max_body: usize,
+    /// Largest start line plus headers, in bytes.
+    pub max_head: usize,
 }
 
 impl Default for Limits {
@@ -34,6 +36,7 @@ impl Default for Limits {
             max_line: 4096,
             max_headers: 64,
             max_body: 64 * 1024,
+            max_head: 8 * 1024,
         }
     }
 }
@@ -42,7 +45,9 @@ impl Limits {
     /// The most bytes one complete message can take under these limits; a receive buffer this
     /// big can always hold a whole message, so a fuller buffer means the peer broke the limits.
     pub fn max_message(&self) -> usize {
-        (self.max_line + 2) * (self.max_headers + 2) + self.max_body
+        self.max_head
+            .min((self.max_line + 2) * (self.max_headers + 2))
+            + self.max_body
     }
 }
 
@@ -56,9 +61,15 @@ pub enum ParseError {
     /// More header lines than [`Limits::max_headers`].
     #[error("more than {limit} header lines")]
     TooManyHeaders { limit: usize },
-    /// `Content-Length` exceeds [`Limits::max_body`] or is not a number.
-    #[error("Content-Length {value:?} is not a number up to {limit}")]
+    /// `Content-Length` is not a number.
+    #[error("Content-Length {value:?} is not a number")]
     BadContentLength { value: String, limit: usize },
+    /// `Content-Length` exceeds [`Limits::max_body`] (RTSP's answer: 413).
+    #[error("body of {len} bytes is larger than {limit}")]
+    BodyTooLarge { len: usize, limit: usize },
+    /// The start line and headers exceed [`Limits::max_head`].
+    #[error("request line and headers exceed {limit} bytes")]
+    HeadTooLarge { limit: usize },
     /// The start line is not `METHOD URI VERSION` / `VERSION CODE REASON`.
     #[error("malformed start line {0:?}")]
     BadStartLine(String),
@@ -209,7 +220,8 @@ impl Headers {
             None => Ok(0),
             Some(v) => match v.trim().parse::<usize>() {
                 Ok(n) if n <= limit => Ok(n),
-                _ => Err(ParseError::BadContentLength {
+                Ok(n) => Err(ParseError::BodyTooLarge { len: n, limit }),
+                Err(_) => Err(ParseError::BadContentLength {
                     value: v.to_string(),
                     limit,
                 }),
@@ -323,7 +335,17 @@ fn split_head<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<Vec<&'a [u8]>
     // so a stray CRLF after a previous message does not break the next one.
     let mut seen_text = false;
     loop {
+        if start > limits.max_head {
+            return Err(ParseError::HeadTooLarge {
+                limit: limits.max_head,
+            });
+        }
         let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') else {
+            if buf.len() > limits.max_head {
+                return Err(ParseError::HeadTooLarge {
+                    limit: limits.max_head,
+                });
+            }
             if buf.len() - start > limits.max_line {
                 return Err(ParseError::LineTooLong {
                     line: lines.len() + 1,

@@ -93,7 +93,15 @@ fn limits_are_enforced() {
     let big = b"ANNOUNCE * RTSP/1.0\r\nContent-Length: 99999999\r\n\r\n";
     assert!(matches!(
         parse_request(big, &limits()),
-        Err(ParseError::BadContentLength { .. })
+        Err(ParseError::BodyTooLarge { .. })
+    ));
+    let mut huge = String::from("OPTIONS * RTSP/1.0\r\n");
+    for i in 0..40 {
+        huge.push_str(&format!("X-{i}: {}\r\n", "v".repeat(300)));
+    }
+    assert!(matches!(
+        parse_request(huge.as_bytes(), &limits()),
+        Err(ParseError::HeadTooLarge { .. })
     ));
 }
 
