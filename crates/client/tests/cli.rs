@@ -193,3 +193,46 @@ fn a_killed_client_frees_its_session_within_the_timeout() {
         );
     }
 }
+
+#[test]
+fn sigterm_makes_the_client_tear_down_before_it_exits() {
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+    let server = start_server(&videos_dir(), |_| {});
+    let child = Command::new(env!("CARGO_BIN_EXE_client"))
+        .args([
+            &url(&server, "video.mjpeg"),
+            "--headless",
+            "--duration",
+            "60",
+            "--stats-json",
+            "-",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || server
+        .shared
+        .sessions
+        .load(Ordering::SeqCst)
+        == 1));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "exit {:?}", out.status);
+    // TEARDOWN, not a vanished connection: the session is gone while the server still sees
+    // a clean exchange, and the client wrote its statistics.
+    assert!(wait_until(Duration::from_secs(2), || server
+        .shared
+        .sessions
+        .load(Ordering::SeqCst)
+        == 0));
+    let json = String::from_utf8(out.stdout).unwrap();
+    assert!(json_number(&json, "frames_decoded") > 0.0, "{json}");
+}

@@ -60,7 +60,8 @@ pub struct MjpegIndex {
     pub container: Container,
     /// Byte ranges of each JPEG (SOI..EOI for plain files; the lab's frame as its length says).
     pub frames: Vec<Range<usize>>,
-    /// Why indexing stopped before the end of the file, if it did.
+    /// Why indexing stopped before the end of the file, or the first corrupt stretch it
+    /// skipped, if any.
     pub warning: Option<MjpegWarning>,
 }
 
@@ -89,6 +90,8 @@ pub fn index(data: &[u8], max_frame: usize) -> Result<MjpegIndex, MjpegError> {
     let container = detect(data).ok_or(MjpegError::UnknownFormat)?;
     let mut frames = Vec::new();
     let mut warning = None;
+    // The first corrupt stretch skipped in a plain file (indexing went on after it).
+    let mut skipped = None;
     let mut pos = 0;
     while pos < data.len() && warning.is_none() {
         let frame = frames.len();
@@ -118,13 +121,9 @@ pub fn index(data: &[u8], max_frame: usize) -> Result<MjpegIndex, MjpegError> {
                         len,
                         limit: max_frame,
                     });
-                } else if !data[start..].starts_with(&[0xff, 0xd8]) {
-                    warning = Some(MjpegWarning::Corrupt {
-                        frame,
-                        offset: pos,
-                        reason: "no SOI after the length".into(),
-                    });
                 } else {
+                    // The length says where the next frame is, so even a frame that is not a
+                    // JPEG keeps its place: whoever decodes it skips it, the rest plays.
                     frames.push(start..start + len);
                     pos = start + len;
                 }
@@ -162,11 +161,22 @@ pub fn index(data: &[u8], max_frame: usize) -> Result<MjpegIndex, MjpegError> {
                     })
                 }
                 Err(e) => {
-                    warning = Some(MjpegWarning::Corrupt {
+                    // Nothing says where a broken frame ends: carry on from the next SOI that
+                    // starts a marker segment, if there is one.
+                    let next = (pos + 2..data.len().saturating_sub(2))
+                        .find(|&i| data[i..].starts_with(&[0xff, 0xd8, 0xff]));
+                    let corrupt = MjpegWarning::Corrupt {
                         frame,
                         offset: pos,
                         reason: e.to_string(),
-                    })
+                    };
+                    match next {
+                        Some(n) => {
+                            skipped.get_or_insert(corrupt);
+                            pos = n;
+                        }
+                        None => warning = Some(corrupt),
+                    }
                 }
             },
         }
@@ -183,7 +193,7 @@ pub fn index(data: &[u8], max_frame: usize) -> Result<MjpegIndex, MjpegError> {
     Ok(MjpegIndex {
         container,
         frames,
-        warning,
+        warning: warning.or(skipped),
     })
 }
 
@@ -261,6 +271,26 @@ mod tests {
             idx.warning,
             Some(MjpegWarning::TruncatedFrame { frame: 1, .. })
         ));
+    }
+
+    #[test]
+    fn a_corrupt_frame_in_the_middle_is_stepped_over() {
+        let (a, b) = (tiny_jpeg(&[1]), tiny_jpeg(&[2]));
+        let mut bad = tiny_jpeg(&[3]);
+        bad[3] = 0x00; // not a marker after SOI
+        let plain = [a.clone(), bad.clone(), b.clone()].concat();
+        let idx = index(&plain, 1000).unwrap();
+        assert_eq!(idx.frames.len(), 2);
+        assert!(matches!(
+            idx.warning,
+            Some(MjpegWarning::Corrupt { frame: 1, .. })
+        ));
+        let mut lab = Vec::new();
+        for f in [&a, &bad, &b] {
+            write_lab_frame(&mut lab, f).unwrap();
+        }
+        // The lab's lengths keep every frame in place; the bad one is found when decoded.
+        assert_eq!(index(&lab, 1000).unwrap().frames.len(), 3);
     }
 
     #[test]

@@ -128,13 +128,17 @@ fn main() -> anyhow::Result<()> {
     );
     // SIGINT / SIGTERM: every session gets its BYE, then the process exits 0.
     let stopper = server.stopper()?;
+    let on_signal = stopper.clone();
     ctrlc::set_handler(move || {
         log::info!("signal: stopping");
-        stopper.stop(Duration::from_secs(2));
-        std::process::exit(0);
+        on_signal.stop(Duration::ZERO);
     })
     .context("installing the signal handler")?;
     server.run();
+    // The accept loop ends only when stopped: give the connections time to send their BYE.
+    if !stopper.stop(Duration::from_secs(3)) {
+        log::warn!("some connections did not close in time");
+    }
     Ok(())
 }
 

@@ -416,8 +416,11 @@ fn parse_request_line(line: &[u8]) -> Result<(Method, String, String), ParseErro
     let text = std::str::from_utf8(line).map_err(|_| ParseError::NotText)?;
     let mut parts = text.split_whitespace();
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        // No control characters in a method or URI (RFC 2396 URIs have none); NUL bytes are
+        // the usual smuggling attempt.
         (Some(method), Some(uri), Some(version), None)
-            if method.bytes().all(|b| b.is_ascii_graphic()) =>
+            if method.bytes().all(|b| b.is_ascii_graphic())
+                && uri.bytes().all(|b| b > 0x20 && b != 0x7f) =>
         {
             Ok((
                 Method::from_token(method),
