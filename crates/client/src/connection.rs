@@ -13,8 +13,9 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rtsp_proto::auth::Challenge;
 use rtsp_proto::interleaved;
-use rtsp_proto::rtsp::{self, Limits, Parsed, Request, Response};
+use rtsp_proto::rtsp::{self, Limits, Parsed, Request, Response, StatusCode};
 
 use crate::ClientError;
 
@@ -44,6 +45,10 @@ pub struct Connection {
     /// Read by the reader thread: whether to accept replies with no blank line.
     lab: Arc<AtomicBool>,
     cseq: u32,
+    /// Who we are, if the server asks.
+    credentials: Option<(String, String)>,
+    /// The server's last challenge, answered on every request from then on.
+    challenge: Option<Challenge>,
     pub peer: SocketAddr,
     pub local: SocketAddr,
 }
@@ -81,6 +86,8 @@ impl Connection {
             incoming: rx,
             lab,
             cseq: 0,
+            credentials: None,
+            challenge: None,
         })
     }
 
@@ -109,18 +116,52 @@ impl Connection {
         self.stream.clone()
     }
 
-    /// Sends a standard request (a CSeq is added) and waits for its response.
-    pub fn request(
-        &mut self,
-        mut req: Request,
-        timeout: Duration,
-    ) -> Result<Response, ClientError> {
+    /// Credentials to answer a 401 with.
+    pub fn set_credentials(&mut self, credentials: Option<(String, String)>) {
+        self.credentials = credentials;
+    }
+
+    /// Sends a standard request (a CSeq is added) and waits for its response. A 401 is answered
+    /// once with the credentials, Digest preferred; the challenge is then kept for later
+    /// requests.
+    pub fn request(&mut self, req: Request, timeout: Duration) -> Result<Response, ClientError> {
+        let r = self.send_request(&req, timeout)?;
+        if r.status != StatusCode::UNAUTHORIZED || self.credentials.is_none() {
+            return Ok(r);
+        }
+        let challenges: Vec<Challenge> = r
+            .headers
+            .get_all("WWW-Authenticate")
+            .filter_map(Challenge::parse)
+            .collect();
+        let best = challenges
+            .iter()
+            .find(|c| matches!(c, Challenge::Digest { .. }))
+            .or(challenges.first())
+            .cloned();
+        match best {
+            Some(c) => {
+                self.challenge = Some(c);
+                self.send_request(&req, timeout)
+            }
+            None => Ok(r),
+        }
+    }
+
+    fn send_request(&mut self, req: &Request, timeout: Duration) -> Result<Response, ClientError> {
+        let mut req = req.clone();
         let cseq = self.next_cseq();
         req.headers.set("CSeq", cseq.to_string());
         req.headers.set(
             "User-Agent",
             concat!("mjpeg-rtsp-client/", env!("CARGO_PKG_VERSION")),
         );
+        if let (Some(c), Some((user, pass))) = (&self.challenge, &self.credentials) {
+            req.headers.set(
+                "Authorization",
+                c.answer(user, pass, req.method.as_str(), &req.uri),
+            );
+        }
         log::debug!("-> {} {}", req.method, req.uri);
         self.send_raw(&req.to_bytes())?;
         self.wait_response(cseq, timeout)

@@ -86,6 +86,8 @@ pub struct Options {
     pub server: SocketAddr,
     /// The bare file name the lab's dialect sends as its URI.
     pub file: String,
+    /// User and password from the URL (`rtsp://user:pass@host/...`), for a server that asks.
+    pub credentials: Option<(String, String)>,
     /// Local UDP port for RTP (RTCP on the next); ephemeral when `None`.
     pub rtp_port: Option<u16>,
     /// Force the lab dialect instead of detecting it.
@@ -103,11 +105,13 @@ pub struct Options {
 impl Options {
     /// Options for `url` with everything else at its default.
     pub fn for_url(url: &str) -> Result<Options, ClientError> {
-        let (server, file) = parse_rtsp_url(url)?;
+        let (url, credentials) = split_credentials(url);
+        let (server, file) = parse_rtsp_url(&url)?;
         Ok(Options {
-            url: url.to_string(),
+            url,
             server,
             file,
+            credentials,
             rtp_port: None,
             lab: false,
             transport: TransportChoice::Auto,
@@ -119,6 +123,44 @@ impl Options {
             playout_delay: std::time::Duration::from_millis(100),
         })
     }
+}
+
+/// Takes `user:password@` out of an RTSP URL: requests must not carry it (servers answer 400
+/// or leak it into logs), and it is used only to answer a 401.
+pub fn split_credentials(url: &str) -> (String, Option<(String, String)>) {
+    let Some(rest) = url
+        .get(7..)
+        .filter(|_| url[..7].eq_ignore_ascii_case("rtsp://"))
+    else {
+        return (url.to_string(), None);
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return (url.to_string(), None);
+    };
+    let userinfo = &rest[..at];
+    let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let decode = |s: &str| percent_decode(s).unwrap_or_else(|| s.to_string());
+    (
+        format!("{}{}", &url[..7], &rest[at + 1..]),
+        Some((decode(user), decode(pass))),
+    )
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            out.push(u8::from_str_radix(std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Splits `rtsp://host[:port]/path` into the server address (port 554 by default, as RFC
@@ -167,5 +209,13 @@ mod tests {
         assert_eq!((a.port(), p.as_str()), (554, "a/b"));
         assert!(parse_rtsp_url("http://x/").is_err());
         assert!(parse_rtsp_url("rtsp:///x").is_err());
+    }
+
+    #[test]
+    fn credentials_leave_the_url() {
+        let (u, c) = split_credentials("rtsp://alice:p%40ss@127.0.0.1:8554/v.mjpeg");
+        assert_eq!(u, "rtsp://127.0.0.1:8554/v.mjpeg");
+        assert_eq!(c, Some(("alice".into(), "p@ss".into())));
+        assert_eq!(split_credentials("rtsp://h/a@b").1, None);
     }
 }

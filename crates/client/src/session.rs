@@ -92,6 +92,7 @@ impl ClientSession {
     /// Connects and finds out the dialect.
     pub fn connect(opts: &Options) -> Result<ClientSession, ClientError> {
         let mut conn = Connection::connect(opts.server, Duration::from_secs(5))?;
+        conn.set_credentials(opts.credentials.clone());
         let (dialect, public) = if opts.lab {
             (Dialect::Lab, None)
         } else {

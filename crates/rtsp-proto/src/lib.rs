@@ -4,6 +4,7 @@
 //! passed in by the caller), so every protocol rule can be exercised by a unit test:
 //!
 //! - [`rtsp`]: RTSP 1.0 messages (RFC 2326), an incremental parser and typed headers.
+//! - [`auth`]: Digest and Basic authentication (RFC 2617 as RTSP uses it).
 //! - [`sdp`]: the session description the server answers DESCRIBE with (RFC 4566).
 //! - [`rtp`]: the RTP fixed header (RFC 3550) and sequence-number arithmetic.
 //! - [`rtcp`]: RTCP sender/receiver reports, SDES and BYE (RFC 3550 6).
@@ -14,6 +15,7 @@
 //! - [`session`]: the server-side RTSP session state machine.
 //! - [`stats`]: RFC 3550 receiver statistics (loss, jitter).
 
+pub mod auth;
 pub mod interleaved;
 pub mod jpeg;
 pub mod mjpeg;

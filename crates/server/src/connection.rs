@@ -198,7 +198,7 @@ pub fn serve(stream: TcpStream, shared: &Shared) {
 
 /// Entropy for session ids and SSRCs: the operating system's random source, so session ids
 /// cannot be guessed; a hash of the peer and the time only if that source is missing.
-fn os_random() -> u64 {
+pub(crate) fn os_random() -> u64 {
     let mut bytes = [0u8; 8];
     match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)) {
         Ok(()) => u64::from_ne_bytes(bytes),
@@ -427,6 +427,29 @@ impl Connection<'_> {
         }
         if cseq.is_none() {
             return self.bad_request("missing or malformed CSeq");
+        }
+        // OPTIONS stays open (clients probe with it before they know a realm); the rest needs
+        // credentials when users are configured.
+        if let (Some(auth), false) = (&self.shared.auth, req.method == Method::Options) {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            if let Err(refusal) =
+                auth.check(req.headers.get("Authorization"), req.method.as_str(), now)
+            {
+                log::info!(
+                    "{}: {} {}: 401 ({refusal:?})",
+                    self.peer,
+                    req.method,
+                    req.uri
+                );
+                let mut r = Response::new(StatusCode::UNAUTHORIZED);
+                for c in auth.challenges(now, refusal == rtsp_proto::auth::Refusal::Stale) {
+                    r.headers.append("WWW-Authenticate", c.to_header());
+                }
+                return self.write_response(cseq, r, false);
+            }
         }
         // A request naming a session must name ours.
         let named = match req.headers.get("Session").map(Session::parse) {

@@ -38,6 +38,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Bounds on requests: line, header count, head size, body size.
     pub limits: rtsp_proto::rtsp::Limits,
+    /// Users allowed in (name, password); empty means no authentication.
+    pub users: Vec<(String, String)>,
     /// How long a request may take to arrive once it has started (slow peers get 408).
     pub request_timeout: Duration,
     /// How quiet the peer must be before an unterminated request (the lab's) is taken as whole.
@@ -69,6 +71,7 @@ impl Default for Config {
             udp: true,
             tcp: true,
             converted_limit: media::DEFAULT_CONVERTED_LIMIT,
+            users: Vec::new(),
         }
     }
 }
@@ -85,6 +88,8 @@ pub struct Shared {
     pub dropped_frames: std::sync::atomic::AtomicU64,
     stopping: AtomicBool,
     reports: Mutex<VecDeque<SessionReport>>,
+    /// Set when `config.users` is not empty.
+    pub(crate) auth: Option<rtsp_proto::auth::Authenticator>,
 }
 
 /// One reception report block a client sent about a session's stream (RFC 3550 6.4.1).
@@ -130,10 +135,18 @@ impl Server {
     /// Binds the listening socket (port 0 picks a free one).
     pub fn bind(config: Config) -> io::Result<Server> {
         let listener = TcpListener::bind(config.bind)?;
+        let auth = (!config.users.is_empty()).then(|| {
+            rtsp_proto::auth::Authenticator::new(
+                "mjpeg-rtsp",
+                config.users.clone(),
+                connection::os_random(),
+            )
+        });
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
                 cache: media::MediaCache::new(config.converted_limit),
+                auth,
                 config,
                 connections: AtomicUsize::new(0),
                 sessions: AtomicUsize::new(0),

@@ -55,6 +55,10 @@ struct Args {
     /// Transports to offer, comma-separated: udp, tcp (RTP interleaved on the RTSP connection).
     #[arg(long, default_value = "udp,tcp")]
     transports: String,
+    /// Require this user (as user:password) with Digest or Basic authentication; repeatable.
+    /// (The lab's client cannot authenticate.)
+    #[arg(long, value_name = "USER:PASSWORD")]
+    auth: Vec<String>,
     /// Megabytes of converted frames (those RFC 2435 cannot carry as they are) kept per file.
     #[arg(long, default_value_t = 64)]
     convert_cache_mb: usize,
@@ -96,7 +100,15 @@ fn main() -> anyhow::Result<()> {
     if args.session_timeout == 0 {
         bail!("--session-timeout must be at least 1 second");
     }
+    let mut users = Vec::new();
+    for a in &args.auth {
+        let Some((u, p)) = a.split_once(':') else {
+            bail!("--auth takes USER:PASSWORD, got {a:?}");
+        };
+        users.push((u.to_string(), p.to_string()));
+    }
     let config = server::Config {
+        users,
         udp,
         tcp,
         session_timeout: Duration::from_secs(args.session_timeout),

@@ -171,6 +171,14 @@ impl Headers {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of `name`, in order (a response may carry several `WWW-Authenticate`).
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     /// Appends a header at the end, keeping any existing one of the same name.
     pub fn append(&mut self, name: impl Into<String>, value: impl Into<String>) {
         self.0.push((name.into(), value.into()));
