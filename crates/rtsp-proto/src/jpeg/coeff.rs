@@ -210,6 +210,9 @@ pub fn decode(data: &[u8]) -> Result<Coefficients, CoeffError> {
         ));
     }
     let (w, h) = (info.width as usize, info.height as usize);
+    if w == 0 || h == 0 {
+        return Err(CoeffError::Unsupported("zero width or height"));
+    }
     let mcux = w.div_ceil(8 * hmax);
     let mcuy = h.div_ceil(8 * vmax);
     if mcux * mcuy * info.components.len() * hmax * vmax > 1 << 22 {
@@ -929,6 +932,23 @@ mod tests {
         for v in -2047..=2047 {
             let (s, bits) = category(v);
             assert_eq!(extend(bits, s), v, "{v}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn corrupted_frames_never_panic(pos in proptest::prelude::any::<proptest::sample::Index>(), bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..8)) {
+            let mut f = sample_frames()[1].clone();
+            let at = pos.index(f.len());
+            for (i, b) in bytes.iter().enumerate() {
+                if at + i < f.len() {
+                    f[at + i] = *b;
+                }
+            }
+            if let Ok(out) = transcode(&f) {
+                let info = JpegInfo::parse(&out).unwrap();
+                proptest::prop_assert!(info.rfc2435().is_ok());
+            }
         }
     }
 
