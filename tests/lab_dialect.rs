@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use support::*;
 
-/// Python's `int()` on one token: surrounding white space allowed, then decimal digits.
-fn py_int(token: &str) -> i64 {
+/// Python's `int()` on one token: surrounding white space allowed, then decimal digits (of
+/// any length: Python's integers have no bound, and session ids are 64-bit).
+fn py_int(token: &str) -> i128 {
     let t = token.trim_matches(|c: char| c.is_whitespace());
     assert!(
         !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()),
@@ -24,9 +25,9 @@ fn py_int(token: &str) -> i64 {
 struct LabClient {
     rtsp: TcpStream,
     seq: u32,
-    session: i64,
+    session: i128,
     /// `self.frameNbr`: the newest sequence number shown.
-    frame_nbr: i64,
+    frame_nbr: i128,
 }
 
 impl LabClient {
@@ -63,7 +64,7 @@ impl LabClient {
         );
         let lines: Vec<&str> = data.split('\n').collect();
         let seq_num = py_int(lines[1].split(' ').nth(1).expect("line 2 is 'CSeq: N'"));
-        assert_eq!(seq_num, self.seq as i64, "reply {data:?}");
+        assert_eq!(seq_num, self.seq as i128, "reply {data:?}");
         let session = py_int(lines[2].split(' ').nth(1).expect("line 3 is 'Session: N'"));
         if self.session == 0 {
             self.session = session;
@@ -82,7 +83,7 @@ impl LabClient {
 
     /// `listenRtp` for a while: returns the sequence numbers of the frames it would show and
     /// checks each is a whole JPEG equal to the source frame of that number.
-    fn listen(&mut self, rtp: &UdpSocket, frames: usize, source: &[Vec<u8>]) -> Vec<i64> {
+    fn listen(&mut self, rtp: &UdpSocket, frames: usize, source: &[Vec<u8>]) -> Vec<i128> {
         let mut shown = Vec::new();
         let mut buf = vec![0u8; 20480];
         rtp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
@@ -95,7 +96,7 @@ impl LabClient {
             let data = &buf[..n];
             assert_eq!(data[0] >> 6, 2, "RTP version");
             assert_eq!(data[1] & 0x7f, 26, "payload type");
-            let curr = u16::from_be_bytes([data[2], data[3]]) as i64;
+            let curr = u16::from_be_bytes([data[2], data[3]]) as i128;
             if curr > self.frame_nbr {
                 self.frame_nbr = curr;
                 let jpeg = &data[12..];
@@ -133,7 +134,7 @@ fn lab_client_plays_pauses_resumes_and_tears_down() {
     let late = receive_for(&rtp, Duration::from_millis(200), |_| false);
     let last = late
         .iter()
-        .map(|(_, d)| u16::from_be_bytes([d[2], d[3]]) as i64)
+        .map(|(_, d)| u16::from_be_bytes([d[2], d[3]]) as i128)
         .max()
         .unwrap_or(10);
     lab.frame_nbr = last;

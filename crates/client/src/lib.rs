@@ -100,6 +100,10 @@ pub struct Options {
     pub stats_json: Option<String>,
     /// Delay between a frame's arrival and its display, absorbing network jitter.
     pub playout_delay: std::time::Duration,
+    /// Largest frame the depacketizer assembles; bigger ones are dropped.
+    pub max_frame: usize,
+    /// Packets the reorder buffer holds behind a gap before giving up on it.
+    pub reorder_packets: usize,
 }
 
 impl Options {
@@ -121,6 +125,8 @@ impl Options {
             record_format: RecordFormat::Plain,
             stats_json: None,
             playout_delay: std::time::Duration::from_millis(100),
+            max_frame: receiver::MAX_FRAME,
+            reorder_packets: receiver::REORDER_PACKETS,
         })
     }
 }

@@ -55,6 +55,12 @@ struct Args {
     /// or no RTP arrives within 2 s of PLAY).
     #[arg(long)]
     udp: bool,
+    /// Largest frame assembled, in bytes; bigger ones are dropped.
+    #[arg(long, default_value_t = 16 << 20)]
+    max_frame_bytes: usize,
+    /// Packets held behind a gap before giving up on it.
+    #[arg(long, default_value_t = 64)]
+    reorder_packets: usize,
     /// Local UDP port for RTP (RTCP on the next one); ephemeral by default.
     #[arg(long)]
     rtp_port: Option<u16>,
@@ -83,6 +89,8 @@ fn options(args: &Args) -> anyhow::Result<(Options, bool)> {
         opts.rtp_port = Some(p);
     }
     opts.lab = args.lab;
+    opts.max_frame = args.max_frame_bytes;
+    opts.reorder_packets = args.reorder_packets.max(1);
     opts.transport = if args.tcp {
         client::TransportChoice::Tcp
     } else if args.udp {

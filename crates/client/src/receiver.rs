@@ -73,10 +73,10 @@ impl RtcpOut {
     }
 }
 
-/// Largest frame the depacketizer assembles.
+/// Default largest frame the depacketizer assembles.
 pub const MAX_FRAME: usize = 16 << 20;
 /// Reorder bounds: RTP/JPEG frames at 1400 bytes a packet rarely exceed this in flight.
-const REORDER_PACKETS: usize = 64;
+pub const REORDER_PACKETS: usize = 64;
 const REORDER_DELAY: Duration = Duration::from_millis(40);
 
 /// How payloads become frames.
@@ -231,7 +231,7 @@ pub fn spawn(
     payload: Payload,
     rtcp_out: RtcpOut,
     our_ssrc: u32,
-    dimensions: Option<(u16, u16)>,
+    bounds: Bounds,
     frames: SyncSender<ReceivedFrame>,
     stats: Arc<Mutex<RxStats>>,
 ) -> std::io::Result<Receiver> {
@@ -241,8 +241,8 @@ pub fn spawn(
         rtp.set_read_timeout(Some(Duration::from_millis(20)))?;
         rtcp.set_nonblocking(true)?;
     }
-    let mut depay = Depacketizer::new(MAX_FRAME);
-    if let Some((w, h)) = dimensions {
+    let mut depay = Depacketizer::new(bounds.max_frame);
+    if let Some((w, h)) = bounds.dimensions {
         depay.set_dimensions(w, h);
     }
     let thread = std::thread::Builder::new()
@@ -255,7 +255,8 @@ pub fn spawn(
                 our_ssrc,
                 frames,
                 stats,
-                reorder: ReorderBuffer::new(REORDER_PACKETS, REORDER_DELAY),
+                reorder: ReorderBuffer::new(bounds.reorder_packets, REORDER_DELAY),
+                reorder_packets: bounds.reorder_packets,
                 depay,
                 ready: Vec::new(),
                 epoch: Instant::now(),
@@ -269,8 +270,17 @@ pub fn spawn(
     })
 }
 
+/// What bounds the receiver, and the picture size the SDP gave.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    pub max_frame: usize,
+    pub reorder_packets: usize,
+    pub dimensions: Option<(u16, u16)>,
+}
+
 struct ReceiveLoop {
     server: IpAddr,
+    reorder_packets: usize,
     payload: Payload,
     rtcp_out: RtcpOut,
     our_ssrc: u32,
@@ -380,7 +390,7 @@ impl ReceiveLoop {
                 .poll(arrival + Duration::from_secs(3600), &mut ready);
             self.ready = ready;
             self.release();
-            self.reorder = ReorderBuffer::new(REORDER_PACKETS, REORDER_DELAY);
+            self.reorder = ReorderBuffer::new(self.reorder_packets, REORDER_DELAY);
             self.depay.reset();
             let mut s = self.stats.lock().unwrap();
             let old = std::mem::take(&mut s.rtp);
@@ -503,6 +513,7 @@ mod tests {
             frames: tx,
             stats: Arc::new(Mutex::new(RxStats::default())),
             reorder: ReorderBuffer::new(REORDER_PACKETS, REORDER_DELAY),
+            reorder_packets: REORDER_PACKETS,
             depay,
             ready: Vec::new(),
             epoch: Instant::now(),

@@ -435,10 +435,15 @@ impl ClientSession {
                 payload,
                 rtcp_out,
                 self.ssrc,
-                self.info
-                    .as_ref()
-                    .and_then(|i| i.dimensions)
-                    .map(|(w, h)| (w.min(65535) as u16, h.min(65535) as u16)),
+                receiver::Bounds {
+                    max_frame: self.opts.max_frame,
+                    reorder_packets: self.opts.reorder_packets,
+                    dimensions: self
+                        .info
+                        .as_ref()
+                        .and_then(|i| i.dimensions)
+                        .map(|(w, h)| (w.min(65535) as u16, h.min(65535) as u16)),
+                },
                 tx,
                 self.rx.clone(),
             )

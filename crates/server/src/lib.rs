@@ -52,6 +52,8 @@ pub struct Config {
     pub tcp: bool,
     /// Bytes of converted frames each file may keep in memory.
     pub converted_limit: usize,
+    /// Largest frame accepted from a file.
+    pub max_frame: usize,
 }
 
 impl Default for Config {
@@ -71,6 +73,7 @@ impl Default for Config {
             udp: true,
             tcp: true,
             converted_limit: media::DEFAULT_CONVERTED_LIMIT,
+            max_frame: media::MAX_FRAME,
             users: Vec::new(),
         }
     }
@@ -145,7 +148,7 @@ impl Server {
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
-                cache: media::MediaCache::new(config.converted_limit),
+                cache: media::MediaCache::new(config.converted_limit, config.max_frame),
                 auth,
                 config,
                 connections: AtomicUsize::new(0),

@@ -43,6 +43,9 @@ struct Args {
     /// Most header lines in a request (beyond it: 400).
     #[arg(long, default_value_t = 64)]
     max_headers: usize,
+    /// Largest frame accepted from a file, in bytes (RFC 2435 carries at most 16 MiB).
+    #[arg(long, default_value_t = 8 << 20)]
+    max_frame_bytes: usize,
     /// Largest request body, in bytes (beyond it: 413).
     #[arg(long, default_value_t = 65536)]
     max_body_bytes: usize,
@@ -114,6 +117,7 @@ fn main() -> anyhow::Result<()> {
         session_timeout: Duration::from_secs(args.session_timeout),
         converted_limit: args.convert_cache_mb << 20,
         max_sessions: args.max_sessions,
+        max_frame: args.max_frame_bytes,
         idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
         limits: rtsp_proto::rtsp::Limits {
             max_line: args.max_request_bytes.min(65536),

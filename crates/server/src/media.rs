@@ -26,7 +26,8 @@ use rtsp_proto::mjpeg;
 
 /// Largest file the server reads (it is held in memory whole).
 pub const MAX_FILE: u64 = 1 << 30;
-/// Largest frame accepted from a plain `.mjpeg` (RFC 2435's fragment offset has 24 bits).
+/// Default largest frame accepted from a file (RFC 2435's fragment offset has 24 bits: 16 MiB
+/// is the most it can carry).
 pub const MAX_FRAME: usize = 8 << 20;
 /// Default bound on the bytes of converted frames kept per file.
 pub const DEFAULT_CONVERTED_LIMIT: usize = 64 << 20;
@@ -138,13 +139,23 @@ impl PreparedMedia {
     /// Reads, indexes and classifies `path`. Conversion is left for later (see
     /// [`PreparedMedia::rtp_frame`] and [`MediaCache`]).
     pub fn prepare(path: &Path, converted_limit: usize) -> Result<PreparedMedia, PrepareError> {
+        Self::prepare_with(path, converted_limit, MAX_FRAME)
+    }
+
+    /// [`PreparedMedia::prepare`] with a bound on frame size (frames beyond it end the index,
+    /// with a warning).
+    pub fn prepare_with(
+        path: &Path,
+        converted_limit: usize,
+        max_frame: usize,
+    ) -> Result<PreparedMedia, PrepareError> {
         let meta = std::fs::metadata(path).map_err(|e| PrepareError::Io(e.to_string()))?;
         if meta.len() > MAX_FILE {
             return Err(PrepareError::TooLarge(meta.len()));
         }
         let data = std::fs::read(path).map_err(|e| PrepareError::Io(e.to_string()))?;
-        let index =
-            mjpeg::index(&data, MAX_FRAME).map_err(|e| PrepareError::Format(e.to_string()))?;
+        let index = mjpeg::index(&data, max_frame.min(16 << 20))
+            .map_err(|e| PrepareError::Format(e.to_string()))?;
         if let Some(w) = &index.warning {
             log::warn!("{}: {w}", path.display());
         }
@@ -418,20 +429,23 @@ type CacheKey = (PathBuf, u64, Option<SystemTime>);
 pub struct MediaCache {
     entries: Mutex<HashMap<PathBuf, (CacheKey, Arc<PreparedMedia>)>>,
     converted_limit: usize,
+    max_frame: usize,
 }
 
 impl Default for MediaCache {
     fn default() -> Self {
-        MediaCache::new(DEFAULT_CONVERTED_LIMIT)
+        MediaCache::new(DEFAULT_CONVERTED_LIMIT, MAX_FRAME)
     }
 }
 
 impl MediaCache {
-    /// A cache whose files each keep at most `converted_limit` bytes of converted frames.
-    pub fn new(converted_limit: usize) -> Self {
+    /// A cache whose files each keep at most `converted_limit` bytes of converted frames and
+    /// accept frames up to `max_frame` bytes.
+    pub fn new(converted_limit: usize, max_frame: usize) -> Self {
         MediaCache {
             entries: Mutex::new(HashMap::new()),
             converted_limit,
+            max_frame,
         }
     }
 
@@ -446,7 +460,11 @@ impl MediaCache {
             }
         }
         // Prepared outside the lock so one slow file does not stall other sessions.
-        let media = Arc::new(PreparedMedia::prepare(path, self.converted_limit)?);
+        let media = Arc::new(PreparedMedia::prepare_with(
+            path,
+            self.converted_limit,
+            self.max_frame,
+        )?);
         if media.counts.lossless + media.counts.lossy > 0 {
             media.convert_ahead();
         }
