@@ -173,13 +173,18 @@ pub fn spawn(
     })
 }
 
-/// Decodes a JPEG to 0RGB pixels.
-pub fn decode(jpeg: &[u8]) -> Result<(usize, usize, Vec<u32>), image::ImageError> {
-    let img = image::load_from_memory_with_format(jpeg, image::ImageFormat::Jpeg)?.to_rgb8();
-    let (w, h) = img.dimensions();
-    let pixels = img
-        .pixels()
-        .map(|p| (p[0] as u32) << 16 | (p[1] as u32) << 8 | p[2] as u32)
+/// Decodes a JPEG to minifb's 0RGB pixels: BGRA bytes read as little-endian words are
+/// exactly that (the alpha byte, always opaque, is cleared), so no per-pixel shuffling.
+pub fn decode(jpeg: &[u8]) -> Result<(usize, usize, Vec<u32>), String> {
+    use zune_core::colorspace::ColorSpace;
+    use zune_core::options::DecoderOptions;
+    let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::BGRA);
+    let mut d = zune_jpeg::JpegDecoder::new_with_options(std::io::Cursor::new(jpeg), options);
+    let bytes = d.decode().map_err(|e| e.to_string())?;
+    let info = d.info().ok_or("no picture size")?;
+    let pixels = bytes
+        .chunks_exact(4)
+        .map(|p| u32::from_le_bytes([p[0], p[1], p[2], 0]))
         .collect();
-    Ok((w as usize, h as usize, pixels))
+    Ok((info.width as usize, info.height as usize, pixels))
 }

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Usage: benches/capacity.sh [SECONDS] [SESSIONS_LIST]
+#   Capacity side by side: our server and gst-rtsp-server (a shared media factory, what its
+#   users pick for many viewers) serve videos/video.mjpeg at 20 fps in a loop; crates/loadgen
+#   ramps concurrent UDP sessions against each (default 100,250,500,750,1000,1250,1500) until
+#   loss passes 0.1%, reading each server's CPU and RSS from /proc. Then the floor: one
+#   thread sending the same packets with the same syscalls to 500 destinations, no RTSP.
+#   Prints markdown for BENCHMARKS.md. Needs the Debian packages .ci/run installs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+list=${2:-100,250,500,750,1000,1250,1500}
+cargo build --release -q -p server -p loadgen
+ulimit -n "$(ulimit -Hn)"
+echo "machine: $(nproc) cores, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo
+echo "### ours: target/release/server --loop"
+./target/release/server 0 --bind 127.0.0.1 --loop --max-sessions 5000 --max-connections 5000 2>/tmp/capacity-ours.log &
+ours=$!
+trap 'kill $ours 2>/dev/null || true' EXIT
+for _ in $(seq 50); do grep -q "serving" /tmp/capacity-ours.log && break; sleep 0.1; done
+port=$(grep -o '127.0.0.1:[0-9]*' /tmp/capacity-ours.log | head -1 | cut -d: -f2)
+./target/release/loadgen run "rtsp://127.0.0.1:$port/video.mjpeg" --sessions "$list" --seconds "$secs" --pid "$ours"
+kill $ours; wait $ours 2>/dev/null || true
+echo
+echo "### gst-rtsp-server: tests/peers/gst_server.py --shared --loop"
+/usr/bin/python3 tests/peers/gst_server.py 0 videos/video.mjpeg --fps 20 --loop --shared --quiet \
+  --transports udp --udp-ports 20000-45000 >/tmp/capacity-gst.log 2>&1 &
+gst=$!
+trap 'kill $gst 2>/dev/null || true' EXIT
+for _ in $(seq 100); do grep -q "listening" /tmp/capacity-gst.log && break; sleep 0.1; done
+gport=$(grep -o 'url=rtsp://127.0.0.1:[0-9]*' /tmp/capacity-gst.log | head -1 | cut -d: -f3)
+./target/release/loadgen run "rtsp://127.0.0.1:$gport/video.mjpeg" --sessions "$list" --seconds "$secs" --pid "$gst"
+kill $gst; wait $gst 2>/dev/null || true
+echo
+echo "### floor"
+./target/release/loadgen floor videos/video.mjpeg --sessions 500 --seconds "$secs"

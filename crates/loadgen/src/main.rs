@@ -1,0 +1,491 @@
+//! `loadgen`: opens N concurrent RTSP sessions against a URL and reports what a capacity
+//! benchmark needs: frames expected and received, loss, per-session inter-frame jitter, and the
+//! server's CPU and memory (read from /proc for its PID).
+//!
+//! Receiving must cost little, so that the server, not the generator, is measured: every
+//! session asks for the same client port, one socket receives all RTP, and packets are told
+//! apart by SSRC (each SETUP reply names its session's).
+//!
+//! `loadgen floor` measures the kernel's floor instead: one thread sending the same RTP/JPEG
+//! packets to N sessions' worth of destinations with the same syscalls, with no RTSP at all.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use rtsp_proto::rtsp::{self, Limits, Parsed, Response, Session};
+
+#[derive(Parser)]
+#[command(about = "RTSP/RTP load generator")]
+struct Args {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Sessions against a server, ramped until loss passes the threshold.
+    Run {
+        /// rtsp://HOST:PORT/PATH
+        url: String,
+        /// Session counts to try, in order (e.g. 100,250,500,1000).
+        #[arg(long, value_delimiter = ',', default_value = "100")]
+        sessions: Vec<usize>,
+        /// Seconds of playing measured at each step.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// The server's process id, for CPU and memory.
+        #[arg(long)]
+        pid: Option<u32>,
+        /// Frames per second the server sends (for the expected counts).
+        #[arg(long, default_value_t = 20.0)]
+        fps: f64,
+        /// Stop ramping once loss passes this percentage.
+        #[arg(long, default_value_t = 0.1)]
+        max_loss: f64,
+    },
+    /// The floor: send the packets of FILE to N destinations at FPS with one send() each.
+    Floor {
+        /// A .mjpeg file (RFC 2435-streamable frames).
+        file: std::path::PathBuf,
+        #[arg(long, default_value_t = 100)]
+        sessions: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 20.0)]
+        fps: f64,
+    },
+}
+
+/// CPU seconds (user + system) of a process or thread, from /proc.
+fn cpu_seconds(stat_path: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(stat_path) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let fields: Vec<&str> = stat[stat.rfind(')').map_or(0, |i| i + 2)..]
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields
+        .get(11)
+        .and_then(|u| u.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(0.0);
+    ticks / 100.0 // USER_HZ is 100 on Linux
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A minimal blocking RTSP connection.
+struct Rtsp {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    cseq: u32,
+}
+
+impl Rtsp {
+    fn connect(addr: SocketAddr) -> anyhow::Result<Rtsp> {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        Ok(Rtsp {
+            stream,
+            buf: Vec::new(),
+            cseq: 0,
+        })
+    }
+
+    fn request(
+        &mut self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Response> {
+        self.cseq += 1;
+        let mut text = format!("{method} {uri} RTSP/1.0\r\nCSeq: {}\r\n", self.cseq);
+        for (n, v) in headers {
+            text.push_str(&format!("{n}: {v}\r\n"));
+        }
+        text.push_str("\r\n");
+        self.stream.write_all(text.as_bytes())?;
+        loop {
+            if let Parsed::Complete(r, n) = rtsp::parse_response(&self.buf, &Limits::default())? {
+                self.buf.drain(..n);
+                if r.headers.cseq() == Some(self.cseq) {
+                    return Ok(r);
+                }
+                continue;
+            }
+            let mut chunk = [0u8; 8192];
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                bail!("server closed the connection");
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+impl SessionCount {
+    fn count(&mut self, packet: &[u8], now: Instant) {
+        let seq = u16::from_be_bytes([packet[2], packet[3]]);
+        let ext = self.ext.extend(seq);
+        if self.first.is_none() {
+            self.first = Some(ext);
+            self.highest = ext;
+        }
+        self.highest = self.highest.max(ext);
+        self.packets += 1;
+        if packet[1] & 0x80 != 0 {
+            self.frames += 1;
+            if let Some(last) = self.last_frame {
+                self.deltas_us.push((now - last).as_micros() as u32);
+            }
+            self.last_frame = Some(now);
+        }
+    }
+}
+
+#[derive(Default, Clone)]
+struct SessionCount {
+    packets: u64,
+    /// Extended sequence number of the first packet measured.
+    first: Option<u64>,
+    highest: u64,
+    ext: rtsp_proto::rtp::SeqExtender,
+    frames: u64,
+    last_frame: Option<Instant>,
+    deltas_us: Vec<u32>,
+}
+
+struct Step {
+    sessions: usize,
+    frames_expected: f64,
+    frames: u64,
+    loss_percent: f64,
+    jitter_p50_ms: f64,
+    jitter_p99_ms: f64,
+    cpu_percent: Option<f64>,
+    rss_kib: Option<u64>,
+}
+
+fn run_step(url: &str, n: usize, seconds: u64, fps: f64, pid: Option<u32>) -> anyhow::Result<Step> {
+    let addr: SocketAddr = {
+        let rest = url
+            .strip_prefix("rtsp://")
+            .context("URL must start with rtsp://")?;
+        let authority = rest.split('/').next().unwrap();
+        std::net::ToSocketAddrs::to_socket_addrs(authority)?
+            .next()
+            .context("cannot resolve")?
+    };
+    // One RTP socket per session (servers with a shared media, like gst-rtsp-server's, send a
+    // destination only once however many sessions name it), polled by a few threads.
+    let mut sockets = Vec::with_capacity(n);
+    while sockets.len() < n {
+        let s = UdpSocket::bind("127.0.0.1:0")?;
+        if s.local_addr()?.port() % 2 == 1 {
+            continue;
+        }
+        s.set_nonblocking(true)?;
+        socket2::SockRef::from(&s)
+            .set_recv_buffer_size(1 << 20)
+            .ok();
+        sockets.push(s);
+    }
+    let mut first = Rtsp::connect(addr)?;
+    let d = first.request("DESCRIBE", url, &[("Accept", "application/sdp")])?;
+    if !d.status.is_success() {
+        bail!("DESCRIBE: {}", d.status);
+    }
+    let info = rtsp_proto::sdp::parse_video(&d.body)?;
+    let base = d.headers.get("Content-Base").unwrap_or(url).to_string();
+    let track = rtsp_proto::sdp::resolve_control(&base, info.control.as_deref().unwrap_or(""));
+    drop(first);
+
+    let mut conns = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut c = Rtsp::connect(addr).with_context(|| format!("session {i}: connect"))?;
+        let port = sockets[i].local_addr()?.port();
+        let transport = format!("RTP/AVP;unicast;client_port={}-{}", port, port + 1);
+        let r = c.request("SETUP", &track, &[("Transport", &transport)])?;
+        if !r.status.is_success() {
+            bail!("session {i}: SETUP: {}", r.status);
+        }
+        let session = Session::parse(r.headers.get("Session").context("no Session")?)?.id;
+        conns.push((c, session));
+    }
+    for (c, session) in conns.iter_mut() {
+        let r = c.request("PLAY", &base, &[("Session", session)])?;
+        if !r.status.is_success() {
+            bail!("PLAY: {}", r.status);
+        }
+    }
+    // Let every session reach its pace, then measure.
+    std::thread::sleep(Duration::from_secs(1));
+    for sock in &sockets {
+        let mut buf = [0u8; 2048];
+        while sock.recv(&mut buf).is_ok() {}
+    }
+    let cpu0 = pid.map(|p| cpu_seconds(&format!("/proc/{p}/stat")));
+    let t0 = Instant::now();
+    let end = t0 + Duration::from_secs(seconds);
+    let threads = 4.min(n);
+    let chunk = n.div_ceil(threads);
+    let sampler = pid.map(|p| {
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while Instant::now() < end {
+                peak = peak.max(rss_kib(p));
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            peak
+        })
+    });
+    let counts: Vec<SessionCount> = std::thread::scope(|scope| {
+        let handles: Vec<_> = sockets
+            .chunks(chunk)
+            .map(|socks| {
+                scope.spawn(move || {
+                    let mut counts = vec![SessionCount::default(); socks.len()];
+                    let mut buf = vec![0u8; 65536];
+                    while Instant::now() < end {
+                        let mut got = false;
+                        for (sock, c) in socks.iter().zip(counts.iter_mut()) {
+                            while let Ok(len) = sock.recv(&mut buf) {
+                                got = true;
+                                if len >= 12 {
+                                    c.count(&buf[..len], Instant::now());
+                                }
+                            }
+                        }
+                        if !got {
+                            std::thread::sleep(Duration::from_micros(500));
+                        }
+                    }
+                    counts
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let peak_rss = sampler.map(|s| s.join().unwrap()).unwrap_or(0);
+    let elapsed = t0.elapsed().as_secs_f64();
+    let cpu = match (pid, cpu0) {
+        (Some(p), Some(c0)) => {
+            Some((cpu_seconds(&format!("/proc/{p}/stat")) - c0) / elapsed * 100.0)
+        }
+        _ => None,
+    };
+    // Tear down politely; the server frees everything when the connections close anyway.
+    for (c, session) in conns.iter_mut() {
+        let _ = c.request("TEARDOWN", &base, &[("Session", session)]);
+    }
+    let period_us = 1e6 / fps;
+    let mut jitter: Vec<f64> = counts
+        .iter()
+        .flat_map(|c| {
+            c.deltas_us
+                .iter()
+                .map(|&d| (d as f64 - period_us).abs() / 1000.0)
+        })
+        .collect();
+    jitter.sort_by(|a, b| a.partial_cmp(b).unwrap());
+
+    let pct = |p: f64| {
+        jitter
+            .get(((jitter.len().max(1) - 1) as f64 * p) as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    // Loss from sequence numbers: per session, expected = highest - first + 1 (RFC 3550 A.3).
+    let (mut lost, mut exp) = (0i64, 0i64);
+    for c in &counts {
+        if let Some(first) = c.first {
+            let span = c.highest as i64 - first as i64 + 1;
+            exp += span;
+            lost += span - c.packets as i64;
+        }
+    }
+    let frames: u64 = counts.iter().map(|c| c.frames).sum();
+    let silent = counts.iter().filter(|c| c.frames == 0).count();
+    let frames_expected = n as f64 * fps * elapsed;
+    // Packet loss from sequence gaps; a session that received nothing at all counts as wholly
+    // lost (it leaves no gap to see).
+    let per_session = if n > silent {
+        exp as f64 / (n - silent) as f64
+    } else {
+        1.0
+    };
+    let exp_all = exp as f64 + silent as f64 * per_session;
+    let lost_all = lost.max(0) as f64 + silent as f64 * per_session;
+    let loss = if exp_all > 0.0 {
+        lost_all * 100.0 / exp_all
+    } else {
+        100.0
+    };
+    if silent > 0 {
+        eprintln!("{silent} of {n} sessions received nothing");
+    }
+    Ok(Step {
+        sessions: n,
+        frames_expected,
+        frames,
+        loss_percent: loss,
+        jitter_p50_ms: pct(0.5),
+        jitter_p99_ms: pct(0.99),
+        cpu_percent: cpu,
+        rss_kib: pid.map(|_| peak_rss),
+    })
+}
+
+fn floor(file: &std::path::Path, sessions: usize, seconds: u64, fps: f64) -> anyhow::Result<()> {
+    let data = std::fs::read(file)?;
+    let idx = rtsp_proto::mjpeg::index(&data, 16 << 20)?;
+    // The same packets the server sends: RTP header + RFC 2435 fragments, prepared up front.
+    let mut frames: Vec<Vec<Vec<u8>>> = Vec::new();
+    for r in &idx.frames {
+        let jpeg = &data[r.clone()];
+        let info = rtsp_proto::jpeg::JpegInfo::parse(jpeg)?;
+        let p = info.rfc2435().map_err(anyhow::Error::msg)?;
+        frames.push(
+            rtsp_proto::jpeg::fragments(
+                &p,
+                &jpeg[info.scan_data.start..],
+                rtsp_proto::jpeg::MAX_PACKET,
+            )
+            .map(|f| {
+                [
+                    &[0x80u8, 26, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..],
+                    f.header(),
+                    f.data,
+                ]
+                .concat()
+            })
+            .collect(),
+        );
+    }
+    let sink = UdpSocket::bind("127.0.0.1:0")?;
+    let sink_addr = sink.local_addr()?;
+    socket2::SockRef::from(&sink)
+        .set_recv_buffer_size(64 << 20)
+        .ok();
+    let drain = std::thread::spawn(move || {
+        sink.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut buf = vec![0u8; 65536];
+        let mut n = 0u64;
+        while sink.recv(&mut buf).is_ok() {
+            n += 1;
+        }
+        n
+    });
+    let sockets: Vec<UdpSocket> = (0..sessions)
+        .map(|_| {
+            let s = UdpSocket::bind("127.0.0.1:0")?;
+            s.connect(sink_addr)?;
+            Ok(s)
+        })
+        .collect::<std::io::Result<_>>()?;
+    let me = "/proc/thread-self/stat";
+    let cpu0 = cpu_seconds(me);
+    let start = Instant::now();
+    let period = Duration::from_secs_f64(1.0 / fps);
+    let mut sent = 0u64;
+    let mut buf = Vec::with_capacity(1500);
+    for tick in 0.. {
+        let due = start + period.mul_f64(tick as f64);
+        if due >= start + Duration::from_secs(seconds) {
+            break;
+        }
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let frame = &frames[tick % frames.len()];
+        for s in &sockets {
+            for p in frame {
+                // What the server does per packet: write the header into a buffer, one send().
+                buf.clear();
+                buf.extend_from_slice(p);
+                let _ = s.send(&buf);
+                sent += 1;
+            }
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let cpu = (cpu_seconds(me) - cpu0) / elapsed * 100.0;
+    let received = drain.join().unwrap();
+    println!("floor: {sessions} sessions x {fps} fps for {seconds} s: {sent} packets sent ({received} received), sender CPU {cpu:.1}% of one core, {:.2}% per session", cpu / sessions as f64);
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    match Args::parse().command {
+        Cmd::Floor {
+            file,
+            sessions,
+            seconds,
+            fps,
+        } => floor(&file, sessions, seconds, fps),
+        Cmd::Run {
+            url,
+            sessions,
+            seconds,
+            pid,
+            fps,
+            max_loss,
+        } => {
+            println!("| sessions | frames expected | frames received | loss | inter-frame jitter p50 / p99 | server CPU | server RSS |");
+            println!("|---|---|---|---|---|---|---|");
+            let mut held = None;
+            for n in sessions {
+                let s = match run_step(&url, n, seconds, fps, pid) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        println!("| {n} | failed: {e:#} | | | | | |");
+                        break;
+                    }
+                };
+                println!(
+                    "| {} | {:.0} | {} | {:.3}% | {:.2} / {:.2} ms | {} | {} |",
+                    s.sessions,
+                    s.frames_expected,
+                    s.frames,
+                    s.loss_percent,
+                    s.jitter_p50_ms,
+                    s.jitter_p99_ms,
+                    s.cpu_percent.map_or("-".into(), |c| format!("{c:.1}%")),
+                    s.rss_kib
+                        .map_or("-".into(), |r| format!("{} MiB", r / 1024)),
+                );
+                if s.loss_percent > max_loss {
+                    break;
+                }
+                held = Some(s.sessions);
+                // Give the server a moment to free the last step's sessions.
+                std::thread::sleep(Duration::from_secs(2));
+            }
+            println!(
+                "largest session count with loss under {max_loss}%: {}",
+                held.map_or("none".into(), |n| n.to_string())
+            );
+            Ok(())
+        }
+    }
+}
