@@ -217,9 +217,9 @@ fn run_step(url: &str, n: usize, seconds: u64, fps: f64, pid: Option<u32>) -> an
     drop(first);
 
     let mut conns = Vec::with_capacity(n);
-    for i in 0..n {
+    for (i, socket) in sockets.iter().enumerate() {
         let mut c = Rtsp::connect(addr).with_context(|| format!("session {i}: connect"))?;
-        let port = sockets[i].local_addr()?.port();
+        let port = socket.local_addr()?.port();
         let transport = format!("RTP/AVP;unicast;client_port={}-{}", port, port + 1);
         let r = c.request("SETUP", &track, &[("Transport", &transport)])?;
         if !r.status.is_success() {
