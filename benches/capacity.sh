@@ -21,6 +21,8 @@ trap 'kill $ours 2>/dev/null || true' EXIT
 for _ in $(seq 50); do grep -q "serving" /tmp/capacity-ours.log && break; sleep 0.1; done
 port=$(grep -o '127.0.0.1:[0-9]*' /tmp/capacity-ours.log | head -1 | cut -d: -f2)
 ./target/release/loadgen run "rtsp://127.0.0.1:$port/video.mjpeg" --sessions "$list" --seconds "$secs" --pid "$ours"
+sleep 2
+./target/release/loadgen idle "rtsp://127.0.0.1:$port/video.mjpeg" --sessions 500 --pid "$ours"
 kill $ours; wait $ours 2>/dev/null || true
 echo
 echo "### gst-rtsp-server: tests/peers/gst_server.py --shared --loop"

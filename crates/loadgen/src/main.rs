@@ -46,6 +46,14 @@ enum Cmd {
         #[arg(long, default_value_t = 0.1)]
         max_loss: f64,
     },
+    /// Memory of idle sessions: N sessions set up but never played, and the server's RSS.
+    Idle {
+        url: String,
+        #[arg(long, default_value_t = 500)]
+        sessions: usize,
+        #[arg(long)]
+        pid: u32,
+    },
     /// The floor: send the packets of FILE to N destinations at FPS with one send() each.
     Floor {
         /// A .mjpeg file (RFC 2435-streamable frames).
@@ -155,6 +163,9 @@ impl SessionCount {
                 self.deltas_us.push((now - last).as_micros() as u32);
             }
             self.last_frame = Some(now);
+            let ts = u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
+            self.first_frame.get_or_insert((now, ts));
+            self.last_frame_ts = Some((now, ts));
         }
     }
 }
@@ -169,6 +180,18 @@ struct SessionCount {
     frames: u64,
     last_frame: Option<Instant>,
     deltas_us: Vec<u32>,
+    /// Arrival and RTP time of the first and last frame: their difference is the drift.
+    first_frame: Option<(Instant, u32)>,
+    last_frame_ts: Option<(Instant, u32)>,
+}
+
+impl SessionCount {
+    /// How far the server's clock wandered from its RTP clock over the run, in ms.
+    fn drift_ms(&self) -> Option<f64> {
+        let ((t0, ts0), (t1, ts1)) = (self.first_frame?, self.last_frame_ts?);
+        let media = ts1.wrapping_sub(ts0) as f64 / 90_000.0;
+        Some(((t1 - t0).as_secs_f64() - media) * 1000.0)
+    }
 }
 
 struct Step {
@@ -178,6 +201,8 @@ struct Step {
     loss_percent: f64,
     jitter_p50_ms: f64,
     jitter_p99_ms: f64,
+    /// Largest |arrival span - RTP span| over the sessions.
+    drift_ms: f64,
     cpu_percent: Option<f64>,
     rss_kib: Option<u64>,
 }
@@ -350,6 +375,11 @@ fn run_step(url: &str, n: usize, seconds: u64, fps: f64, pid: Option<u32>) -> an
         loss_percent: loss,
         jitter_p50_ms: pct(0.5),
         jitter_p99_ms: pct(0.99),
+        drift_ms: counts
+            .iter()
+            .filter_map(|c| c.drift_ms())
+            .map(f64::abs)
+            .fold(0.0, f64::max),
         cpu_percent: cpu,
         rss_kib: pid.map(|_| peak_rss),
     })
@@ -435,8 +465,44 @@ fn floor(file: &std::path::Path, sessions: usize, seconds: u64, fps: f64) -> any
     Ok(())
 }
 
+fn idle(url: &str, n: usize, pid: u32) -> anyhow::Result<()> {
+    let addr: SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(
+        url.strip_prefix("rtsp://")
+            .context("rtsp:// URL")?
+            .split('/')
+            .next()
+            .unwrap(),
+    )?
+    .next()
+    .context("cannot resolve")?;
+    let before = rss_kib(pid);
+    let mut conns = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut c = Rtsp::connect(addr)?;
+        let port = 20000 + 2 * (i % 10000) as u16;
+        let transport = format!("RTP/AVP;unicast;client_port={}-{}", port, port + 1);
+        let r = c.request(
+            "SETUP",
+            &format!("{url}/track1"),
+            &[("Transport", &transport)],
+        )?;
+        if !r.status.is_success() {
+            bail!("SETUP: {}", r.status);
+        }
+        conns.push(c);
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let after = rss_kib(pid);
+    println!(
+        "idle: {n} sessions set up, not playing: server RSS {before} KiB -> {after} KiB, {:.1} KiB per idle session",
+        (after.saturating_sub(before)) as f64 / n as f64
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     match Args::parse().command {
+        Cmd::Idle { url, sessions, pid } => idle(&url, sessions, pid),
         Cmd::Floor {
             file,
             sessions,
@@ -451,25 +517,26 @@ fn main() -> anyhow::Result<()> {
             fps,
             max_loss,
         } => {
-            println!("| sessions | frames expected | frames received | loss | inter-frame jitter p50 / p99 | server CPU | server RSS |");
-            println!("|---|---|---|---|---|---|---|");
+            println!("| sessions | frames expected | frames received | loss | inter-frame jitter p50 / p99 | worst drift | server CPU | server RSS |");
+            println!("|---|---|---|---|---|---|---|---|");
             let mut held = None;
             for n in sessions {
                 let s = match run_step(&url, n, seconds, fps, pid) {
                     Ok(s) => s,
                     Err(e) => {
-                        println!("| {n} | failed: {e:#} | | | | | |");
+                        println!("| {n} | failed: {e:#} | | | | | | |");
                         break;
                     }
                 };
                 println!(
-                    "| {} | {:.0} | {} | {:.3}% | {:.2} / {:.2} ms | {} | {} |",
+                    "| {} | {:.0} | {} | {:.3}% | {:.2} / {:.2} ms | {:.2} ms | {} | {} |",
                     s.sessions,
                     s.frames_expected,
                     s.frames,
                     s.loss_percent,
                     s.jitter_p50_ms,
                     s.jitter_p99_ms,
+                    s.drift_ms,
                     s.cpu_percent.map_or("-".into(), |c| format!("{c:.1}%")),
                     s.rss_kib
                         .map_or("-".into(), |r| format!("{} MiB", r / 1024)),
