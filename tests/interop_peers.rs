@@ -38,29 +38,7 @@ fn ffmpeg_plays(transport: &str) {
         return;
     }
     let server = start_server(&videos_dir(), |_| {});
-    let out = scratch_dir(&format!("ffmpeg-{transport}")).join("out.mjpeg");
-    let o = run(
-        Command::new("ffmpeg")
-            .args([
-                "-nostdin",
-                "-hide_banner",
-                "-loglevel",
-                "warning",
-                "-rtsp_transport",
-                transport,
-                "-i",
-            ])
-            .arg(url(&server, "video.mjpeg"))
-            .args(["-t", "5", "-c", "copy", "-f", "mjpeg", "-y"])
-            .arg(&out),
-        Duration::from_secs(30),
-    );
-    assert!(
-        o.status.success(),
-        "ffmpeg failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let received = read_plain_mjpeg(&out);
+    let received = ffmpeg_plays_url(&url(&server, "video.mjpeg"), transport, 5);
     let indices = match_frames(&received, &sample_frames());
     assert_delivery(&format!("ffmpeg over {transport}"), &indices, 80);
 }

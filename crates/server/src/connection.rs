@@ -24,7 +24,7 @@ use rtsp_proto::session::{ServerSession, State, Transition};
 
 use crate::catalog::{self, CatalogError, TRACK_CONTROL};
 use crate::media::PreparedMedia;
-use crate::transport::{bind_pair, MediaTransport, Sent};
+use crate::transport::{bind_pair, MediaTransport, RtpStamp, Sent};
 use crate::writer::Writer;
 use crate::{SessionReport, Shared};
 
@@ -895,8 +895,12 @@ impl Connection<'_> {
                 match media.rtp_frame(index) {
                     Some(frame) => {
                         let (params, scan) = frame.parts();
+                        let stamp = RtpStamp {
+                            timestamp,
+                            ssrc: s.ssrc,
+                        };
                         s.transport
-                            .send_rtp(params, scan, timestamp, s.ssrc, &mut s.seq, &mut s.buf)
+                            .send_rtp(params, scan, stamp, &mut s.seq, &mut s.buf)
                     }
                     None => Ok(Sent::default()),
                 }

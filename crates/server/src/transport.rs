@@ -58,34 +58,19 @@ pub fn bind_pair(ip: IpAddr) -> io::Result<(UdpSocket, UdpSocket)> {
 impl MediaTransport {
     /// Sends one frame as RTP/JPEG (`scan` is what RFC 2435 carries: the bytes after the SOS
     /// header, EOI included), starting at sequence number `*seq` and advancing it per packet.
-    #[allow(clippy::too_many_arguments)]
     pub fn send_rtp(
         &self,
         params: &Rfc2435Params,
         scan: &[u8],
-        timestamp: u32,
-        ssrc: u32,
+        rtp: RtpStamp,
         seq: &mut u16,
         buf: &mut Vec<u8>,
     ) -> io::Result<Sent> {
-        let mut sent = Sent::default();
         match self {
-            MediaTransport::Udp { rtp, .. } => {
-                for f in fragments(params, scan, MAX_PACKET) {
-                    let header = RtpHeader {
-                        marker: f.last,
-                        payload_type: PAYLOAD_TYPE_JPEG,
-                        sequence_number: *seq,
-                        timestamp,
-                        ssrc,
-                    };
-                    buf.clear();
-                    write_packet(buf, &header, &[f.header(), f.data]);
-                    *seq = seq.wrapping_add(1);
-                    ignore_refused(rtp.send(buf))?;
-                    sent.packets += 1;
-                    sent.octets += (f.header().len() + f.data.len()) as u32;
-                }
+            MediaTransport::Udp { rtp: socket, .. } => {
+                each_packet(params, scan, rtp, seq, buf, |packet| {
+                    ignore_refused(socket.send(packet))
+                })
             }
             MediaTransport::Interleaved {
                 writer,
@@ -95,21 +80,10 @@ impl MediaTransport {
                 // The whole frame becomes one queued message: it goes out whole or not at all.
                 let mut out = Vec::with_capacity(scan.len() + scan.len() / 1000 * 32 + 256);
                 let first_seq = *seq;
-                for f in fragments(params, scan, MAX_PACKET) {
-                    let header = RtpHeader {
-                        marker: f.last,
-                        payload_type: PAYLOAD_TYPE_JPEG,
-                        sequence_number: *seq,
-                        timestamp,
-                        ssrc,
-                    };
-                    buf.clear();
-                    write_packet(buf, &header, &[f.header(), f.data]);
-                    let _ = interleaved::write(*rtp_channel, &[buf], &mut out);
-                    *seq = seq.wrapping_add(1);
-                    sent.packets += 1;
-                    sent.octets += (f.header().len() + f.data.len()) as u32;
-                }
+                let sent = each_packet(params, scan, rtp, seq, buf, |packet| {
+                    let _ = interleaved::write(*rtp_channel, &[packet], &mut out);
+                    Ok(())
+                })?;
                 if !writer.send_media(out) {
                     // Not sent: the sequence numbers were not used either, so the receiver sees
                     // a missing frame, not lost packets.
@@ -119,10 +93,10 @@ impl MediaTransport {
                         ..Sent::default()
                     });
                 }
+                Ok(sent)
             }
-            MediaTransport::Lab { .. } => return self.send_lab(scan, timestamp, seq, buf),
+            MediaTransport::Lab { .. } => self.send_lab(scan, rtp.timestamp, seq, buf),
         }
-        Ok(sent)
     }
 
     /// The lab's dialect: the whole JPEG in one datagram, as the lab's server sends it (PT 26,
@@ -209,6 +183,41 @@ impl MediaTransport {
             MediaTransport::Lab { .. } => "lab",
         }
     }
+}
+
+/// The RTP timestamp and SSRC every packet of a frame carries.
+#[derive(Debug, Clone, Copy)]
+pub struct RtpStamp {
+    pub timestamp: u32,
+    pub ssrc: u32,
+}
+
+/// Builds each RTP packet of a frame in `buf` (no allocation per packet) and hands it to `send`.
+fn each_packet(
+    params: &Rfc2435Params,
+    scan: &[u8],
+    stamp: RtpStamp,
+    seq: &mut u16,
+    buf: &mut Vec<u8>,
+    mut send: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<Sent> {
+    let mut sent = Sent::default();
+    for f in fragments(params, scan, MAX_PACKET) {
+        let header = RtpHeader {
+            marker: f.last,
+            payload_type: PAYLOAD_TYPE_JPEG,
+            sequence_number: *seq,
+            timestamp: stamp.timestamp,
+            ssrc: stamp.ssrc,
+        };
+        buf.clear();
+        write_packet(buf, &header, &[f.header(), f.data]);
+        *seq = seq.wrapping_add(1);
+        send(buf)?;
+        sent.packets += 1;
+        sent.octets += (f.header().len() + f.data.len()) as u32;
+    }
+    Ok(sent)
 }
 
 fn write_packet(buf: &mut Vec<u8>, header: &RtpHeader, parts: &[&[u8]]) {
