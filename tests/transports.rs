@@ -154,3 +154,24 @@ fn end_of_stream_bye_ends_headless_playback_over_udp_and_tcp() {
         s.teardown().unwrap();
     }
 }
+
+#[test]
+fn a_server_that_stops_answering_is_an_error_not_a_hang() {
+    // Accepts, reads, never answers: the lab fallback's OPTIONS wait, then SETUP times out.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        while std::io::Read::read(&mut s, &mut buf).is_ok_and(|n| n > 0) {}
+    });
+    let opts = client::Options::for_url(&format!("rtsp://{addr}/x.mjpeg")).unwrap();
+    let start = std::time::Instant::now();
+    let err = client::headless::run(&opts).unwrap_err().to_string();
+    assert!(err.contains("no response"), "{err}");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        start.elapsed()
+    );
+}

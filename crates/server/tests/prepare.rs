@@ -1,0 +1,56 @@
+//! `server --prepare` on the test variants reports each file's classes.
+
+#[path = "../../../tests/support/mod.rs"]
+mod support;
+
+use std::process::Command;
+
+use support::*;
+
+#[test]
+fn prepare_reports_each_files_classes() {
+    if !have_ffmpeg()
+        || !peer_available(
+            "libjpeg-turbo-progs",
+            &["sh", "-c", "command -v cjpeg && command -v jpegtran"],
+        )
+    {
+        return;
+    }
+    let dir = repo_root().join("target/test-videos");
+    let o = Command::new("bash")
+        .arg(repo_root().join("tests/peers/make_variants.sh"))
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(env!("CARGO_BIN_EXE_server"))
+        .arg("--prepare")
+        .arg("--videos")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let report = String::from_utf8(o.stdout).unwrap();
+    let expect = [
+        ("small_420", "20 as-is, 0 lossless, 0 lossy, 0 skipped"),
+        ("hd_422_ffmpeg", "0 as-is, 20 lossless, 0 lossy, 0 skipped (lossless: chroma sampling is not 1x1)"),
+        ("hd_444", "0 as-is, 0 lossless, 20 lossy, 0 skipped (lossy: 4:4:4)"),
+        ("small_444", "0 as-is, 0 lossless, 20 lossy, 0 skipped (lossy: 4:4:4)"),
+        ("small_gray", "0 as-is, 20 lossless, 0 lossy, 0 skipped (lossless: not 3 components (grayscale or CMYK))"),
+        ("hd_opthuff", "0 as-is, 20 lossless, 0 lossy, 0 skipped (lossless: optimized (non-standard) Huffman tables)"),
+        ("small_progressive", "0 as-is, 20 lossless, 0 lossy, 0 skipped (lossless: progressive JPEG)"),
+        ("qhd_420", "20 as-is, 0 lossless, 0 lossy, 0 skipped"),
+        ("hd_dri", "20 as-is, 0 lossless, 0 lossy, 0 skipped"),
+        ("fhd_huge", "20 as-is, 0 lossless, 0 lossy, 0 skipped"),
+    ];
+    for (name, classes) in expect {
+        let line = format!("{name}.mjpeg: 20 frames: {classes}");
+        assert!(
+            report.lines().any(|l| l == line),
+            "missing {line:?} in\n{report}"
+        );
+    }
+    assert_eq!(report.lines().count(), 14, "{report}");
+    assert!(!report.contains("failed"), "{report}");
+}
