@@ -449,13 +449,16 @@ fn floor(file: &std::path::Path, sessions: usize, seconds: u64, fps: f64) -> any
         }
         let frame = &frames[tick % frames.len()];
         for s in &sockets {
+            // What the server does per frame: the packets end to end in a buffer, one
+            // sendmmsg(2) for all of them.
+            buf.clear();
+            let mut ends = Vec::with_capacity(frame.len());
             for p in frame {
-                // What the server does per packet: write the header into a buffer, one send().
-                buf.clear();
                 buf.extend_from_slice(p);
-                let _ = s.send(&buf);
-                sent += 1;
+                ends.push(buf.len());
             }
+            sendmmsg(s, &buf, &ends);
+            sent += frame.len() as u64;
         }
     }
     let elapsed = start.elapsed().as_secs_f64();
@@ -498,6 +501,46 @@ fn idle(url: &str, n: usize, pid: u32) -> anyhow::Result<()> {
         (after.saturating_sub(before)) as f64 / n as f64
     );
     Ok(())
+}
+
+/// One sendmmsg(2) for packets laid end to end in `buf`, as the server sends a frame.
+fn sendmmsg(socket: &UdpSocket, buf: &[u8], ends: &[usize]) {
+    use std::os::fd::AsRawFd;
+    let mut iovecs: Vec<libc::iovec> = Vec::with_capacity(ends.len());
+    let mut start = 0;
+    for &end in ends {
+        iovecs.push(libc::iovec {
+            iov_base: buf[start..end].as_ptr() as *mut libc::c_void,
+            iov_len: end - start,
+        });
+        start = end;
+    }
+    // SAFETY: zeroed mmsghdr is valid; each points at an iovec into `buf`, alive for the call.
+    let mut headers: Vec<libc::mmsghdr> = iovecs
+        .iter_mut()
+        .map(|iov| {
+            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            h.msg_hdr.msg_iov = iov;
+            h.msg_hdr.msg_iovlen = 1;
+            h
+        })
+        .collect();
+    let mut done = 0;
+    while done < headers.len() {
+        // SAFETY: as above; the socket is connected.
+        let n = unsafe {
+            libc::sendmmsg(
+                socket.as_raw_fd(),
+                headers[done..].as_mut_ptr(),
+                (headers.len() - done) as u32,
+                0,
+            )
+        };
+        if n <= 0 {
+            return;
+        }
+        done += n as usize;
+    }
 }
 
 fn main() -> anyhow::Result<()> {

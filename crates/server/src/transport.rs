@@ -68,9 +68,25 @@ impl MediaTransport {
     ) -> io::Result<Sent> {
         match self {
             MediaTransport::Udp { rtp: socket, .. } => {
-                each_packet(params, scan, rtp, seq, buf, |packet| {
-                    ignore_refused(socket.send(packet))
-                })
+                // The frame's packets end to end in `buf`, then one sendmmsg per batch: a
+                // syscall per frame instead of one per packet.
+                let mut ends = [0usize; MAX_BATCH];
+                let mut count = 0;
+                let mut batch_start = 0;
+                let sent = each_packet(params, scan, rtp, seq, buf, |buf, packet| {
+                    ends[count] = packet.end - batch_start;
+                    count += 1;
+                    if count == MAX_BATCH {
+                        send_batch(socket, &buf[batch_start..packet.end], &ends[..count])?;
+                        batch_start = packet.end;
+                        count = 0;
+                    }
+                    Ok(())
+                })?;
+                if count > 0 {
+                    send_batch(socket, &buf[batch_start..], &ends[..count])?;
+                }
+                Ok(sent)
             }
             MediaTransport::Interleaved {
                 writer,
@@ -80,8 +96,8 @@ impl MediaTransport {
                 // The whole frame becomes one queued message: it goes out whole or not at all.
                 let mut out = Vec::with_capacity(scan.len() + scan.len() / 1000 * 32 + 256);
                 let first_seq = *seq;
-                let sent = each_packet(params, scan, rtp, seq, buf, |packet| {
-                    let _ = interleaved::write(*rtp_channel, &[packet], &mut out);
+                let sent = each_packet(params, scan, rtp, seq, buf, |buf, packet| {
+                    let _ = interleaved::write(*rtp_channel, &[&buf[packet]], &mut out);
                     Ok(())
                 })?;
                 if !writer.send_media(out) {
@@ -185,6 +201,61 @@ impl MediaTransport {
     }
 }
 
+/// Packets handed to the kernel per sendmmsg call.
+const MAX_BATCH: usize = 64;
+
+/// Sends the packets in `buf` (each ending at the offsets in `ends`) on a connected socket:
+/// one sendmmsg(2) where the platform has it, one send(2) each otherwise.
+fn send_batch(socket: &UdpSocket, buf: &[u8], ends: &[usize]) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let mut iovecs = [libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        }; MAX_BATCH];
+        // SAFETY: mmsghdr is plain old data; zeroed is a valid empty header.
+        let mut headers: [libc::mmsghdr; MAX_BATCH] = unsafe { std::mem::zeroed() };
+        let mut start = 0;
+        for (i, &end) in ends.iter().enumerate() {
+            iovecs[i] = libc::iovec {
+                iov_base: buf[start..end].as_ptr() as *mut libc::c_void,
+                iov_len: end - start,
+            };
+            headers[i].msg_hdr.msg_iov = &mut iovecs[i];
+            headers[i].msg_hdr.msg_iovlen = 1;
+            start = end;
+        }
+        let mut done = 0;
+        while done < ends.len() {
+            // SAFETY: the headers point at iovecs that point into `buf`, all alive for the
+            // call; the socket is connected, so no address is needed.
+            let n = unsafe {
+                libc::sendmmsg(
+                    socket.as_raw_fd(),
+                    headers[done..].as_mut_ptr(),
+                    (ends.len() - done) as u32,
+                    0,
+                )
+            };
+            if n < 0 {
+                return ignore_refused(Err(io::Error::last_os_error()).map(|()| 0));
+            }
+            done += n as usize;
+        }
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let mut start = 0;
+        for &end in ends {
+            ignore_refused(socket.send(&buf[start..end]))?;
+            start = end;
+        }
+        Ok(())
+    }
+}
+
 /// The RTP timestamp and SSRC every packet of a frame carries.
 #[derive(Debug, Clone, Copy)]
 pub struct RtpStamp {
@@ -192,16 +263,18 @@ pub struct RtpStamp {
     pub ssrc: u32,
 }
 
-/// Builds each RTP packet of a frame in `buf` (no allocation per packet) and hands it to `send`.
+/// Writes a frame's RTP packets end to end into `buf` (no allocation per packet) and hands
+/// each one's place in it to `send` as it is written.
 fn each_packet(
     params: &Rfc2435Params,
     scan: &[u8],
     stamp: RtpStamp,
     seq: &mut u16,
     buf: &mut Vec<u8>,
-    mut send: impl FnMut(&[u8]) -> io::Result<()>,
+    mut send: impl FnMut(&[u8], std::ops::Range<usize>) -> io::Result<()>,
 ) -> io::Result<Sent> {
     let mut sent = Sent::default();
+    buf.clear();
     for f in fragments(params, scan, MAX_PACKET) {
         let header = RtpHeader {
             marker: f.last,
@@ -210,10 +283,10 @@ fn each_packet(
             timestamp: stamp.timestamp,
             ssrc: stamp.ssrc,
         };
-        buf.clear();
+        let start = buf.len();
         write_packet(buf, &header, &[f.header(), f.data]);
         *seq = seq.wrapping_add(1);
-        send(buf)?;
+        send(buf, start..buf.len())?;
         sent.packets += 1;
         sent.octets += (f.header().len() + f.data.len()) as u32;
     }
