@@ -7,7 +7,6 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::*;
@@ -27,17 +26,7 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 fn main() {
-    let dir = repo_root().join("target/test-videos");
-    let o = Command::new("bash")
-        .arg(repo_root().join("tests/peers/make_variants.sh"))
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "make_variants.sh: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let dir = make_variants().unwrap();
     let rss_before = rss_kib(std::process::id());
     let server = start_server(&dir, |c| {
         c.converted_limit = BOUND;

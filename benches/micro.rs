@@ -71,16 +71,13 @@ fn mjpeg_index_sample(b: Bencher) {
 }
 
 fn variant_frame(name: &str) -> Option<Vec<u8>> {
-    let dir = support::repo_root().join("target/test-videos");
-    let ok = std::process::Command::new("bash")
-        .arg(support::repo_root().join("tests/peers/make_variants.sh"))
-        .arg(&dir)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("make_variants.sh failed (ffmpeg missing?): no {name} decode figure");
-        return None;
-    }
+    let dir = match support::make_variants() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{e}: no {name} decode figure");
+            return None;
+        }
+    };
     support::read_plain_mjpeg(&dir.join(format!("{name}.mjpeg")))
         .into_iter()
         .nth(5)

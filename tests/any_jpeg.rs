@@ -54,18 +54,7 @@ fn variants() -> Option<PathBuf> {
         {
             return None;
         }
-        let dir = repo_root().join("target/test-videos");
-        let o = Command::new("bash")
-            .arg(repo_root().join("tests/peers/make_variants.sh"))
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "make_variants.sh failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        Some(dir)
+        Some(make_variants().unwrap())
     })
     .clone()
 }

@@ -494,3 +494,21 @@ pub fn ffmpeg_plays_url(url: &str, transport: &str, seconds: u32) -> Vec<Vec<u8>
     );
     read_plain_mjpeg(&out)
 }
+
+/// Makes (or finds cached) the JPEG variants of tests/peers/make_variants.sh under
+/// target/test-videos; an error says what failed (ffmpeg, cjpeg or jpegtran missing).
+pub fn make_variants() -> Result<PathBuf, String> {
+    let dir = repo_root().join("target/test-videos");
+    let o = Command::new("bash")
+        .arg(repo_root().join("tests/peers/make_variants.sh"))
+        .arg(&dir)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !o.status.success() {
+        return Err(format!(
+            "make_variants.sh failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ));
+    }
+    Ok(dir)
+}

@@ -17,13 +17,7 @@ fn prepare_reports_each_files_classes() {
     {
         return;
     }
-    let dir = repo_root().join("target/test-videos");
-    let o = Command::new("bash")
-        .arg(repo_root().join("tests/peers/make_variants.sh"))
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dir = make_variants().unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_server"))
         .arg("--prepare")
         .arg("--videos")
