@@ -121,6 +121,9 @@ pub fn index(data: &[u8], max_frame: usize) -> Result<MjpegIndex, MjpegError> {
                         len,
                         limit: max_frame,
                     });
+                } else if len == 0 {
+                    // An empty entry holds no frame; the next length follows at once.
+                    pos = start;
                 } else {
                     // The length says where the next frame is, so even a frame that is not a
                     // JPEG keeps its place: whoever decodes it skips it, the rest plays.
@@ -291,6 +294,23 @@ mod tests {
         }
         // The lab's lengths keep every frame in place; the bad one is found when decoded.
         assert_eq!(index(&lab, 1000).unwrap().frames.len(), 3);
+    }
+
+    #[test]
+    fn zero_length_lab_entries_hold_no_frame() {
+        // Found by the mjpeg fuzz target: "    0" then a JPEG's first bytes.
+        assert!(matches!(index(b"    0\xff\xd8", 1000), Err(MjpegError::NoFrames(_))));
+        let a = tiny_jpeg(&[1]);
+        let mut lab = b"00000".to_vec();
+        write_lab_frame(&mut lab, &a).unwrap();
+        // The detector needs SOI right after the first length, so put the real frame first.
+        let mut lab2 = Vec::new();
+        write_lab_frame(&mut lab2, &a).unwrap();
+        lab2.extend_from_slice(b"00000");
+        write_lab_frame(&mut lab2, &a).unwrap();
+        let idx = index(&lab2, 1000).unwrap();
+        assert_eq!(idx.frames.len(), 2);
+        assert!(idx.frames.iter().all(|r| !r.is_empty()));
     }
 
     #[test]
