@@ -299,7 +299,10 @@ mod tests {
     #[test]
     fn zero_length_lab_entries_hold_no_frame() {
         // Found by the mjpeg fuzz target: "    0" then a JPEG's first bytes.
-        assert!(matches!(index(b"    0\xff\xd8", 1000), Err(MjpegError::NoFrames(_))));
+        assert!(matches!(
+            index(b"    0\xff\xd8", 1000),
+            Err(MjpegError::NoFrames(_))
+        ));
         let a = tiny_jpeg(&[1]);
         let mut lab = b"00000".to_vec();
         write_lab_frame(&mut lab, &a).unwrap();
