@@ -132,6 +132,13 @@ pub fn spawn(
                         continue;
                     }
                 };
+                // first_frame_ms is PLAY to the first frame decoded; the playout delay that
+                // follows (before it is shown) is a choice, not a cost.
+                display
+                    .lock()
+                    .unwrap()
+                    .first_decoded
+                    .get_or_insert_with(Instant::now);
                 if clock == Clock::Rtp90k {
                     if std::mem::take(&mut display.lock().unwrap().reanchor) {
                         anchor = None;

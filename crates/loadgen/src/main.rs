@@ -659,7 +659,7 @@ fn main() -> anyhow::Result<()> {
                 std::thread::sleep(Duration::from_secs(2));
             }
             println!(
-                "largest session count with loss under {max_loss}%: {}",
+                "largest session count held (loss under {max_loss}%, at least 98% of {fps} fps): {}",
                 held.map_or("none".into(), |n| n.to_string())
             );
             Ok(())
