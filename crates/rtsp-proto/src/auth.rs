@@ -268,6 +268,8 @@ pub struct Authenticator {
     secret: u64,
     /// Seconds a nonce stays valid.
     pub nonce_lifetime: u64,
+    /// Whether Basic (the password in clear, base64) is offered and accepted besides Digest.
+    pub allow_basic: bool,
 }
 
 impl Authenticator {
@@ -278,6 +280,7 @@ impl Authenticator {
             users,
             secret,
             nonce_lifetime: 300,
+            allow_basic: true,
         }
     }
 
@@ -294,18 +297,19 @@ impl Authenticator {
         (expect.split_once('-')?.1 == mac && issued <= now).then(|| now - issued)
     }
 
-    /// Both challenges, Digest first (the stronger one is what clients should pick).
-    pub fn challenges(&self, now: u64, stale: bool) -> [Challenge; 2] {
-        [
-            Challenge::Digest {
+    /// The challenges to send, Digest first (the stronger one is what clients should pick).
+    pub fn challenges(&self, now: u64, stale: bool) -> Vec<Challenge> {
+        let mut c = vec![Challenge::Digest {
+            realm: self.realm.clone(),
+            nonce: self.nonce(now),
+            stale,
+        }];
+        if self.allow_basic {
+            c.push(Challenge::Basic {
                 realm: self.realm.clone(),
-                nonce: self.nonce(now),
-                stale,
-            },
-            Challenge::Basic {
-                realm: self.realm.clone(),
-            },
-        ]
+            });
+        }
+        c
     }
 
     /// Checks an `Authorization` header for `method`.
@@ -319,6 +323,7 @@ impl Authenticator {
             .and_then(Credentials::parse)
             .ok_or(Refusal::Missing)?;
         match creds {
+            Credentials::Basic { .. } if !self.allow_basic => Err(Refusal::Missing),
             Credentials::Basic { username, password } => {
                 let ok = self
                     .users
@@ -381,7 +386,7 @@ mod tests {
     #[test]
     fn server_and_client_agree() {
         let a = Authenticator::new("mjpeg-rtsp", vec![("alice".into(), "s3cret".into())], 42);
-        let [digest, basic] = a.challenges(1000, false);
+        let [digest, basic] = <[Challenge; 2]>::try_from(a.challenges(1000, false)).unwrap();
         let parsed = Challenge::parse(&digest.to_header()).unwrap();
         assert_eq!(parsed, digest);
         let answer = parsed.answer("alice", "s3cret", "DESCRIBE", "rtsp://h/v.mjpeg");
@@ -413,6 +418,15 @@ mod tests {
         );
         assert_eq!(a.check(None, "X", 0), Err(Refusal::Missing));
         assert_eq!(a.check(Some("Bearer x"), "X", 0), Err(Refusal::Missing));
+    }
+
+    #[test]
+    fn digest_only_refuses_basic() {
+        let mut a = Authenticator::new("r", vec![("u".into(), "p".into())], 7);
+        a.allow_basic = false;
+        assert_eq!(a.challenges(0, false).len(), 1);
+        let basic = Challenge::Basic { realm: "r".into() }.answer("u", "p", "PLAY", "*");
+        assert_eq!(a.check(Some(&basic), "PLAY", 0), Err(Refusal::Missing));
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct Config {
     pub limits: rtsp_proto::rtsp::Limits,
     /// Users allowed in (name, password); empty means no authentication.
     pub users: Vec<(String, String)>,
+    /// Offer and accept Basic authentication besides Digest.
+    pub allow_basic: bool,
     /// How long a request may take to arrive once it has started (slow peers get 408).
     pub request_timeout: Duration,
     /// How quiet the peer must be before an unterminated request (the lab's) is taken as whole.
@@ -75,6 +77,7 @@ impl Default for Config {
             converted_limit: media::DEFAULT_CONVERTED_LIMIT,
             max_frame: media::MAX_FRAME,
             users: Vec::new(),
+            allow_basic: true,
         }
     }
 }
@@ -139,11 +142,13 @@ impl Server {
     pub fn bind(config: Config) -> io::Result<Server> {
         let listener = TcpListener::bind(config.bind)?;
         let auth = (!config.users.is_empty()).then(|| {
-            rtsp_proto::auth::Authenticator::new(
+            let mut a = rtsp_proto::auth::Authenticator::new(
                 "mjpeg-rtsp",
                 config.users.clone(),
                 connection::os_random(),
-            )
+            );
+            a.allow_basic = config.allow_basic;
+            a
         });
         Ok(Server {
             listener,

@@ -62,6 +62,9 @@ struct Args {
     /// (The lab's client cannot authenticate.)
     #[arg(long, value_name = "USER:PASSWORD")]
     auth: Vec<String>,
+    /// With --auth: Digest only (Basic sends the password in clear).
+    #[arg(long)]
+    digest_only: bool,
     /// Megabytes of converted frames (those RFC 2435 cannot carry as they are) kept per file.
     #[arg(long, default_value_t = 64)]
     convert_cache_mb: usize,
@@ -112,6 +115,7 @@ fn main() -> anyhow::Result<()> {
     }
     let config = server::Config {
         users,
+        allow_basic: !args.digest_only,
         udp,
         tcp,
         session_timeout: Duration::from_secs(args.session_timeout),
