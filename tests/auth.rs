@@ -3,9 +3,6 @@
 
 mod support;
 
-use std::process::Command;
-use std::time::Duration;
-
 use rtsp_proto::auth::{base64_encode, Challenge};
 use support::*;
 
@@ -90,20 +87,11 @@ fn ffmpeg_authenticates_with_digest() {
     let url = url(&server, "video.mjpeg");
     let frames = ffmpeg_plays_url(&with_user(&url, "alice:s3cret"), "udp", 2);
     assert!(frames.len() >= 30, "{} frames", frames.len());
-    let o = run(
-        Command::new("ffmpeg")
-            .args([
-                "-nostdin",
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-rtsp_transport",
-                "udp",
-                "-i",
-            ])
-            .arg(with_user(&url, "alice:wrong"))
-            .args(["-t", "1", "-f", "null", "-"]),
-        Duration::from_secs(20),
+    let o = ffmpeg_client(
+        &with_user(&url, "alice:wrong"),
+        "udp",
+        1,
+        &["-f", "null", "-"],
     );
     assert!(!o.status.success());
     assert!(

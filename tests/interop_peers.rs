@@ -4,9 +4,6 @@
 
 mod support;
 
-use std::process::Command;
-use std::time::Duration;
-
 use support::*;
 
 /// At least 95% of the frames sent between the first and last one received arrived, over a
@@ -94,21 +91,7 @@ fn server_reads_ffmpegs_receiver_reports() {
     }
     let server = start_server(&videos_dir(), |_| {});
     let reports = reports_after(&server, || {
-        let o = run(
-            Command::new("ffmpeg")
-                .args([
-                    "-nostdin",
-                    "-hide_banner",
-                    "-loglevel",
-                    "warning",
-                    "-rtsp_transport",
-                    "udp",
-                    "-i",
-                ])
-                .arg(url(&server, "video.mjpeg"))
-                .args(["-t", "7", "-f", "null", "-"]),
-            Duration::from_secs(30),
-        );
+        let o = ffmpeg_client(&url(&server, "video.mjpeg"), "udp", 7, &["-f", "null", "-"]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     });
     eprintln!("ffmpeg's reports: {reports:?}");

@@ -459,11 +459,15 @@ pub fn gstreamer_plays(url: &str, transport: &str, seconds: u32) -> Vec<Vec<u8>>
     read_frames(&dir)
 }
 
-/// Runs ffmpeg as an RTSP client until the stream ends (or `seconds`), copying the depayloaded
-/// JPEG frames out; returns them.
-pub fn ffmpeg_plays_url(url: &str, transport: &str, seconds: u32) -> Vec<Vec<u8>> {
-    let out = scratch_dir(&format!("ffmpeg-{transport}")).join("out.mjpeg");
-    let o = run(
+/// Runs ffmpeg as an RTSP client on `url` for at most `seconds` of media, with `output` as
+/// its output arguments (e.g. `-f null -`); returns what it printed and how it ended.
+pub fn ffmpeg_client(
+    url: &str,
+    transport: &str,
+    seconds: u32,
+    output: &[&str],
+) -> std::process::Output {
+    run(
         Command::new("ffmpeg")
             .args([
                 "-nostdin",
@@ -475,17 +479,22 @@ pub fn ffmpeg_plays_url(url: &str, transport: &str, seconds: u32) -> Vec<Vec<u8>
                 "-i",
                 url,
             ])
-            .args([
-                "-t",
-                &seconds.to_string(),
-                "-c",
-                "copy",
-                "-f",
-                "mjpeg",
-                "-y",
-            ])
-            .arg(&out),
+            .args(["-t", &seconds.to_string()])
+            .args(output),
         Duration::from_secs(30 + seconds as u64),
+    )
+}
+
+/// Runs ffmpeg as an RTSP client until the stream ends (or `seconds`), copying the depayloaded
+/// JPEG frames out; returns them.
+pub fn ffmpeg_plays_url(url: &str, transport: &str, seconds: u32) -> Vec<Vec<u8>> {
+    let out = scratch_dir(&format!("ffmpeg-{transport}")).join("out.mjpeg");
+    let out_str = out.to_str().unwrap().to_string();
+    let o = ffmpeg_client(
+        url,
+        transport,
+        seconds,
+        &["-c", "copy", "-f", "mjpeg", "-y", &out_str],
     );
     assert!(
         o.status.success(),
