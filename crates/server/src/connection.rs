@@ -1,11 +1,10 @@
 //! One RTSP connection and its session, on one thread.
 //!
-//! The thread waits for the next request with a read timeout equal to the time left until the
-//! next frame is due, so requests and frames never race and no lock guards a socket. Frame
+//! The thread waits for the next request (or RTCP) until the next frame is due (see
+//! [`crate::wait`]), so requests and frames never race and no lock guards a socket. Frame
 //! deadlines are absolute (`start + n * period`): a late frame does not delay the next one.
-//! Socket read timeouts on Linux tick in jiffies, so the last few milliseconds before a frame
-//! are slept with `thread::sleep`, which is precise.
 
+use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::Ordering;
@@ -25,6 +24,7 @@ use rtsp_proto::session::{ServerSession, State, Transition};
 use crate::catalog::{self, CatalogError, TRACK_CONTROL};
 use crate::media::PreparedMedia;
 use crate::transport::{bind_pair, MediaTransport, RtpStamp, Sent};
+use crate::wait;
 use crate::writer::Writer;
 use crate::{SessionReport, Shared};
 
@@ -43,8 +43,6 @@ pub fn public() -> Public {
 
 const SERVER_NAME: &str = concat!("mjpeg-rtsp/", env!("CARGO_PKG_VERSION"));
 
-/// Below this, waiting on the socket would overshoot (its timeout has jiffy granularity).
-const SLEEP_THRESHOLD: Duration = Duration::from_millis(12);
 /// RFC 3550 6.2 suggests 5 s as the minimum RTCP interval; one source needs no more.
 const SR_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -236,7 +234,6 @@ impl Connection<'_> {
             }
             let now = Instant::now();
             self.send_due_frames(now)?;
-            self.drain_rtcp(now);
             self.send_sender_report(now);
             if let Some(s) = &self.session {
                 // The lab's client has no keepalive: its open connection is its liveness.
@@ -265,13 +262,18 @@ impl Connection<'_> {
             }
 
             let wake = self.next_wake(now);
-            let wait = wake.saturating_duration_since(Instant::now());
-            if wait < SLEEP_THRESHOLD {
-                std::thread::sleep(wait);
+            let timeout = wake.saturating_duration_since(Instant::now());
+            let rtcp = self
+                .session
+                .as_ref()
+                .and_then(|s| s.transport.rtcp_socket());
+            let ready = wait::wait(&self.stream, rtcp, timeout)?;
+            if ready.rtcp {
+                self.drain_rtcp(Instant::now());
+            }
+            if !ready.rtsp {
                 continue;
             }
-            self.stream
-                .set_read_timeout(Some(wait - SLEEP_THRESHOLD + Duration::from_millis(1)))?;
             match self.stream.read(&mut chunk) {
                 Ok(0) => return Ok(()),
                 Ok(n) => {
@@ -670,7 +672,14 @@ impl Connection<'_> {
                         .map_err(internal)?;
                     rtcp.set_nonblocking(true).map_err(internal)?;
                     let p = rtp.local_addr().map_err(internal)?.port();
-                    (MediaTransport::Udp { rtp, rtcp }, Some((p, p + 1)))
+                    (
+                        MediaTransport::Udp {
+                            rtp,
+                            rtcp,
+                            gso: Cell::new(self.shared.config.gso),
+                        },
+                        Some((p, p + 1)),
+                    )
                 }
             }
         };

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod connection;
 pub mod media;
 pub mod transport;
+pub mod wait;
 pub mod writer;
 
 use std::collections::VecDeque;
@@ -56,6 +57,9 @@ pub struct Config {
     pub converted_limit: usize,
     /// Largest frame accepted from a file.
     pub max_frame: usize,
+    /// Hand each UDP frame to the kernel as one segmented datagram where it can (UDP GSO);
+    /// off, one sendmmsg(2) of separate packets. On by default; off is for comparing the two.
+    pub gso: bool,
 }
 
 impl Default for Config {
@@ -78,6 +82,7 @@ impl Default for Config {
             max_frame: media::MAX_FRAME,
             users: Vec::new(),
             allow_basic: true,
+            gso: true,
         }
     }
 }

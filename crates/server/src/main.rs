@@ -72,6 +72,10 @@ struct Args {
     /// ones that need it), print a report per file, and exit.
     #[arg(long)]
     prepare: bool,
+    /// Send each UDP packet as its own datagram (sendmmsg) instead of handing the kernel a
+    /// frame to segment (UDP GSO, used where the kernel and route have it).
+    #[arg(long)]
+    no_gso: bool,
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -116,6 +120,7 @@ fn main() -> anyhow::Result<()> {
     let config = server::Config {
         users,
         allow_basic: !args.digest_only,
+        gso: !args.no_gso,
         udp,
         tcp,
         session_timeout: Duration::from_secs(args.session_timeout),

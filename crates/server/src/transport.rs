@@ -1,6 +1,7 @@
 //! Where a session's media goes: RTP/JPEG over UDP (RFC 2435 fragments, RTCP on the next
 //! port), RTP interleaved on the RTSP connection, or the lab's one whole JPEG per datagram.
 
+use std::cell::Cell;
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
@@ -15,8 +16,14 @@ pub const MAX_DATAGRAM: usize = 65_507;
 
 /// The media path of one session.
 pub enum MediaTransport {
-    /// RFC 3550 RTP with the RFC 2435 payload, and an RTCP socket beside it.
-    Udp { rtp: UdpSocket, rtcp: UdpSocket },
+    /// RFC 3550 RTP with the RFC 2435 payload, and an RTCP socket beside it. `gso` says
+    /// whether a frame still goes to the kernel as one segmented datagram (see [`send_batch`]);
+    /// it turns false for good the first time the kernel or the route refuses that.
+    Udp {
+        rtp: UdpSocket,
+        rtcp: UdpSocket,
+        gso: Cell<bool>,
+    },
     /// RTP and RTCP as `$` frames on the RTSP connection (RFC 2326 10.12).
     Interleaved {
         writer: Writer,
@@ -67,9 +74,11 @@ impl MediaTransport {
         buf: &mut Vec<u8>,
     ) -> io::Result<Sent> {
         match self {
-            MediaTransport::Udp { rtp: socket, .. } => {
-                // The frame's packets end to end in `buf`, then one sendmmsg per batch: a
-                // syscall per frame instead of one per packet.
+            MediaTransport::Udp {
+                rtp: socket, gso, ..
+            } => {
+                // The frame's packets end to end in `buf`, then one syscall per batch instead
+                // of one per packet.
                 let mut ends = [0usize; MAX_BATCH];
                 let mut count = 0;
                 let mut batch_start = 0;
@@ -77,14 +86,14 @@ impl MediaTransport {
                     ends[count] = packet.end - batch_start;
                     count += 1;
                     if count == MAX_BATCH {
-                        send_batch(socket, &buf[batch_start..packet.end], &ends[..count])?;
+                        send_batch(socket, &buf[batch_start..packet.end], &ends[..count], gso)?;
                         batch_start = packet.end;
                         count = 0;
                     }
                     Ok(())
                 })?;
                 if count > 0 {
-                    send_batch(socket, &buf[batch_start..], &ends[..count])?;
+                    send_batch(socket, &buf[batch_start..], &ends[..count], gso)?;
                 }
                 Ok(sent)
             }
@@ -201,12 +210,110 @@ impl MediaTransport {
     }
 }
 
-/// Packets handed to the kernel per sendmmsg call.
+/// Packets handed to the kernel per call.
 const MAX_BATCH: usize = 64;
 
-/// Sends the packets in `buf` (each ending at the offsets in `ends`) on a connected socket:
-/// one sendmmsg(2) where the platform has it, one send(2) each otherwise.
-fn send_batch(socket: &UdpSocket, buf: &[u8], ends: &[usize]) -> io::Result<()> {
+/// Largest datagram handed to the kernel for segmentation: UDP's 16-bit length less the IPv6
+/// header room, so the same limit holds for both address families.
+const MAX_GSO_BYTES: usize = 65_000;
+
+/// Sends the packets in `buf` (each ending at the offsets in `ends`) on a connected socket.
+///
+/// Where the kernel has UDP generic segmentation offload (Linux 4.18+) and `gso` still holds,
+/// runs of equal-sized packets go as one datagram that the kernel (or the NIC) cuts at the
+/// packet size: one trip through the stack per run instead of one per packet. RFC 2435
+/// fragments are all `MAX_PACKET` long but the last, which is exactly the shape that needs.
+/// Anything else goes with one sendmmsg(2), or one send(2) per packet off Linux.
+fn send_batch(socket: &UdpSocket, buf: &[u8], ends: &[usize], gso: &Cell<bool>) -> io::Result<()> {
+    let mut first = 0;
+    #[cfg(target_os = "linux")]
+    while gso.get() && first < ends.len() {
+        let run = gso_run(buf, ends, first);
+        let start = if first == 0 { 0 } else { ends[first - 1] };
+        let segment = ends[first] - start;
+        match send_segmented(socket, &buf[start..ends[first + run - 1]], segment) {
+            Ok(()) => first += run,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => first += run,
+            Err(e) if gso_unsupported(&e) => {
+                log::info!("UDP segmentation offload refused ({e}): one datagram per packet");
+                gso.set(false);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if first == ends.len() {
+        return Ok(());
+    }
+    let start = if first == 0 { 0 } else { ends[first - 1] };
+    send_each(socket, buf, start, &ends[first..])
+}
+
+/// How many packets from `first` on can go as one segmented datagram: every one but the last
+/// exactly as long as the first, the last no longer, and the whole within [`MAX_GSO_BYTES`].
+fn gso_run(buf: &[u8], ends: &[usize], first: usize) -> usize {
+    let len = |i: usize| ends[i] - if i == 0 { 0 } else { ends[i - 1] };
+    let segment = len(first);
+    let start = ends[first] - segment;
+    let mut run = 1;
+    while first + run < ends.len()
+        && len(first + run - 1) == segment
+        && len(first + run) <= segment
+        && ends[first + run] - start <= MAX_GSO_BYTES.min(buf.len())
+    {
+        run += 1;
+    }
+    run
+}
+
+/// The errors that mean "no segmentation offload here" rather than "this send failed": an old
+/// kernel (the option is unknown), or a route whose device cannot checksum segments.
+#[cfg(target_os = "linux")]
+fn gso_unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL | libc::ENOPROTOOPT | libc::EOPNOTSUPP | libc::EIO)
+    )
+}
+
+/// One sendmsg(2) of `datagram` with a UDP_SEGMENT control message: the kernel sends it as
+/// datagrams of `segment` bytes (the last one shorter).
+#[cfg(target_os = "linux")]
+fn send_segmented(socket: &UdpSocket, datagram: &[u8], segment: usize) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut iov = libc::iovec {
+        iov_base: datagram.as_ptr() as *mut libc::c_void,
+        iov_len: datagram.len(),
+    };
+    // Room for one cmsg carrying a u16, aligned as cmsghdr wants.
+    let mut control = [0u64; 4];
+    // SAFETY: msghdr is plain old data; zeroed is a valid empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+    // SAFETY: CMSG_SPACE only computes a size.
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<u16>() as u32) } as _;
+    // SAFETY: the control buffer is big enough for one header and its u16 (checked by
+    // CMSG_SPACE above), and CMSG_FIRSTHDR/CMSG_DATA point inside it.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_UDP;
+        (*cmsg).cmsg_type = libc::UDP_SEGMENT;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<u16>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg) as *mut u16, segment as u16);
+    }
+    // SAFETY: msg points at the iovec and control buffer above, alive for the call; the
+    // socket is connected, so no address is needed.
+    let n = unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// One sendmmsg(2) for the packets in `buf` from `start` on (ending at `ends`), or one send(2)
+/// each off Linux.
+fn send_each(socket: &UdpSocket, buf: &[u8], mut start: usize, ends: &[usize]) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
@@ -216,7 +323,6 @@ fn send_batch(socket: &UdpSocket, buf: &[u8], ends: &[usize]) -> io::Result<()> 
         }; MAX_BATCH];
         // SAFETY: mmsghdr is plain old data; zeroed is a valid empty header.
         let mut headers: [libc::mmsghdr; MAX_BATCH] = unsafe { std::mem::zeroed() };
-        let mut start = 0;
         for (i, &end) in ends.iter().enumerate() {
             iovecs[i] = libc::iovec {
                 iov_base: buf[start..end].as_ptr() as *mut libc::c_void,
@@ -247,7 +353,6 @@ fn send_batch(socket: &UdpSocket, buf: &[u8], ends: &[usize]) -> io::Result<()> 
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let mut start = 0;
         for &end in ends {
             ignore_refused(socket.send(&buf[start..end]))?;
             start = end;
@@ -309,5 +414,93 @@ fn ignore_refused(r: io::Result<usize>) -> io::Result<()> {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::PreparedMedia;
+    use std::path::Path;
+    use std::time::Duration;
+
+    /// The next `count` datagrams that reach `sink` (each within a deadline).
+    fn receive(sink: &UdpSocket, count: usize) -> Vec<Vec<u8>> {
+        sink.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut buf = vec![0u8; 65536];
+        (0..count)
+            .map(|_| {
+                let n = sink.recv(&mut buf).expect("a datagram within 2 s");
+                buf[..n].to_vec()
+            })
+            .collect()
+    }
+
+    fn udp_to(sink: &UdpSocket, gso: bool) -> MediaTransport {
+        let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rtp.connect(sink.local_addr().unwrap()).unwrap();
+        let rtcp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        MediaTransport::Udp {
+            rtp,
+            rtcp,
+            gso: Cell::new(gso),
+        }
+    }
+
+    /// Segmentation offload must be invisible on the wire: the receiver gets the very
+    /// datagrams that one sendmmsg of separate packets gives, frame after frame, including
+    /// frames bigger than one segmented datagram may be.
+    #[test]
+    fn segmented_and_separate_sends_deliver_the_same_datagrams() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../videos/video.mjpeg");
+        let media = PreparedMedia::prepare(&path, 1 << 20).unwrap();
+        let mut per_mode = Vec::new();
+        for gso in [true, false] {
+            let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let transport = udp_to(&sink, gso);
+            let (mut seq, mut buf) = (1000u16, Vec::new());
+            let mut got = Vec::new();
+            for i in 0..5 {
+                let frame = media.rtp_frame(i).unwrap();
+                let (params, scan) = frame.parts();
+                // Frame 4 repeats its scan data until it needs several segmented datagrams.
+                let big: Vec<u8> = scan.iter().copied().cycle().take(90_000).collect();
+                let scan = if i == 4 { &big[..] } else { scan };
+                let stamp = RtpStamp {
+                    timestamp: i as u32 * 4500,
+                    ssrc: 7,
+                };
+                let sent = transport
+                    .send_rtp(params, scan, stamp, &mut seq, &mut buf)
+                    .unwrap();
+                got.extend(receive(&sink, sent.packets as usize));
+            }
+            // Nothing more: every packet arrived as a datagram of its own.
+            sink.set_nonblocking(true).unwrap();
+            assert!(
+                sink.recv(&mut [0u8; 2048]).is_err(),
+                "gso {gso}: extra datagrams"
+            );
+            if let MediaTransport::Udp { gso: used, .. } = &transport {
+                // Linux has had UDP_SEGMENT since 4.18: the offload path itself was tested.
+                assert_eq!(used.get(), gso && cfg!(target_os = "linux"));
+            }
+            per_mode.push(got);
+        }
+        assert_eq!(per_mode[0], per_mode[1]);
+        assert!(per_mode[0].iter().all(|p| p.len() <= MAX_PACKET));
+    }
+
+    #[test]
+    fn a_gso_run_is_equal_packets_then_one_no_longer() {
+        let buf = vec![0u8; 100_000];
+        // 10, 10, 10, 4 | 10: a short packet ends a run.
+        assert_eq!(gso_run(&buf, &[10, 20, 30, 34, 44], 0), 4);
+        assert_eq!(gso_run(&buf, &[10, 20, 30, 34, 44], 4), 1);
+        // A longer packet cannot join a run of shorter ones.
+        assert_eq!(gso_run(&buf, &[10, 25], 0), 1);
+        // No run passes MAX_GSO_BYTES.
+        let ends: Vec<usize> = (1..=64).map(|i| i * 1400).collect();
+        assert_eq!(gso_run(&buf, &ends, 0), MAX_GSO_BYTES / 1400);
     }
 }
