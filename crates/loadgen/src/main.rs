@@ -2,12 +2,16 @@
 //! benchmark needs: frames expected and received, loss, per-session inter-frame jitter, and the
 //! server's CPU and memory (read from /proc for its PID).
 //!
-//! Receiving must cost little, so that the server, not the generator, is measured: every
-//! session asks for the same client port, one socket receives all RTP, and packets are told
-//! apart by SSRC (each SETUP reply names its session's).
+//! Receiving must cost little, so that the server, not the generator, is measured: each
+//! session has its own RTP socket (a server with one shared media, like gst-rtsp-server's,
+//! sends a destination only once however many sessions name it), a few threads wait on all of
+//! them with epoll and read only the ready ones, and with UDP GRO (Linux 5.0+) a run of packets
+//! that arrived together comes up in one read. The kernel stamps each arrival
+//! (SO_TIMESTAMPNS), so the generator's own scheduling does not show as the server's jitter.
 //!
 //! `loadgen floor` measures the kernel's floor instead: one thread sending the same RTP/JPEG
-//! packets to N sessions' worth of destinations with the same syscalls, with no RTSP at all.
+//! packets to N sessions' worth of destinations with the server's own send function, with no
+//! RTSP at all.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -45,6 +49,9 @@ enum Cmd {
         /// Stop ramping once loss passes this percentage.
         #[arg(long, default_value_t = 0.1)]
         max_loss: f64,
+        /// Read every packet on its own instead of letting the kernel coalesce (UDP GRO).
+        #[arg(long)]
+        no_gro: bool,
     },
     /// Memory of idle sessions: N sessions set up but never played, and the server's RSS.
     Idle {
@@ -54,7 +61,8 @@ enum Cmd {
         #[arg(long)]
         pid: u32,
     },
-    /// The floor: send the packets of FILE to N destinations at FPS with one send() each.
+    /// The floor: send the packets of FILE to N destinations at FPS, a frame at a time with
+    /// the server's send function (segmentation offload where the kernel has it).
     Floor {
         /// A .mjpeg file (RFC 2435-streamable frames).
         file: std::path::PathBuf,
@@ -64,6 +72,12 @@ enum Cmd {
         seconds: u64,
         #[arg(long, default_value_t = 20.0)]
         fps: f64,
+        /// Send one datagram per packet (sendmmsg), like `server --no-gso`.
+        #[arg(long)]
+        no_gso: bool,
+        /// The receiving end reads every packet on its own (no UDP GRO).
+        #[arg(long)]
+        no_gro: bool,
     },
 }
 
@@ -210,7 +224,25 @@ struct Step {
     rss_kib: Option<u64>,
 }
 
-fn run_step(url: &str, n: usize, seconds: u64, fps: f64, pid: Option<u32>) -> anyhow::Result<Step> {
+/// What one `run` step measures: `n` sessions for `seconds`, received with or without GRO.
+struct StepPlan<'a> {
+    url: &'a str,
+    n: usize,
+    seconds: u64,
+    fps: f64,
+    pid: Option<u32>,
+    gro: bool,
+}
+
+fn run_step(plan: &StepPlan) -> anyhow::Result<Step> {
+    let StepPlan {
+        url,
+        n,
+        seconds,
+        fps,
+        pid,
+        gro,
+    } = *plan;
     let addr: SocketAddr = {
         let rest = url
             .strip_prefix("rtsp://")
@@ -220,21 +252,7 @@ fn run_step(url: &str, n: usize, seconds: u64, fps: f64, pid: Option<u32>) -> an
             .next()
             .context("cannot resolve")?
     };
-    // One RTP socket per session (servers with a shared media, like gst-rtsp-server's, send a
-    // destination only once however many sessions name it), polled by a few threads.
-    let mut sockets = Vec::with_capacity(n);
-    while sockets.len() < n {
-        let s = UdpSocket::bind("127.0.0.1:0")?;
-        if s.local_addr()?.port() % 2 == 1 {
-            continue;
-        }
-        s.set_nonblocking(true)?;
-        socket2::SockRef::from(&s)
-            .set_recv_buffer_size(1 << 20)
-            .ok();
-        enable_timestamps(&s);
-        sockets.push(s);
-    }
+    let sockets = bind_receivers(n, gro)?;
     let mut first = Rtsp::connect(addr)?;
     let d = first.request("DESCRIBE", url, &[("Accept", "application/sdp")])?;
     if !d.status.is_success() {
@@ -266,13 +284,15 @@ fn run_step(url: &str, n: usize, seconds: u64, fps: f64, pid: Option<u32>) -> an
     // Let every session reach its pace, then measure.
     std::thread::sleep(Duration::from_secs(1));
     for sock in &sockets {
-        let mut buf = [0u8; 2048];
+        let mut buf = [0u8; 65536];
         while sock.recv(&mut buf).is_ok() {}
     }
     let cpu0 = pid.map(|p| cpu_seconds(&format!("/proc/{p}/stat")));
     let t0 = Instant::now();
     let end = t0 + Duration::from_secs(seconds);
-    let threads = 4.min(n);
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |p| p.get())
+        .min(n);
     let chunk = n.div_ceil(threads);
     let sampler = pid.map(|p| {
         std::thread::spawn(move || {
@@ -287,27 +307,7 @@ fn run_step(url: &str, n: usize, seconds: u64, fps: f64, pid: Option<u32>) -> an
     let counts: Vec<SessionCount> = std::thread::scope(|scope| {
         let handles: Vec<_> = sockets
             .chunks(chunk)
-            .map(|socks| {
-                scope.spawn(move || {
-                    let mut counts = vec![SessionCount::default(); socks.len()];
-                    let mut buf = vec![0u8; 65536];
-                    while Instant::now() < end {
-                        let mut got = false;
-                        for (sock, c) in socks.iter().zip(counts.iter_mut()) {
-                            while let Some((len, at)) = recv_stamped(sock, &mut buf) {
-                                got = true;
-                                if len >= 12 {
-                                    c.count(&buf[..len], at);
-                                }
-                            }
-                        }
-                        if !got {
-                            std::thread::sleep(Duration::from_micros(500));
-                        }
-                    }
-                    counts
-                })
-            })
+            .map(|socks| scope.spawn(move || receive_until(socks, end)))
             .collect();
         handles
             .into_iter()
@@ -390,7 +390,25 @@ fn run_step(url: &str, n: usize, seconds: u64, fps: f64, pid: Option<u32>) -> an
     })
 }
 
-fn floor(file: &std::path::Path, sessions: usize, seconds: u64, fps: f64) -> anyhow::Result<()> {
+/// What `floor` sends, and how its sink receives.
+struct FloorPlan<'a> {
+    file: &'a std::path::Path,
+    sessions: usize,
+    seconds: u64,
+    fps: f64,
+    gso: bool,
+    gro: bool,
+}
+
+fn floor(plan: &FloorPlan) -> anyhow::Result<()> {
+    let FloorPlan {
+        file,
+        sessions,
+        seconds,
+        fps,
+        gso,
+        gro,
+    } = *plan;
     let data = std::fs::read(file)?;
     let idx = rtsp_proto::mjpeg::index(&data, 16 << 20)?;
     // The same packets the server sends: RTP header + RFC 2435 fragments, prepared up front.
@@ -416,60 +434,70 @@ fn floor(file: &std::path::Path, sessions: usize, seconds: u64, fps: f64) -> any
             .collect(),
         );
     }
-    let sink = UdpSocket::bind("127.0.0.1:0")?;
-    let sink_addr = sink.local_addr()?;
-    socket2::SockRef::from(&sink)
-        .set_recv_buffer_size(64 << 20)
-        .ok();
-    let drain = std::thread::spawn(move || {
-        sink.set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let mut buf = vec![0u8; 65536];
-        let mut n = 0u64;
-        while sink.recv(&mut buf).is_ok() {
-            n += 1;
-        }
-        n
-    });
-    let sockets: Vec<UdpSocket> = (0..sessions)
-        .map(|_| {
+    // The receiving end `run` uses, so that what a delivery costs the sender is the same.
+    let receivers = bind_receivers(sessions, gro)?;
+    let senders: Vec<UdpSocket> = receivers
+        .iter()
+        .map(|r| {
             let s = UdpSocket::bind("127.0.0.1:0")?;
-            s.connect(sink_addr)?;
+            s.connect(r.local_addr()?)?;
             Ok(s)
         })
         .collect::<std::io::Result<_>>()?;
     let me = "/proc/thread-self/stat";
-    let cpu0 = cpu_seconds(me);
-    let start = Instant::now();
     let period = Duration::from_secs_f64(1.0 / fps);
-    let mut sent = 0u64;
-    let mut buf = Vec::with_capacity(1500);
-    for tick in 0.. {
-        let due = start + period.mul_f64(tick as f64);
-        if due >= start + Duration::from_secs(seconds) {
-            break;
-        }
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
-        let frame = &frames[tick % frames.len()];
-        for s in &sockets {
-            // What the server does per frame: the packets end to end in a buffer, one
-            // sendmmsg(2) for all of them.
+    let start = Instant::now() + Duration::from_millis(100);
+    let stop = start + Duration::from_secs(seconds);
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |p| p.get())
+        .min(sessions);
+    let (sent, counts, cpu) = std::thread::scope(|scope| {
+        let receiving: Vec<_> = receivers
+            .chunks(sessions.div_ceil(threads))
+            .map(|socks| scope.spawn(move || receive_until(socks, stop + period)))
+            .collect();
+        let cpu0 = cpu_seconds(me);
+        let mut sent = 0u64;
+        let mut buf = Vec::with_capacity(1500);
+        let mut ends = Vec::new();
+        let gso = std::cell::Cell::new(gso);
+        // Sessions start at different moments, so session i's frame n is due at
+        // start + (n + i / sessions) * period: the g-th send overall is due at
+        // start + g * period / sessions. Like the server's pacer, sleep at least one batch
+        // window, then send everything due.
+        for g in 0u64.. {
+            let due = start + period.mul_f64(g as f64 / sessions as f64);
+            if due >= stop {
+                break;
+            }
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep((due - now).max(server::pacer::BATCH_WINDOW));
+            }
+            let session = (g % sessions as u64) as usize;
+            let frame = &frames[(g / sessions as u64) as usize % frames.len()];
+            // What the server does per frame: the packets end to end in a buffer, then its
+            // own send function.
             buf.clear();
-            let mut ends = Vec::with_capacity(frame.len());
+            ends.clear();
             for p in frame {
                 buf.extend_from_slice(p);
                 ends.push(buf.len());
             }
-            sendmmsg(s, &buf, &ends);
+            let _ = server::transport::send_batch(&senders[session], &buf, &ends, &gso);
             sent += frame.len() as u64;
         }
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    let cpu = (cpu_seconds(me) - cpu0) / elapsed * 100.0;
-    let received = drain.join().unwrap();
-    println!("floor: {sessions} sessions x {fps} fps for {seconds} s: {sent} packets sent ({received} received), sender CPU {cpu:.1}% of one core, {:.2}% per session", cpu / sessions as f64);
+        let cpu = (cpu_seconds(me) - cpu0) / start.elapsed().as_secs_f64() * 100.0;
+        let counts: Vec<SessionCount> = receiving
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        (sent, counts, (cpu, gso.get()))
+    });
+    let received: u64 = counts.iter().map(|c| c.packets).sum();
+    let (cpu, gso) = cpu;
+    let how = if gso { "segmented (GSO)" } else { "sendmmsg" };
+    println!("floor: {sessions} sessions x {fps} fps for {seconds} s, {how}: {sent} packets sent ({received} received), sender CPU {cpu:.1}% of one core, {:.2}% per session", cpu / sessions as f64);
     Ok(())
 }
 
@@ -508,26 +536,65 @@ fn idle(url: &str, n: usize, pid: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Asks the kernel to stamp each datagram with its arrival time (SO_TIMESTAMPNS), so the
-/// generator's own scheduling delays do not show up as the server's jitter.
-fn enable_timestamps(socket: &UdpSocket) {
+/// One receiving RTP socket per session (on an even port, RTCP's beside it left free), with
+/// kernel arrival stamps and, with `gro`, UDP GRO.
+fn bind_receivers(n: usize, gro: bool) -> anyhow::Result<Vec<UdpSocket>> {
+    let mut sockets = Vec::with_capacity(n);
+    while sockets.len() < n {
+        let s = UdpSocket::bind("127.0.0.1:0")?;
+        if s.local_addr()?.port() % 2 == 1 {
+            continue;
+        }
+        s.set_nonblocking(true)?;
+        socket2::SockRef::from(&s)
+            .set_recv_buffer_size(1 << 20)
+            .ok();
+        set_option(&s, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS);
+        if gro {
+            set_option(&s, libc::SOL_UDP, libc::UDP_GRO);
+        }
+        sockets.push(s);
+    }
+    Ok(sockets)
+}
+
+/// Turns on an integer socket option: kernel arrival stamps (SO_TIMESTAMPNS), so the
+/// generator's own scheduling delays do not show up as the server's jitter, or UDP GRO.
+/// Best effort: without them the figures are coarser, not wrong.
+fn set_option(socket: &UdpSocket, level: libc::c_int, name: libc::c_int) {
     use std::os::fd::AsRawFd;
     let on: libc::c_int = 1;
     // SAFETY: a plain setsockopt with a valid int.
     unsafe {
         libc::setsockopt(
             socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
+            level,
+            name,
             &on as *const _ as *const libc::c_void,
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         );
     }
 }
 
-/// Receives one datagram without blocking: its length and kernel arrival time (seconds,
-/// realtime clock; the wall clock now if the kernel gave none).
-fn recv_stamped(socket: &UdpSocket, buf: &mut [u8]) -> Option<(usize, f64)> {
+/// One read: `len` bytes that are one packet, or with GRO several packets of `segment` bytes
+/// each (the last may be shorter), all arrived at `at`.
+struct Received {
+    len: usize,
+    /// Seconds, realtime clock: the kernel's stamp, or the wall clock now if it gave none.
+    at: f64,
+    segment: Option<usize>,
+}
+
+impl Received {
+    /// The packets in `buf[..len]`.
+    fn packets_in<'a>(&self, buf: &'a [u8]) -> std::slice::Chunks<'a, u8> {
+        buf[..self.len].chunks(self.segment.unwrap_or(self.len).max(1))
+    }
+}
+
+/// Receives one datagram (`flags` e.g. MSG_DONTWAIT): its length, kernel arrival time, and
+/// the segment size if GRO coalesced several.
+fn recv_stamped(socket: &UdpSocket, buf: &mut [u8], flags: libc::c_int) -> Option<Received> {
     use std::os::fd::AsRawFd;
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr() as *mut libc::c_void,
@@ -540,19 +607,26 @@ fn recv_stamped(socket: &UdpSocket, buf: &mut [u8]) -> Option<(usize, f64)> {
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
     msg.msg_controllen = std::mem::size_of_val(&control) as _;
-    let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
+    let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, flags) };
     if n < 0 {
         return None;
     }
-    let mut at = None;
+    let (mut at, mut segment) = (None, None);
     // SAFETY: walking the control messages the kernel wrote, with its own macros.
     unsafe {
         let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
         while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
-            {
-                let ts = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const libc::timespec);
-                at = Some(ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9);
+            let data = libc::CMSG_DATA(cmsg);
+            match ((*cmsg).cmsg_level, (*cmsg).cmsg_type) {
+                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) => {
+                    let ts = std::ptr::read_unaligned(data as *const libc::timespec);
+                    at = Some(ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9);
+                }
+                (libc::SOL_UDP, libc::UDP_GRO) => {
+                    let size = std::ptr::read_unaligned(data as *const libc::c_int);
+                    segment = usize::try_from(size).ok().filter(|&s| s > 0);
+                }
+                _ => {}
             }
             cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
         }
@@ -563,47 +637,57 @@ fn recv_stamped(socket: &UdpSocket, buf: &mut [u8]) -> Option<(usize, f64)> {
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0)
     });
-    Some((n as usize, at))
+    Some(Received {
+        len: n as usize,
+        at,
+        segment,
+    })
 }
 
-/// One sendmmsg(2) for packets laid end to end in `buf`, as the server sends a frame.
-fn sendmmsg(socket: &UdpSocket, buf: &[u8], ends: &[usize]) {
+/// Counts what reaches `socks` until `end`: an epoll set over them, one read per ready socket
+/// per wake-up (level-triggered: a socket with more is reported again).
+fn receive_until(socks: &[UdpSocket], end: Instant) -> Vec<SessionCount> {
     use std::os::fd::AsRawFd;
-    let mut iovecs: Vec<libc::iovec> = Vec::with_capacity(ends.len());
-    let mut start = 0;
-    for &end in ends {
-        iovecs.push(libc::iovec {
-            iov_base: buf[start..end].as_ptr() as *mut libc::c_void,
-            iov_len: end - start,
-        });
-        start = end;
-    }
-    // SAFETY: zeroed mmsghdr is valid; each points at an iovec into `buf`, alive for the call.
-    let mut headers: Vec<libc::mmsghdr> = iovecs
-        .iter_mut()
-        .map(|iov| {
-            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            h.msg_hdr.msg_iov = iov;
-            h.msg_hdr.msg_iovlen = 1;
-            h
-        })
-        .collect();
-    let mut done = 0;
-    while done < headers.len() {
-        // SAFETY: as above; the socket is connected.
-        let n = unsafe {
-            libc::sendmmsg(
-                socket.as_raw_fd(),
-                headers[done..].as_mut_ptr(),
-                (headers.len() - done) as u32,
-                0,
-            )
+    let mut counts = vec![SessionCount::default(); socks.len()];
+    // SAFETY: plain epoll syscalls on descriptors that outlive the set; closed below.
+    let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    assert!(
+        epoll >= 0,
+        "epoll_create1: {}",
+        std::io::Error::last_os_error()
+    );
+    for (i, sock) in socks.iter().enumerate() {
+        let mut event = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: i as u64,
         };
-        if n <= 0 {
-            return;
-        }
-        done += n as usize;
+        // SAFETY: as above.
+        unsafe { libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, sock.as_raw_fd(), &mut event) };
     }
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 512];
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let ms = left.as_millis().clamp(1, 100) as libc::c_int;
+        // SAFETY: `events` is a valid buffer of its length.
+        let ready = unsafe { libc::epoll_wait(epoll, events.as_mut_ptr(), events.len() as _, ms) };
+        for event in &events[..ready.max(0) as usize] {
+            let i = event.u64 as usize;
+            if let Some(got) = recv_stamped(&socks[i], &mut buf, libc::MSG_DONTWAIT) {
+                for packet in got.packets_in(&buf) {
+                    if packet.len() >= 12 {
+                        counts[i].count(packet, got.at);
+                    }
+                }
+            }
+        }
+    }
+    // SAFETY: the set is ours and no longer used.
+    unsafe { libc::close(epoll) };
+    counts
 }
 
 fn main() -> anyhow::Result<()> {
@@ -614,7 +698,16 @@ fn main() -> anyhow::Result<()> {
             sessions,
             seconds,
             fps,
-        } => floor(&file, sessions, seconds, fps),
+            no_gso,
+            no_gro,
+        } => floor(&FloorPlan {
+            file: &file,
+            sessions,
+            seconds,
+            fps,
+            gso: !no_gso,
+            gro: !no_gro,
+        }),
         Cmd::Run {
             url,
             sessions,
@@ -622,12 +715,21 @@ fn main() -> anyhow::Result<()> {
             pid,
             fps,
             max_loss,
+            no_gro,
         } => {
             println!("| sessions | frames expected | frames received | fps per session | loss | inter-frame jitter p50 / p99 | worst drift | server CPU | server RSS |");
             println!("|---|---|---|---|---|---|---|---|---|");
             let mut held = None;
             for n in sessions {
-                let s = match run_step(&url, n, seconds, fps, pid) {
+                let plan = StepPlan {
+                    url: &url,
+                    n,
+                    seconds,
+                    fps,
+                    pid,
+                    gro: !no_gro,
+                };
+                let s = match run_step(&plan) {
                     Ok(s) => s,
                     Err(e) => {
                         println!("| {n} | failed: {e:#} | | | | | | | |");

@@ -12,8 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rtsp_proto::interleaved;
-use rtsp_proto::rtcp::{self, RtcpPacket, SenderReport};
-use rtsp_proto::rtp::JPEG_CLOCK_RATE;
+use rtsp_proto::rtcp::{self, RtcpPacket};
 use rtsp_proto::rtsp::{
     self, Limits, LowerTransport, Method, NptTime, Parsed, Public, Range, Request, Response,
     RtpInfo, Session, StatusCode, Transport,
@@ -23,7 +22,8 @@ use rtsp_proto::session::{ServerSession, State, Transition};
 
 use crate::catalog::{self, CatalogError, TRACK_CONTROL};
 use crate::media::PreparedMedia;
-use crate::transport::{bind_pair, MediaTransport, RtpStamp, Sent};
+use crate::pacer::{self, Playout, SharedPlayout, SERVER_NAME};
+use crate::transport::{bind_pair, MediaTransport};
 use crate::wait;
 use crate::writer::Writer;
 use crate::{SessionReport, Shared};
@@ -41,8 +41,6 @@ pub fn public() -> Public {
     ])
 }
 
-const SERVER_NAME: &str = concat!("mjpeg-rtsp/", env!("CARGO_PKG_VERSION"));
-
 /// RFC 3550 6.2 suggests 5 s as the minimum RTCP interval; one source needs no more.
 const SR_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -55,89 +53,25 @@ pub fn refuse_busy(mut stream: TcpStream) {
     let _ = stream.shutdown(Shutdown::Both);
 }
 
-/// A session's streaming state.
+/// A session as its connection thread holds it; what goes out is in its [`Playout`], shared
+/// with the pacer that sends its frames.
 struct Stream {
     session: ServerSession,
-    media: Arc<PreparedMedia>,
-    transport: MediaTransport,
+    playout: SharedPlayout,
     /// The lab's transport: it reads replies by line and has no keepalive.
     lab: bool,
     /// The track URL as the client named it, for RTP-Info.
     track_url: String,
-    ssrc: u32,
-    seq: u16,
-    rtptime_base: u32,
-    /// The next frame to send, counted from the start of the file (keeps counting across
-    /// loops so RTP timestamps only grow).
-    position: u64,
-    /// While playing: when frame `play_origin` is due, and which frame that was.
-    clock: Option<(Instant, u64)>,
-    finished: bool,
-    buf: Vec<u8>,
-    /// RTP packets and payload octets sent, for sender reports.
-    packets: u32,
-    octets: u32,
+    /// Where the client's RTCP arrives: a UDP socket this thread polls, or an interleaved
+    /// channel on the connection.
+    rtcp_socket: Option<Arc<UdpSocket>>,
+    rtcp_channel: Option<u8>,
     next_sr: Instant,
 }
 
 impl Stream {
-    fn period(fps: f64) -> Duration {
-        Duration::from_secs_f64(1.0 / fps)
-    }
-
-    fn next_deadline(&self, fps: f64) -> Option<Instant> {
-        let (start, origin) = self.clock?;
-        if self.finished {
-            return None;
-        }
-        Some(start + Stream::period(fps).mul_f64((self.position - origin) as f64))
-    }
-
-    fn rtptime(&self, frame: u64, fps: f64) -> u32 {
-        self.rtptime_at(frame as f64, fps)
-    }
-
-    fn rtptime_at(&self, frame: f64, fps: f64) -> u32 {
-        let ticks = (frame * JPEG_CLOCK_RATE as f64 / fps).round() as u64;
-        self.rtptime_base.wrapping_add(ticks as u32)
-    }
-
-    /// The media position now, in (fractional) frames: what an SR's RTP timestamp says.
-    fn position_now(&self, now: Instant, fps: f64) -> f64 {
-        match self.clock {
-            Some((start, origin)) if !self.finished => {
-                origin as f64 + now.saturating_duration_since(start).as_secs_f64() * fps
-            }
-            _ => self.position as f64,
-        }
-    }
-
-    /// SR + SDES (+ BYE when leaving), as one compound packet.
-    fn rtcp_report(&self, now: Instant, fps: f64, bye: bool) -> Vec<u8> {
-        let unix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
-        let mut packets = vec![
-            RtcpPacket::SenderReport(SenderReport {
-                ssrc: self.ssrc,
-                ntp: rtcp::ntp_from_unix(unix),
-                rtp_timestamp: self.rtptime_at(self.position_now(now, fps), fps),
-                packet_count: self.packets,
-                octet_count: self.octets,
-                reports: vec![],
-            }),
-            RtcpPacket::SourceDescription(vec![(self.ssrc, SERVER_NAME.to_string())]),
-        ];
-        if bye {
-            packets.push(RtcpPacket::Goodbye {
-                ssrcs: vec![self.ssrc],
-                reason: None,
-            });
-        }
-        let mut out = Vec::with_capacity(128);
-        rtcp::write_compound(&packets, &mut out);
-        out
+    fn playout(&self) -> std::sync::MutexGuard<'_, Playout> {
+        pacer::lock(&self.playout)
     }
 }
 
@@ -233,7 +167,6 @@ impl Connection<'_> {
                 return Ok(());
             }
             let now = Instant::now();
-            self.send_due_frames(now)?;
             self.send_sender_report(now);
             if let Some(s) = &self.session {
                 // The lab's client has no keepalive: its open connection is its liveness.
@@ -263,10 +196,7 @@ impl Connection<'_> {
 
             let wake = self.next_wake(now);
             let timeout = wake.saturating_duration_since(Instant::now());
-            let rtcp = self
-                .session
-                .as_ref()
-                .and_then(|s| s.transport.rtcp_socket());
+            let rtcp = self.session.as_ref().and_then(|s| s.rtcp_socket.as_deref());
             let ready = wait::wait(&self.stream, rtcp, timeout)?;
             if ready.rtcp {
                 self.drain_rtcp(Instant::now());
@@ -300,13 +230,17 @@ impl Connection<'_> {
 
     /// The earliest moment the loop must act without input.
     fn next_wake(&self, now: Instant) -> Instant {
+        // Frames are the pacer's: this thread wakes for requests, RTCP, sender reports and
+        // timeouts, which a second's precision serves.
         let mut wake = now + Duration::from_secs(1);
-        if let Some(d) = self
-            .session
-            .as_ref()
-            .and_then(|s| s.next_deadline(self.fps()))
-        {
-            wake = wake.min(d);
+        if let Some(s) = &self.session {
+            let playing = {
+                let p = s.playout();
+                p.clock.is_some() && !p.finished
+            };
+            if playing && !s.lab {
+                wake = wake.min(s.next_sr);
+            }
         }
         if !self.buf.is_empty() && !self.quiet_checked {
             wake = wake.min(self.last_rx + self.shared.config.lab_quiet);
@@ -509,10 +443,12 @@ impl Connection<'_> {
         let with_session = has_session || req.method == Method::Setup;
         match result {
             Ok(r) => {
-                let tearing_down = req.method == Method::Teardown;
                 self.write_response(cseq, r, with_session && self.session.is_some())?;
-                if tearing_down {
-                    self.end_session("TEARDOWN");
+                match req.method {
+                    // Only now: over TCP the reply must reach the client before any frame.
+                    Method::Play => self.start_pacing(),
+                    Method::Teardown => self.end_session("TEARDOWN"),
+                    _ => {}
                 }
                 Ok(())
             }
@@ -675,7 +611,7 @@ impl Connection<'_> {
                     (
                         MediaTransport::Udp {
                             rtp,
-                            rtcp,
+                            rtcp: Arc::new(rtcp),
                             gso: Cell::new(self.shared.config.gso),
                         },
                         Some((p, p + 1)),
@@ -686,15 +622,24 @@ impl Connection<'_> {
         let now = Instant::now();
         let ssrc = if lab { 0 } else { self.random() as u32 };
         let track_url = format!("{}{}", self.content_base(&req.uri, &target), TRACK_CONTROL);
+        let rtcp_socket = media_transport.rtcp_socket().cloned();
+        let rtcp_channel = media_transport.rtcp_channel();
         match &mut self.session {
             Some(s) => {
                 s.session
                     .apply(&Method::Setup, now)
                     .map_err(|c| (c, String::new()))?;
-                s.transport = media_transport;
-                s.media = media;
+                let mut p = s.playout();
+                p.transport = media_transport;
+                p.media = media;
+                // The old transport's entry at a pacer, if playing, must not send on the new.
+                p.generation += 1;
+                p.clock = None;
+                drop(p);
                 s.lab = lab;
                 s.track_url = track_url;
+                s.rtcp_socket = rtcp_socket;
+                s.rtcp_channel = rtcp_channel;
             }
             None => {
                 if self.shared.sessions.load(Ordering::SeqCst) >= self.shared.config.max_sessions {
@@ -710,31 +655,32 @@ impl Connection<'_> {
                     .map_err(|c| (c, String::new()))?;
                 let seq = if lab { 1 } else { self.random() as u16 };
                 let rtptime_base = self.random() as u32;
-                self.session = Some(Stream {
-                    session,
-                    media,
-                    transport: media_transport,
-                    lab,
-                    track_url,
-                    ssrc,
-                    seq,
-                    rtptime_base,
-                    position: 0,
-                    clock: None,
-                    finished: false,
-                    buf: Vec::with_capacity(64 * 1024),
-                    packets: 0,
-                    octets: 0,
-                    next_sr: now,
-                });
-                self.shared.sessions.fetch_add(1, Ordering::SeqCst);
                 log::info!(
                     "{}: session {} for {} ({})",
                     self.peer,
-                    self.session.as_ref().unwrap().session.id,
+                    session.id,
                     target.name,
-                    self.session.as_ref().unwrap().transport.name()
+                    media_transport.name()
                 );
+                let config = &self.shared.config;
+                let playout = Playout::new(
+                    self.peer,
+                    media,
+                    media_transport,
+                    (ssrc, seq, rtptime_base),
+                    config.fps,
+                    config.looping,
+                );
+                self.session = Some(Stream {
+                    session,
+                    playout: Arc::new(std::sync::Mutex::new(playout)),
+                    lab,
+                    track_url,
+                    rtcp_socket,
+                    rtcp_channel,
+                    next_sr: now,
+                });
+                self.shared.sessions.fetch_add(1, Ordering::SeqCst);
             }
         }
         let mut r = Response::new(StatusCode::OK);
@@ -808,7 +754,8 @@ impl Connection<'_> {
             }
         };
         let s = self.session.as_mut().expect("has_session checked");
-        let frames = s.media.frames.len() as u64;
+        let mut p = pacer::lock(&s.playout);
+        let frames = p.media.frames.len() as u64;
         let seek = match range.map(|r| r.start) {
             Some(NptTime::Seconds(t)) => {
                 let frame = (t * fps).round() as u64;
@@ -829,11 +776,12 @@ impl Connection<'_> {
             .apply(&Method::Play, Instant::now())
             .map_err(|c| (c, String::new()))?;
         if let Some(frame) = seek {
-            s.position = frame;
-            s.finished = false;
+            p.position = frame;
+            p.finished = false;
         }
-        s.clock = Some((Instant::now(), s.position));
-        let start = (s.position % frames.max(1)) as f64 / fps;
+        p.clock = Some((Instant::now(), p.position));
+        p.generation += 1;
+        let start = (p.position % frames.max(1)) as f64 / fps;
         let mut r = Response::new(StatusCode::OK);
         let range = Range {
             start: NptTime::Seconds(start),
@@ -843,8 +791,8 @@ impl Connection<'_> {
         if !s.lab {
             let info = RtpInfo {
                 url: s.track_url.clone(),
-                seq: Some(s.seq),
-                rtptime: Some(s.rtptime(s.position, fps)),
+                seq: Some(p.seq),
+                rtptime: Some(p.rtptime(p.position)),
             };
             r.headers.append("RTP-Info", info.to_string());
         }
@@ -854,96 +802,53 @@ impl Connection<'_> {
     fn apply(&mut self, method: Method) -> Result<Response, (StatusCode, String)> {
         let s = self.session.as_mut().expect("has_session checked");
         match s.session.apply(&method, Instant::now()) {
-            Ok(Transition::Pause) => s.clock = None,
+            Ok(Transition::Pause) => {
+                let mut p = s.playout();
+                p.clock = None;
+                p.generation += 1;
+            }
             Ok(_) => {}
             Err(c) => return Err((c, format!("not valid in state {:?}", s.session.state))),
         }
         Ok(Response::new(StatusCode::OK))
     }
 
+    /// Hands the playing session to a pacer, which sends its frames from now on.
+    fn start_pacing(&self) {
+        if let Some(s) = &self.session {
+            self.shared.pacers.play(&s.playout, &s.playout());
+        }
+    }
+
     /// Ends the session: a last SR with BYE tells the client the stream is over.
     fn end_session(&mut self, why: &str) {
         if let Some(s) = self.session.take() {
-            if s.clock.is_some() || s.packets > 0 {
-                let _ = s
-                    .transport
-                    .send_rtcp(&s.rtcp_report(Instant::now(), self.fps(), true));
+            let mut p = s.playout();
+            // The pacer drops its entry (and with it the sockets) at its next deadline.
+            p.generation += 1;
+            if p.clock.is_some() || p.packets > 0 {
+                let _ = p.transport.send_rtcp(&p.rtcp_report(Instant::now(), true));
             }
+            p.clock = None;
             log::info!("{}: session {} ended: {why}", self.peer, s.session.id);
             self.shared.sessions.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
-    /// Sends every frame whose deadline has passed.
-    fn send_due_frames(&mut self, now: Instant) -> io::Result<()> {
-        let fps = self.fps();
-        let looping = self.shared.config.looping;
-        let Some(s) = self.session.as_mut() else {
-            return Ok(());
-        };
-        while let Some(deadline) = s.next_deadline(fps) {
-            if deadline > now {
-                break;
-            }
-            let frames = s.media.frames.len() as u64;
-            if s.position >= frames && !looping {
-                s.finished = true;
-                log::info!("{}: end of {}: BYE", self.peer, s.media.path.display());
-                let _ = s.transport.send_rtcp(&s.rtcp_report(now, fps, true));
-                break;
-            }
-            let index = (s.position % frames) as usize;
-            let timestamp = s.rtptime(s.position, fps);
-            let media = s.media.clone();
-            let result = if s.transport.is_lab() {
-                // The lab's client gets the file's own JPEG, whatever kind it is.
-                let jpeg = &media.data[media.frames[index].jpeg.clone()];
-                s.transport
-                    .send_lab(jpeg, timestamp, &mut s.seq, &mut s.buf)
-            } else {
-                match media.rtp_frame(index) {
-                    Some(frame) => {
-                        let (params, scan) = frame.parts();
-                        let stamp = RtpStamp {
-                            timestamp,
-                            ssrc: s.ssrc,
-                        };
-                        s.transport
-                            .send_rtp(params, scan, stamp, &mut s.seq, &mut s.buf)
-                    }
-                    None => Ok(Sent::default()),
-                }
-            };
-            match result {
-                Ok(sent) if sent.dropped => {
-                    self.shared.dropped_frames.fetch_add(1, Ordering::Relaxed);
-                    log::info!(
-                        "{}: frame {index} dropped: the client is not reading fast enough",
-                        self.peer
-                    )
-                }
-                Ok(sent) => {
-                    s.packets = s.packets.wrapping_add(sent.packets);
-                    s.octets = s.octets.wrapping_add(sent.octets);
-                }
-                Err(e) => log::warn!("{}: sending frame {index}: {e}", self.peer),
-            }
-            s.position += 1;
-        }
-        Ok(())
-    }
-
     /// A sender report every few seconds while playing.
     fn send_sender_report(&mut self, now: Instant) {
-        let fps = self.fps();
         let Some(s) = self.session.as_mut() else {
             return;
         };
-        if s.lab || s.clock.is_none() || s.finished || now < s.next_sr {
+        if s.lab || now < s.next_sr {
+            return;
+        }
+        let p = pacer::lock(&s.playout);
+        if p.clock.is_none() || p.finished {
             return;
         }
         s.next_sr = now + SR_INTERVAL;
-        if let Err(e) = s.transport.send_rtcp(&s.rtcp_report(now, fps, false)) {
+        if let Err(e) = p.transport.send_rtcp(&p.rtcp_report(now, false)) {
             log::debug!("{}: sending RTCP: {e}", self.peer);
         }
     }
@@ -953,7 +858,7 @@ impl Connection<'_> {
         let Some(s) = self.session.as_ref() else {
             return;
         };
-        let Some(socket) = s.transport.rtcp_socket() else {
+        let Some(socket) = s.rtcp_socket.as_ref() else {
             return;
         };
         let mut buf = [0u8; 1500];
@@ -969,10 +874,7 @@ impl Connection<'_> {
     /// An interleaved frame from the client: RTCP on the session's odd channel; anything else
     /// (RTP from a recording client) is not expected and is dropped.
     fn on_interleaved(&mut self, channel: u8, packet: &[u8]) {
-        let rtcp_channel = self
-            .session
-            .as_ref()
-            .and_then(|s| s.transport.rtcp_channel());
+        let rtcp_channel = self.session.as_ref().and_then(|s| s.rtcp_channel);
         if Some(channel) == rtcp_channel {
             self.on_rtcp(packet, Instant::now());
         } else {

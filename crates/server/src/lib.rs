@@ -8,6 +8,7 @@
 pub mod catalog;
 pub mod connection;
 pub mod media;
+pub mod pacer;
 pub mod transport;
 pub mod wait;
 pub mod writer;
@@ -96,7 +97,9 @@ pub struct Shared {
     /// Sessions that exist now (SETUP done, not yet torn down or expired).
     pub sessions: AtomicUsize,
     /// Media frames dropped whole because a TCP client was not reading fast enough.
-    pub dropped_frames: std::sync::atomic::AtomicU64,
+    pub dropped_frames: Arc<std::sync::atomic::AtomicU64>,
+    /// The threads that send every playing session's frames.
+    pub(crate) pacers: pacer::Pacers,
     stopping: AtomicBool,
     reports: Mutex<VecDeque<SessionReport>>,
     /// Set when `config.users` is not empty.
@@ -155,15 +158,18 @@ impl Server {
             a.allow_basic = config.allow_basic;
             a
         });
+        let dropped_frames = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let pacers = pacer::Pacers::spawn(dropped_frames.clone())?;
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
+                pacers,
                 cache: media::MediaCache::new(config.converted_limit, config.max_frame),
                 auth,
                 config,
                 connections: AtomicUsize::new(0),
                 sessions: AtomicUsize::new(0),
-                dropped_frames: std::sync::atomic::AtomicU64::new(0),
+                dropped_frames,
                 stopping: AtomicBool::new(false),
                 reports: Mutex::new(VecDeque::new()),
             }),

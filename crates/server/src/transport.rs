@@ -4,6 +4,7 @@
 use std::cell::Cell;
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::Arc;
 
 use rtsp_proto::interleaved;
 use rtsp_proto::jpeg::{fragments, Rfc2435Params, MAX_PACKET};
@@ -21,7 +22,8 @@ pub enum MediaTransport {
     /// it turns false for good the first time the kernel or the route refuses that.
     Udp {
         rtp: UdpSocket,
-        rtcp: UdpSocket,
+        /// Shared with the session's connection thread, which reads the client's RTCP from it.
+        rtcp: Arc<UdpSocket>,
         gso: Cell<bool>,
     },
     /// RTP and RTCP as `$` frames on the RTSP connection (RFC 2326 10.12).
@@ -185,7 +187,7 @@ impl MediaTransport {
     }
 
     /// The UDP RTCP socket, if the transport has one.
-    pub fn rtcp_socket(&self) -> Option<&UdpSocket> {
+    pub fn rtcp_socket(&self) -> Option<&Arc<UdpSocket>> {
         match self {
             MediaTransport::Udp { rtcp, .. } => Some(rtcp),
             _ => None,
@@ -210,8 +212,8 @@ impl MediaTransport {
     }
 }
 
-/// Packets handed to the kernel per call.
-const MAX_BATCH: usize = 64;
+/// Packets handed to the kernel per call (at most this many `ends` for [`send_batch`]).
+pub const MAX_BATCH: usize = 64;
 
 /// Largest datagram handed to the kernel for segmentation: UDP's 16-bit length less the IPv6
 /// header room, so the same limit holds for both address families.
@@ -224,7 +226,14 @@ const MAX_GSO_BYTES: usize = 65_000;
 /// packet size: one trip through the stack per run instead of one per packet. RFC 2435
 /// fragments are all `MAX_PACKET` long but the last, which is exactly the shape that needs.
 /// Anything else goes with one sendmmsg(2), or one send(2) per packet off Linux.
-fn send_batch(socket: &UdpSocket, buf: &[u8], ends: &[usize], gso: &Cell<bool>) -> io::Result<()> {
+///
+/// Public so that `loadgen floor` measures the kernel's floor with these very syscalls.
+pub fn send_batch(
+    socket: &UdpSocket,
+    buf: &[u8],
+    ends: &[usize],
+    gso: &Cell<bool>,
+) -> io::Result<()> {
     let mut first = 0;
     #[cfg(target_os = "linux")]
     while gso.get() && first < ends.len() {
@@ -314,6 +323,11 @@ fn send_segmented(socket: &UdpSocket, datagram: &[u8], segment: usize) -> io::Re
 /// One sendmmsg(2) for the packets in `buf` from `start` on (ending at `ends`), or one send(2)
 /// each off Linux.
 fn send_each(socket: &UdpSocket, buf: &[u8], mut start: usize, ends: &[usize]) -> io::Result<()> {
+    if ends.len() > MAX_BATCH {
+        let (batch, rest) = ends.split_at(MAX_BATCH);
+        send_each(socket, buf, start, batch)?;
+        return send_each(socket, buf, batch[MAX_BATCH - 1], rest);
+    }
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
@@ -439,7 +453,7 @@ mod tests {
     fn udp_to(sink: &UdpSocket, gso: bool) -> MediaTransport {
         let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
         rtp.connect(sink.local_addr().unwrap()).unwrap();
-        let rtcp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let rtcp = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
         MediaTransport::Udp {
             rtp,
             rtcp,

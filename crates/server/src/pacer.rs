@@ -1,0 +1,319 @@
+//! Frames leave from a few pacer threads, not from each session's own thread.
+//!
+//! A session's connection thread handles its RTSP requests and RTCP; its frames are sent by a
+//! pacer: one thread per core, each with a heap of the next frame deadline of the sessions it
+//! paces. Measured on two cores (BENCHMARKS.md), waking a thread per session per frame cost
+//! three times the kernel's own cost of sending the frames, because a wake-up (a timer, a
+//! context switch, a poll set up again) costs more than handing the kernel one segmented
+//! datagram. A pacer wakes at most every [`BATCH_WINDOW`] and sends every frame that has come
+//! due since, so at a thousand sessions one wake-up sends about ten frames.
+//!
+//! Deadlines stay absolute (`start + n * period`, see [`Playout::next_deadline`]), so a frame
+//! sent late does not move the next one: the cost of batching is jitter under the window, never
+//! drift. A session and its pacer share the session's [`Playout`] behind a mutex that only
+//! they take, briefly; a PLAY, PAUSE or teardown bumps its generation, so an entry the pacer
+//! still holds from before is dropped instead of sending.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rtsp_proto::rtcp::{self, RtcpPacket, SenderReport};
+use rtsp_proto::rtp::JPEG_CLOCK_RATE;
+
+use crate::media::PreparedMedia;
+use crate::transport::{MediaTransport, RtpStamp, Sent};
+
+/// The shortest a pacer sleeps between two rounds of sends: frames are at most this late
+/// (plus the wake-up's own latency), and each wake-up serves every session due within it.
+pub const BATCH_WINDOW: Duration = Duration::from_micros(500);
+
+/// Who the server says it is in RTCP SDES and the Server header.
+pub const SERVER_NAME: &str = concat!("mjpeg-rtsp/", env!("CARGO_PKG_VERSION"));
+
+/// A session's stream as it goes out: what is sent, where, and the RTP state an SR reports.
+pub struct Playout {
+    /// The client, for logs.
+    pub peer: SocketAddr,
+    pub media: Arc<PreparedMedia>,
+    pub transport: MediaTransport,
+    pub ssrc: u32,
+    pub seq: u16,
+    pub rtptime_base: u32,
+    /// The next frame to send, counted from the start of the file (keeps counting across
+    /// loops so RTP timestamps only grow).
+    pub position: u64,
+    /// While playing: when frame `.1` is due (`.0`).
+    pub clock: Option<(Instant, u64)>,
+    /// The end of the file was reached (and not looping): BYE sent, nothing more to send.
+    pub finished: bool,
+    pub fps: f64,
+    pub looping: bool,
+    /// RTP packets and payload octets sent, for sender reports.
+    pub packets: u32,
+    pub octets: u32,
+    /// Bumped by every PLAY, PAUSE and teardown; see the module comment.
+    pub generation: u64,
+    /// Scratch space for a frame's packets, reused frame after frame.
+    buf: Vec<u8>,
+}
+
+impl Playout {
+    /// A stream at the start of `media`, paused.
+    pub fn new(
+        peer: SocketAddr,
+        media: Arc<PreparedMedia>,
+        transport: MediaTransport,
+        rtp: (u32, u16, u32),
+        fps: f64,
+        looping: bool,
+    ) -> Playout {
+        let (ssrc, seq, rtptime_base) = rtp;
+        Playout {
+            peer,
+            media,
+            transport,
+            ssrc,
+            seq,
+            rtptime_base,
+            position: 0,
+            clock: None,
+            finished: false,
+            fps,
+            looping,
+            packets: 0,
+            octets: 0,
+            generation: 0,
+            buf: Vec::with_capacity(64 * 1024),
+        }
+    }
+
+    fn period(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / self.fps)
+    }
+
+    /// When the next frame is due, while playing.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let (start, origin) = self.clock?;
+        if self.finished {
+            return None;
+        }
+        Some(start + self.period().mul_f64((self.position - origin) as f64))
+    }
+
+    /// The RTP timestamp of frame `frame` (counted from the start, across loops).
+    pub fn rtptime(&self, frame: u64) -> u32 {
+        self.rtptime_at(frame as f64)
+    }
+
+    fn rtptime_at(&self, frame: f64) -> u32 {
+        let ticks = (frame * JPEG_CLOCK_RATE as f64 / self.fps).round() as u64;
+        self.rtptime_base.wrapping_add(ticks as u32)
+    }
+
+    /// The media position now, in (fractional) frames: what an SR's RTP timestamp says.
+    fn position_now(&self, now: Instant) -> f64 {
+        match self.clock {
+            Some((start, origin)) if !self.finished => {
+                origin as f64 + now.saturating_duration_since(start).as_secs_f64() * self.fps
+            }
+            _ => self.position as f64,
+        }
+    }
+
+    /// SR + SDES (+ BYE when leaving), as one compound packet.
+    pub fn rtcp_report(&self, now: Instant, bye: bool) -> Vec<u8> {
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        let mut packets = vec![
+            RtcpPacket::SenderReport(SenderReport {
+                ssrc: self.ssrc,
+                ntp: rtcp::ntp_from_unix(unix),
+                rtp_timestamp: self.rtptime_at(self.position_now(now)),
+                packet_count: self.packets,
+                octet_count: self.octets,
+                reports: vec![],
+            }),
+            RtcpPacket::SourceDescription(vec![(self.ssrc, SERVER_NAME.to_string())]),
+        ];
+        if bye {
+            packets.push(RtcpPacket::Goodbye {
+                ssrcs: vec![self.ssrc],
+                reason: None,
+            });
+        }
+        let mut out = Vec::with_capacity(128);
+        rtcp::write_compound(&packets, &mut out);
+        out
+    }
+
+    /// Sends every frame whose deadline has passed; at the end of the file (not looping) says
+    /// BYE and stops. Frames a TCP client was too slow for count in `dropped`.
+    pub fn send_due_frames(&mut self, now: Instant, dropped: &AtomicU64) {
+        while let Some(deadline) = self.next_deadline() {
+            if deadline > now {
+                break;
+            }
+            let frames = self.media.frames.len() as u64;
+            if self.position >= frames && !self.looping {
+                self.finished = true;
+                log::info!("{}: end of {}: BYE", self.peer, self.media.path.display());
+                let _ = self.transport.send_rtcp(&self.rtcp_report(now, true));
+                break;
+            }
+            let index = (self.position % frames) as usize;
+            let timestamp = self.rtptime(self.position);
+            let media = &self.media;
+            let result = if self.transport.is_lab() {
+                // The lab's client gets the file's own JPEG, whatever kind it is.
+                let jpeg = &media.data[media.frames[index].jpeg.clone()];
+                self.transport
+                    .send_lab(jpeg, timestamp, &mut self.seq, &mut self.buf)
+            } else {
+                match media.rtp_frame(index) {
+                    Some(frame) => {
+                        let (params, scan) = frame.parts();
+                        let stamp = RtpStamp {
+                            timestamp,
+                            ssrc: self.ssrc,
+                        };
+                        self.transport
+                            .send_rtp(params, scan, stamp, &mut self.seq, &mut self.buf)
+                    }
+                    None => Ok(Sent::default()),
+                }
+            };
+            match result {
+                Ok(sent) if sent.dropped => {
+                    dropped.fetch_add(1, Ordering::Relaxed);
+                    log::info!(
+                        "{}: frame {index} dropped: the client is not reading fast enough",
+                        self.peer
+                    )
+                }
+                Ok(sent) => {
+                    self.packets = self.packets.wrapping_add(sent.packets);
+                    self.octets = self.octets.wrapping_add(sent.octets);
+                }
+                Err(e) => log::warn!("{}: sending frame {index}: {e}", self.peer),
+            }
+            self.position += 1;
+        }
+    }
+}
+
+/// A session's playout as the session thread and a pacer share it.
+pub type SharedPlayout = Arc<Mutex<Playout>>;
+
+/// Locks a playout; a pacer that panicked while holding it leaves the state as usable as any.
+pub fn lock(playout: &SharedPlayout) -> MutexGuard<'_, Playout> {
+    playout.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A session's next deadline, as a pacer holds it.
+struct Entry {
+    due: Instant,
+    generation: u64,
+    playout: SharedPlayout,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.due == other.due
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.due.cmp(&other.due)
+    }
+}
+
+/// The pacer threads of a server. They end when this is dropped.
+pub struct Pacers {
+    lanes: Vec<mpsc::Sender<Entry>>,
+    next: AtomicUsize,
+}
+
+impl Pacers {
+    /// One pacer thread per core.
+    pub fn spawn(dropped: Arc<AtomicU64>) -> std::io::Result<Pacers> {
+        let count = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut lanes = Vec::with_capacity(count);
+        for i in 0..count {
+            let (tx, rx) = mpsc::channel();
+            let dropped = dropped.clone();
+            std::thread::Builder::new()
+                .name(format!("pacer-{i}"))
+                .spawn(move || pace(rx, &dropped))?;
+            lanes.push(tx);
+        }
+        Ok(Pacers {
+            lanes,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// Hands a playing session to a pacer. Call with the playout's state as PLAY left it:
+    /// its next deadline and generation (an entry from before that is dropped).
+    pub fn play(&self, playout: &SharedPlayout, state: &Playout) {
+        let Some(due) = state.next_deadline() else {
+            return;
+        };
+        let lane = self.next.fetch_add(1, Ordering::Relaxed) % self.lanes.len();
+        let _ = self.lanes[lane].send(Entry {
+            due,
+            generation: state.generation,
+            playout: playout.clone(),
+        });
+    }
+}
+
+/// A pacer's loop: sleep until the earliest deadline (at least [`BATCH_WINDOW`]), send what
+/// is due, put each session back with its next deadline.
+fn pace(rx: mpsc::Receiver<Entry>, dropped: &AtomicU64) {
+    let mut heap: BinaryHeap<Reverse<Entry>> = BinaryHeap::new();
+    loop {
+        let now = Instant::now();
+        while heap.peek().is_some_and(|Reverse(e)| e.due <= now) {
+            let Reverse(entry) = heap.pop().expect("peeked");
+            let next = {
+                let mut p = lock(&entry.playout);
+                if p.generation != entry.generation {
+                    continue;
+                }
+                p.send_due_frames(now, dropped);
+                p.next_deadline()
+            };
+            if let Some(due) = next {
+                heap.push(Reverse(Entry { due, ..entry }));
+            }
+        }
+        let received = match heap.peek() {
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(Reverse(e)) => {
+                let wait = e.due.saturating_duration_since(Instant::now());
+                rx.recv_timeout(wait.max(BATCH_WINDOW))
+            }
+        };
+        match received {
+            Ok(entry) => heap.push(Reverse(entry)),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        while let Ok(entry) = rx.try_recv() {
+            heap.push(Reverse(entry));
+        }
+    }
+}
