@@ -317,3 +317,112 @@ fn pace(rx: mpsc::Receiver<Entry>, dropped: &AtomicU64) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::PreparedMedia;
+    use rtsp_proto::rtp::RtpPacket;
+    use std::cell::Cell;
+    use std::net::UdpSocket;
+    use std::path::Path;
+
+    const FPS: f64 = 100.0;
+
+    fn wait_until(deadline: Duration, mut done: impl FnMut() -> bool) -> bool {
+        let end = Instant::now() + deadline;
+        while Instant::now() < end {
+            if done() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        done()
+    }
+
+    /// A paused playout of the sample video whose RTP goes to a new socket, and that socket.
+    fn playout() -> (SharedPlayout, UdpSocket) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../videos/video.mjpeg");
+        let media = Arc::new(PreparedMedia::prepare(&path, 1 << 20).unwrap());
+        let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rtp.connect(sink.local_addr().unwrap()).unwrap();
+        let transport = MediaTransport::Udp {
+            rtp,
+            rtcp: Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap()),
+            gso: Cell::new(true),
+        };
+        let peer = sink.local_addr().unwrap();
+        let p = Playout::new(peer, media, transport, (7, 100, 0), FPS, true);
+        (Arc::new(Mutex::new(p)), sink)
+    }
+
+    fn play(pacers: &Pacers, shared: &SharedPlayout) {
+        let mut p = lock(shared);
+        let position = p.position;
+        p.clock = Some((Instant::now(), position));
+        p.generation += 1;
+        pacers.play(shared, &p);
+    }
+
+    /// RTP timestamps of the next `n` frames (marker packets) reaching `sink`.
+    fn frames(sink: &UdpSocket, n: usize) -> Vec<u32> {
+        sink.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut buf = vec![0u8; 65536];
+        let mut out = Vec::new();
+        while out.len() < n {
+            let len = sink.recv(&mut buf).expect("a packet within 2 s");
+            let packet = RtpPacket::parse(&buf[..len]).unwrap();
+            if packet.header.marker {
+                out.push(packet.header.timestamp);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn frames_flow_stop_on_pause_resume_where_they_stopped_and_a_teardown_frees_the_sockets() {
+        let pacers = Pacers::spawn(Arc::new(AtomicU64::new(0))).unwrap();
+        let (shared, sink) = playout();
+        let period = (90_000.0 / FPS) as u32;
+
+        play(&pacers, &shared);
+        let first = frames(&sink, 5);
+        assert!(first.windows(2).all(|w| w[1].wrapping_sub(w[0]) == period));
+
+        // PAUSE: once what was already sent is read, nothing more comes.
+        {
+            let mut p = lock(&shared);
+            p.clock = None;
+            p.generation += 1;
+        }
+        let sent = lock(&shared).position;
+        sink.set_nonblocking(true).unwrap();
+        let mut buf = vec![0u8; 65536];
+        while sink.recv(&mut buf).is_ok() {}
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            sink.recv(&mut buf).is_err(),
+            "a frame was sent while paused"
+        );
+        assert_eq!(lock(&shared).position, sent);
+        sink.set_nonblocking(false).unwrap();
+
+        // PLAY again (twice, as a client repeating itself might): one stream, on from where
+        // it paused, one frame per period.
+        play(&pacers, &shared);
+        play(&pacers, &shared);
+        let resumed = frames(&sink, 10);
+        assert_eq!(resumed[0], lock(&shared).rtptime(sent));
+        assert!(resumed
+            .windows(2)
+            .all(|w| w[1].wrapping_sub(w[0]) == period));
+
+        // Teardown: the pacer lets go of the playout (and its sockets) at its next deadline.
+        lock(&shared).generation += 1;
+        assert!(
+            wait_until(Duration::from_secs(2), || Arc::strong_count(&shared) == 1),
+            "the pacer still holds a torn-down session"
+        );
+    }
+}
