@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use rtsp_proto::rtsp::{self, Limits, Parsed, Response, Session};
+use server::transport::Packet;
 
 #[derive(Parser)]
 #[command(about = "RTSP/RTP load generator")]
@@ -449,8 +450,9 @@ fn floor(plan: &FloorPlan) -> anyhow::Result<()> {
     } = *plan;
     let data = std::fs::read(file)?;
     let idx = rtsp_proto::mjpeg::index(&data, 16 << 20)?;
-    // The same packets the server sends: RTP header + RFC 2435 fragments, prepared up front.
-    let mut frames: Vec<Vec<Vec<u8>>> = Vec::new();
+    // The same packets the server sends, prepared up front: headers (RTP and RFC 2435) and
+    // payloads apart, as the server gathers them.
+    let mut frames: Vec<Vec<(Vec<u8>, Vec<u8>)>> = Vec::new();
     for r in &idx.frames {
         let jpeg = &data[r.clone()];
         let info = rtsp_proto::jpeg::JpegInfo::parse(jpeg)?;
@@ -462,12 +464,8 @@ fn floor(plan: &FloorPlan) -> anyhow::Result<()> {
                 rtsp_proto::jpeg::MAX_PACKET,
             )
             .map(|f| {
-                [
-                    &[0x80u8, 26, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..],
-                    f.header(),
-                    f.data,
-                ]
-                .concat()
+                let head = [&[0x80u8, 26, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..], f.header()].concat();
+                (head, f.data.to_vec())
             })
             .collect(),
         );
@@ -496,8 +494,6 @@ fn floor(plan: &FloorPlan) -> anyhow::Result<()> {
             .collect();
         let cpu0 = cpu_seconds(me);
         let mut sent = 0u64;
-        let mut buf = Vec::with_capacity(1500);
-        let mut ends = Vec::new();
         let gso = std::cell::Cell::new(gso);
         // Sessions start at different moments, so session i's frame n is due at
         // start + (n + i / sessions) * period: the g-th send overall is due at
@@ -514,15 +510,15 @@ fn floor(plan: &FloorPlan) -> anyhow::Result<()> {
             }
             let session = (g % sessions as u64) as usize;
             let frame = &frames[(g / sessions as u64) as usize % frames.len()];
-            // What the server does per frame: the packets end to end in a buffer, then its
-            // own send function.
-            buf.clear();
-            ends.clear();
-            for p in frame {
-                buf.extend_from_slice(p);
-                ends.push(buf.len());
+            // What the server does per frame: its own send function, a batch at a time.
+            for batch in frame.chunks(server::transport::MAX_BATCH) {
+                let mut packets = [Packet::default(); server::transport::MAX_BATCH];
+                for (p, (head, body)) in packets.iter_mut().zip(batch) {
+                    *p = Packet { head, body };
+                }
+                let packets = &packets[..batch.len()];
+                let _ = server::transport::send_batch(&senders[session], packets, &gso);
             }
-            let _ = server::transport::send_batch(&senders[session], &buf, &ends, &gso);
             sent += frame.len() as u64;
         }
         let cpu = (cpu_seconds(me) - cpu0) / start.elapsed().as_secs_f64() * 100.0;

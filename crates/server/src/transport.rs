@@ -79,23 +79,31 @@ impl MediaTransport {
             MediaTransport::Udp {
                 rtp: socket, gso, ..
             } => {
-                // The frame's packets end to end in `buf`, then one syscall per batch instead
-                // of one per packet.
-                let mut ends = [0usize; MAX_BATCH];
+                // Headers go into `buf`, payloads stay where they are in the shared frame; the
+                // kernel gathers both, one syscall per batch instead of one per packet.
+                let mut batch: [(usize, usize, &[u8]); MAX_BATCH] = [(0, 0, &[]); MAX_BATCH];
                 let mut count = 0;
-                let mut batch_start = 0;
-                let sent = each_packet(params, scan, rtp, seq, buf, |buf, packet| {
-                    ends[count] = packet.end - batch_start;
+                let flush = |buf: &[u8], batch: &[(usize, usize, &[u8])]| {
+                    let mut packets = [Packet::default(); MAX_BATCH];
+                    for (p, &(start, end, body)) in packets.iter_mut().zip(batch) {
+                        *p = Packet {
+                            head: &buf[start..end],
+                            body,
+                        };
+                    }
+                    send_batch(socket, &packets[..batch.len()], gso)
+                };
+                let sent = each_packet(params, scan, rtp, seq, buf, |buf, head, body| {
+                    batch[count] = (head.start, head.end, body);
                     count += 1;
                     if count == MAX_BATCH {
-                        send_batch(socket, &buf[batch_start..packet.end], &ends[..count], gso)?;
-                        batch_start = packet.end;
+                        flush(buf, &batch[..count])?;
                         count = 0;
                     }
                     Ok(())
                 })?;
                 if count > 0 {
-                    send_batch(socket, &buf[batch_start..], &ends[..count], gso)?;
+                    flush(buf, &batch[..count])?;
                 }
                 Ok(sent)
             }
@@ -107,8 +115,8 @@ impl MediaTransport {
                 // The whole frame becomes one queued message: it goes out whole or not at all.
                 let mut out = Vec::with_capacity(scan.len() + scan.len() / 1000 * 32 + 256);
                 let first_seq = *seq;
-                let sent = each_packet(params, scan, rtp, seq, buf, |buf, packet| {
-                    let _ = interleaved::write(*rtp_channel, &[&buf[packet]], &mut out);
+                let sent = each_packet(params, scan, rtp, seq, buf, |buf, head, body| {
+                    let _ = interleaved::write(*rtp_channel, &[&buf[head], body], &mut out);
                     Ok(())
                 })?;
                 if !writer.send_media(out) {
@@ -219,7 +227,21 @@ pub const MAX_BATCH: usize = 64;
 /// header room, so the same limit holds for both address families.
 const MAX_GSO_BYTES: usize = 65_000;
 
-/// Sends the packets in `buf` (each ending at the offsets in `ends`) on a connected socket.
+/// One datagram to send, in two pieces the kernel gathers: headers written for this session,
+/// and a payload that can stay in the frame every session shares.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Packet<'a> {
+    pub head: &'a [u8],
+    pub body: &'a [u8],
+}
+
+impl Packet<'_> {
+    fn len(&self) -> usize {
+        self.head.len() + self.body.len()
+    }
+}
+
+/// Sends `packets` (at most [`MAX_BATCH`]) on a connected socket.
 ///
 /// Where the kernel has UDP generic segmentation offload (Linux 4.18+) and `gso` still holds,
 /// runs of equal-sized packets go as one datagram that the kernel (or the NIC) cuts at the
@@ -228,19 +250,13 @@ const MAX_GSO_BYTES: usize = 65_000;
 /// Anything else goes with one sendmmsg(2), or one send(2) per packet off Linux.
 ///
 /// Public so that `loadgen floor` measures the kernel's floor with these very syscalls.
-pub fn send_batch(
-    socket: &UdpSocket,
-    buf: &[u8],
-    ends: &[usize],
-    gso: &Cell<bool>,
-) -> io::Result<()> {
+pub fn send_batch(socket: &UdpSocket, packets: &[Packet], gso: &Cell<bool>) -> io::Result<()> {
     let mut first = 0;
     #[cfg(target_os = "linux")]
-    while gso.get() && first < ends.len() {
-        let run = gso_run(buf, ends, first);
-        let start = if first == 0 { 0 } else { ends[first - 1] };
-        let segment = ends[first] - start;
-        match send_segmented(socket, &buf[start..ends[first + run - 1]], segment) {
+    while gso.get() && first < packets.len() {
+        let run = gso_run(&packets[first..]);
+        let segment = packets[first].len();
+        match send_segmented(socket, &packets[first..first + run], segment) {
             Ok(()) => first += run,
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => first += run,
             Err(e) if gso_unsupported(&e) => {
@@ -250,25 +266,21 @@ pub fn send_batch(
             Err(e) => return Err(e),
         }
     }
-    if first == ends.len() {
-        return Ok(());
-    }
-    let start = if first == 0 { 0 } else { ends[first - 1] };
-    send_each(socket, buf, start, &ends[first..])
+    send_each(socket, &packets[first..])
 }
 
-/// How many packets from `first` on can go as one segmented datagram: every one but the last
-/// exactly as long as the first, the last no longer, and the whole within [`MAX_GSO_BYTES`].
-fn gso_run(buf: &[u8], ends: &[usize], first: usize) -> usize {
-    let len = |i: usize| ends[i] - if i == 0 { 0 } else { ends[i - 1] };
-    let segment = len(first);
-    let start = ends[first] - segment;
+/// How many of `packets` can go as one segmented datagram: every one but the last exactly as
+/// long as the first, the last no longer, and the whole within [`MAX_GSO_BYTES`].
+fn gso_run(packets: &[Packet]) -> usize {
+    let segment = packets[0].len();
+    let mut bytes = segment;
     let mut run = 1;
-    while first + run < ends.len()
-        && len(first + run - 1) == segment
-        && len(first + run) <= segment
-        && ends[first + run] - start <= MAX_GSO_BYTES.min(buf.len())
+    while run < packets.len()
+        && packets[run - 1].len() == segment
+        && packets[run].len() <= segment
+        && bytes + packets[run].len() <= MAX_GSO_BYTES
     {
+        bytes += packets[run].len();
         run += 1;
     }
     run
@@ -284,21 +296,29 @@ fn gso_unsupported(e: &io::Error) -> bool {
     )
 }
 
-/// One sendmsg(2) of `datagram` with a UDP_SEGMENT control message: the kernel sends it as
-/// datagrams of `segment` bytes (the last one shorter).
+fn iovec(bytes: &[u8]) -> libc::iovec {
+    libc::iovec {
+        iov_base: bytes.as_ptr() as *mut libc::c_void,
+        iov_len: bytes.len(),
+    }
+}
+
+/// One sendmsg(2) of `packets` back to back with a UDP_SEGMENT control message: the kernel
+/// sends them as datagrams of `segment` bytes (the last one shorter).
 #[cfg(target_os = "linux")]
-fn send_segmented(socket: &UdpSocket, datagram: &[u8], segment: usize) -> io::Result<()> {
+fn send_segmented(socket: &UdpSocket, packets: &[Packet], segment: usize) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    let mut iov = libc::iovec {
-        iov_base: datagram.as_ptr() as *mut libc::c_void,
-        iov_len: datagram.len(),
-    };
+    let mut iov = [iovec(&[]); 2 * MAX_BATCH];
+    for (i, p) in packets.iter().enumerate() {
+        iov[2 * i] = iovec(p.head);
+        iov[2 * i + 1] = iovec(p.body);
+    }
     // Room for one cmsg carrying a u16, aligned as cmsghdr wants.
     let mut control = [0u64; 4];
     // SAFETY: msghdr is plain old data; zeroed is a valid empty header.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = (2 * packets.len()) as _;
     msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
     // SAFETY: CMSG_SPACE only computes a size.
     msg.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<u16>() as u32) } as _;
@@ -311,8 +331,8 @@ fn send_segmented(socket: &UdpSocket, datagram: &[u8], segment: usize) -> io::Re
         (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<u16>() as u32) as _;
         std::ptr::write_unaligned(libc::CMSG_DATA(cmsg) as *mut u16, segment as u16);
     }
-    // SAFETY: msg points at the iovec and control buffer above, alive for the call; the
-    // socket is connected, so no address is needed.
+    // SAFETY: msg points at the iovecs (into `packets`) and control buffer above, alive for
+    // the call; the socket is connected, so no address is needed.
     let n = unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, 0) };
     if n < 0 {
         return Err(io::Error::last_os_error());
@@ -320,41 +340,31 @@ fn send_segmented(socket: &UdpSocket, datagram: &[u8], segment: usize) -> io::Re
     Ok(())
 }
 
-/// One sendmmsg(2) for the packets in `buf` from `start` on (ending at `ends`), or one send(2)
-/// each off Linux.
-fn send_each(socket: &UdpSocket, buf: &[u8], mut start: usize, ends: &[usize]) -> io::Result<()> {
-    if ends.len() > MAX_BATCH {
-        let (batch, rest) = ends.split_at(MAX_BATCH);
-        send_each(socket, buf, start, batch)?;
-        return send_each(socket, buf, batch[MAX_BATCH - 1], rest);
-    }
+/// One sendmmsg(2) for `packets`, or one send(2) each off Linux.
+fn send_each(socket: &UdpSocket, packets: &[Packet]) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
-        let mut iovecs = [libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        }; MAX_BATCH];
+        let mut iov = [iovec(&[]); 2 * MAX_BATCH];
         // SAFETY: mmsghdr is plain old data; zeroed is a valid empty header.
         let mut headers: [libc::mmsghdr; MAX_BATCH] = unsafe { std::mem::zeroed() };
-        for (i, &end) in ends.iter().enumerate() {
-            iovecs[i] = libc::iovec {
-                iov_base: buf[start..end].as_ptr() as *mut libc::c_void,
-                iov_len: end - start,
-            };
-            headers[i].msg_hdr.msg_iov = &mut iovecs[i];
-            headers[i].msg_hdr.msg_iovlen = 1;
-            start = end;
+        for (i, p) in packets.iter().enumerate() {
+            iov[2 * i] = iovec(p.head);
+            iov[2 * i + 1] = iovec(p.body);
+        }
+        for (i, h) in headers.iter_mut().take(packets.len()).enumerate() {
+            h.msg_hdr.msg_iov = &mut iov[2 * i];
+            h.msg_hdr.msg_iovlen = 2;
         }
         let mut done = 0;
-        while done < ends.len() {
-            // SAFETY: the headers point at iovecs that point into `buf`, all alive for the
-            // call; the socket is connected, so no address is needed.
+        while done < packets.len() {
+            // SAFETY: the headers point at iovecs that point into `packets`, all alive for
+            // the call; the socket is connected, so no address is needed.
             let n = unsafe {
                 libc::sendmmsg(
                     socket.as_raw_fd(),
                     headers[done..].as_mut_ptr(),
-                    (ends.len() - done) as u32,
+                    (packets.len() - done) as u32,
                     0,
                 )
             };
@@ -367,9 +377,8 @@ fn send_each(socket: &UdpSocket, buf: &[u8], mut start: usize, ends: &[usize]) -
     }
     #[cfg(not(target_os = "linux"))]
     {
-        for &end in ends {
-            ignore_refused(socket.send(&buf[start..end]))?;
-            start = end;
+        for p in packets {
+            ignore_refused(socket.send(&[p.head, p.body].concat()))?;
         }
         Ok(())
     }
@@ -382,15 +391,16 @@ pub struct RtpStamp {
     pub ssrc: u32,
 }
 
-/// Writes a frame's RTP packets end to end into `buf` (no allocation per packet) and hands
-/// each one's place in it to `send` as it is written.
-fn each_packet(
-    params: &Rfc2435Params,
-    scan: &[u8],
+/// Writes the headers (RTP and RFC 2435) of a frame's packets end to end into `buf` (no
+/// allocation per packet) and hands `send` each packet as it is written: where its headers
+/// are in `buf`, and its payload, a slice of `scan`.
+fn each_packet<'s>(
+    params: &'s Rfc2435Params,
+    scan: &'s [u8],
     stamp: RtpStamp,
     seq: &mut u16,
     buf: &mut Vec<u8>,
-    mut send: impl FnMut(&[u8], std::ops::Range<usize>) -> io::Result<()>,
+    mut send: impl FnMut(&[u8], std::ops::Range<usize>, &'s [u8]) -> io::Result<()>,
 ) -> io::Result<Sent> {
     let mut sent = Sent::default();
     buf.clear();
@@ -403,9 +413,9 @@ fn each_packet(
             ssrc: stamp.ssrc,
         };
         let start = buf.len();
-        write_packet(buf, &header, &[f.header(), f.data]);
+        write_packet(buf, &header, &[f.header()]);
         *seq = seq.wrapping_add(1);
-        send(buf, start..buf.len())?;
+        send(buf, start..buf.len(), f.data)?;
         sent.packets += 1;
         sent.octets += (f.header().len() + f.data.len()) as u32;
     }
@@ -507,14 +517,22 @@ mod tests {
 
     #[test]
     fn a_gso_run_is_equal_packets_then_one_no_longer() {
-        let buf = vec![0u8; 100_000];
+        let bytes = [0u8; 1400];
+        let packets = |lens: &[usize]| -> Vec<Packet> {
+            lens.iter()
+                .map(|&n| Packet {
+                    head: &bytes[..2.min(n)],
+                    body: &bytes[..n - 2.min(n)],
+                })
+                .collect()
+        };
         // 10, 10, 10, 4 | 10: a short packet ends a run.
-        assert_eq!(gso_run(&buf, &[10, 20, 30, 34, 44], 0), 4);
-        assert_eq!(gso_run(&buf, &[10, 20, 30, 34, 44], 4), 1);
+        let p = packets(&[10, 10, 10, 4, 10]);
+        assert_eq!(gso_run(&p), 4);
+        assert_eq!(gso_run(&p[4..]), 1);
         // A longer packet cannot join a run of shorter ones.
-        assert_eq!(gso_run(&buf, &[10, 25], 0), 1);
+        assert_eq!(gso_run(&packets(&[10, 25])), 1);
         // No run passes MAX_GSO_BYTES.
-        let ends: Vec<usize> = (1..=64).map(|i| i * 1400).collect();
-        assert_eq!(gso_run(&buf, &ends, 0), MAX_GSO_BYTES / 1400);
+        assert_eq!(gso_run(&packets(&[1400; 64])), MAX_GSO_BYTES / 1400);
     }
 }
