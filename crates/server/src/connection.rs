@@ -197,7 +197,7 @@ impl Connection<'_> {
             let wake = self.next_wake(now);
             let timeout = wake.saturating_duration_since(Instant::now());
             let rtcp = self.session.as_ref().and_then(|s| s.rtcp_socket.as_deref());
-            let ready = wait::wait(&self.stream, rtcp, timeout)?;
+            let ready = wait::wait(&self.stream, rtcp, &self.shared.stop_signal, timeout)?;
             if ready.rtcp {
                 self.drain_rtcp(Instant::now());
             }
@@ -230,9 +230,15 @@ impl Connection<'_> {
 
     /// The earliest moment the loop must act without input.
     fn next_wake(&self, now: Instant) -> Instant {
-        // Frames are the pacer's: this thread wakes for requests, RTCP, sender reports and
-        // timeouts, which a second's precision serves.
-        let mut wake = now + Duration::from_secs(1);
+        // Frames are the pacer's: this thread wakes only for its own deadlines (requests,
+        // RTCP and the server stopping wake it through `wait`).
+        let config = &self.shared.config;
+        let mut wake = match &self.session {
+            Some(s) if !s.lab => s.session.deadline(),
+            // The lab's client has no keepalive: its open connection is its liveness.
+            Some(_) => now + Duration::from_secs(3600),
+            None => self.last_rx + config.idle_timeout,
+        };
         if let Some(s) = &self.session {
             let playing = {
                 let p = s.playout();
@@ -242,10 +248,14 @@ impl Connection<'_> {
                 wake = wake.min(s.next_sr);
             }
         }
-        if !self.buf.is_empty() && !self.quiet_checked {
-            wake = wake.min(self.last_rx + self.shared.config.lab_quiet);
+        if let Some(started) = self.request_started {
+            wake = wake.min(started + config.request_timeout);
         }
-        wake
+        if !self.buf.is_empty() && !self.quiet_checked {
+            wake = wake.min(self.last_rx + config.lab_quiet);
+        }
+        // The checks above compare with `>`: a millisecond past the deadline, they fire.
+        wake + Duration::from_millis(1)
     }
 
     /// Parses and answers every complete request in the buffer. With `quiet`, a request head

@@ -100,6 +100,8 @@ pub struct Shared {
     pub dropped_frames: Arc<std::sync::atomic::AtomicU64>,
     /// The threads that send every playing session's frames.
     pub(crate) pacers: pacer::Pacers,
+    /// Raised when the server stops: wakes every connection thread at once.
+    pub(crate) stop_signal: wait::StopSignal,
     stopping: AtomicBool,
     reports: Mutex<VecDeque<SessionReport>>,
     /// Set when `config.users` is not empty.
@@ -164,6 +166,7 @@ impl Server {
             listener,
             shared: Arc::new(Shared {
                 pacers,
+                stop_signal: wait::StopSignal::new()?,
                 cache: media::MediaCache::new(config.converted_limit, config.max_frame),
                 auth,
                 config,
@@ -259,6 +262,7 @@ impl Stopper {
     /// connections to finish (each sends its BYE). Returns whether they all did.
     pub fn stop(&self, grace: Duration) -> bool {
         self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.stop_signal.raise();
         // Wake the blocking accept() so it sees the flag.
         let wake = if self.addr.ip().is_unspecified() {
             SocketAddr::from(([127, 0, 0, 1], self.addr.port()))

@@ -1,16 +1,15 @@
 //! Waiting for a connection's input until a deadline, precise to microseconds.
 //!
-//! A connection thread sleeps between frames, and whatever wakes it costs CPU once per frame
-//! per session: at a thousand sessions that is twenty thousand wake-ups a second. One poll on
-//! both sockets the session reads (RTSP and RTCP) with a high-resolution timeout wakes the
-//! thread once per frame, on time, and only reads a socket that has something to read.
-//! (A socket read timeout ticks in jiffies, so it could only get close to a frame's deadline,
-//! and the rest had to be slept: two wake-ups per frame, and an RTCP read that was mostly
-//! EAGAIN.)
+//! A connection thread sleeps until a request, RTCP, the server stopping, or its next deadline
+//! (a sender report, a timeout), whichever comes first: one poll on the sockets it reads, with
+//! a high-resolution timeout, so it wakes only when there is something to do and only reads a
+//! socket that has something to read. A thousand idle sessions cost nothing between their
+//! deadlines.
 
-use std::io;
+use std::io::{self, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 /// Which sockets have input.
@@ -20,10 +19,38 @@ pub struct Ready {
     pub rtsp: bool,
     /// The RTCP socket has a datagram.
     pub rtcp: bool,
+    /// The server is stopping.
+    pub stop: bool,
 }
 
-/// Waits until `rtsp` or `rtcp` has input, or `timeout` passes (then nothing is ready).
-pub fn wait(rtsp: &TcpStream, rtcp: Option<&UdpSocket>, timeout: Duration) -> io::Result<Ready> {
+/// How the server tells every waiting connection thread at once that it is stopping: one end
+/// of a socket pair that every thread polls, and that becomes readable for all of them when a
+/// byte is written to the other end (nobody ever reads it).
+pub struct StopSignal {
+    watched: UnixStream,
+    trigger: UnixStream,
+}
+
+impl StopSignal {
+    pub fn new() -> io::Result<StopSignal> {
+        let (watched, trigger) = UnixStream::pair()?;
+        Ok(StopSignal { watched, trigger })
+    }
+
+    /// Wakes every [`wait`] on this signal, now and from now on.
+    pub fn raise(&self) {
+        let _ = (&self.trigger).write_all(b"!");
+    }
+}
+
+/// Waits until `rtsp` or `rtcp` has input, `stop` is raised, or `timeout` passes (then nothing
+/// is ready).
+pub fn wait(
+    rtsp: &TcpStream,
+    rtcp: Option<&UdpSocket>,
+    stop: &StopSignal,
+    timeout: Duration,
+) -> io::Result<Ready> {
     let readable = libc::POLLIN | libc::POLLHUP | libc::POLLERR;
     let mut fds = [
         libc::pollfd {
@@ -37,6 +64,11 @@ pub fn wait(rtsp: &TcpStream, rtcp: Option<&UdpSocket>, timeout: Duration) -> io
             events: libc::POLLIN,
             revents: 0,
         },
+        libc::pollfd {
+            fd: stop.watched.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
     ];
     match poll(&mut fds, timeout) {
         Ok(()) => {}
@@ -46,6 +78,7 @@ pub fn wait(rtsp: &TcpStream, rtcp: Option<&UdpSocket>, timeout: Duration) -> io
     Ok(Ready {
         rtsp: fds[0].revents & readable != 0,
         rtcp: fds[1].revents & readable != 0,
+        stop: fds[2].revents & readable != 0,
     })
 }
 
@@ -78,7 +111,6 @@ fn poll(fds: &mut [libc::pollfd], timeout: Duration) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
     use std::net::TcpListener;
     use std::time::Instant;
 
@@ -93,8 +125,9 @@ mod tests {
     fn nothing_ready_until_the_timeout_then_on_time() {
         let (_client, server) = pair();
         let rtcp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let stop = StopSignal::new().unwrap();
         let start = Instant::now();
-        let ready = wait(&server, Some(&rtcp), Duration::from_millis(30)).unwrap();
+        let ready = wait(&server, Some(&rtcp), &stop, Duration::from_millis(30)).unwrap();
         let waited = start.elapsed();
         assert_eq!(ready, Ready::default());
         assert!(
@@ -107,28 +140,37 @@ mod tests {
     fn input_on_either_socket_wakes_the_wait() {
         let (mut client, server) = pair();
         let rtcp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let stop = StopSignal::new().unwrap();
         client.write_all(b"OPTIONS").unwrap();
-        let ready = wait(&server, Some(&rtcp), Duration::from_secs(5)).unwrap();
+        let ready = wait(&server, Some(&rtcp), &stop, Duration::from_secs(5)).unwrap();
         assert!(ready.rtsp);
 
         let (_client, server) = pair();
         let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
         peer.send_to(b"rtcp", rtcp.local_addr().unwrap()).unwrap();
-        let ready = wait(&server, Some(&rtcp), Duration::from_secs(5)).unwrap();
+        let ready = wait(&server, Some(&rtcp), &stop, Duration::from_secs(5)).unwrap();
         assert_eq!(
             ready,
             Ready {
-                rtsp: false,
-                rtcp: true
+                rtcp: true,
+                ..Ready::default()
             }
         );
+
+        // The stop signal wakes every waiter, and keeps doing so.
+        stop.raise();
+        for _ in 0..2 {
+            let ready = wait(&server, None, &stop, Duration::from_secs(5)).unwrap();
+            assert!(ready.stop);
+        }
     }
 
     #[test]
     fn a_closed_connection_is_ready_to_read_its_end() {
         let (client, server) = pair();
         drop(client);
-        let ready = wait(&server, None, Duration::from_secs(5)).unwrap();
+        let stop = StopSignal::new().unwrap();
+        let ready = wait(&server, None, &stop, Duration::from_secs(5)).unwrap();
         assert!(ready.rtsp);
     }
 }
