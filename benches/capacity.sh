@@ -11,11 +11,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
-ours_list=${2:-500,1000,2000,3000,3500,4000,4500,5000}
+ours_list=${2:-500,1000,2000,3000,3500,3750,4000,4500,5000,5500}
 gst_list=${3:-250,500,750,1000,1250,1500}
 cargo build --release -q -p server -p loadgen
-# Four descriptors per session on our side (RTSP, its writer's clone, RTP, RTCP): raise the
-# limit where allowed (root), else take the hard limit.
+# Three descriptors per session on our side (RTSP, RTP, RTCP): raise the limit where allowed,
+# else take the hard limit.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 echo "machine: $(nproc) cores, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo

@@ -77,7 +77,8 @@ impl Stream {
 
 struct Connection<'a> {
     shared: &'a Shared,
-    stream: TcpStream,
+    /// Shared with the writer thread, which does all the writing.
+    stream: Arc<TcpStream>,
     writer: Writer,
     peer: SocketAddr,
     local: SocketAddr,
@@ -97,6 +98,7 @@ pub fn serve(stream: TcpStream, shared: &Shared) {
         return;
     };
     let _ = stream.set_nodelay(true);
+    let stream = Arc::new(stream);
     let writer = match Writer::spawn(&stream) {
         Ok(w) => w,
         Err(e) => {
@@ -204,7 +206,7 @@ impl Connection<'_> {
             if !ready.rtsp {
                 continue;
             }
-            match self.stream.read(&mut chunk) {
+            match (&*self.stream).read(&mut chunk) {
                 Ok(0) => return Ok(()),
                 Ok(n) => {
                     let now = Instant::now();

@@ -25,9 +25,10 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on a clone of `stream`.
-    pub fn spawn(stream: &TcpStream) -> std::io::Result<Writer> {
-        let mut out = stream.try_clone()?;
+    /// Starts the writer thread on `stream`, shared with the thread that reads it (a shared
+    /// handle rather than a cloned descriptor: one file descriptor fewer per connection).
+    pub fn spawn(stream: &Arc<TcpStream>) -> std::io::Result<Writer> {
+        let out = stream.clone();
         out.set_write_timeout(Some(WRITE_DEADLINE))?;
         let (tx, rx) = mpsc::channel::<(Vec<u8>, bool)>();
         let queued_media = Arc::new(AtomicUsize::new(0));
@@ -37,7 +38,7 @@ impl Writer {
             .name("rtsp-writer".into())
             .spawn(move || {
                 for (bytes, media) in rx {
-                    let result = out.write_all(&bytes);
+                    let result = (&*out).write_all(&bytes);
                     if media {
                         q.fetch_sub(bytes.len(), Ordering::SeqCst);
                     }
