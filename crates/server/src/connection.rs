@@ -611,11 +611,17 @@ impl Connection<'_> {
                     let rtp =
                         UdpSocket::bind(SocketAddr::new(self.local.ip(), 0)).map_err(internal)?;
                     rtp.connect(rtp_dest).map_err(internal)?;
+                    // A pacer sends for many sessions: a full send buffer must cost this
+                    // session a frame, never block the others.
+                    rtp.set_nonblocking(true).map_err(internal)?;
                     (MediaTransport::Lab { rtp }, None)
                 } else {
                     let rtcp_port = client.rtcp.unwrap_or(client.rtp.wrapping_add(1));
                     let (rtp, rtcp) = bind_pair(self.local.ip()).map_err(internal)?;
                     rtp.connect(rtp_dest).map_err(internal)?;
+                    // A pacer sends for many sessions: a full send buffer must cost this
+                    // session a frame, never block the others.
+                    rtp.set_nonblocking(true).map_err(internal)?;
                     rtcp.connect(SocketAddr::new(self.peer.ip(), rtcp_port))
                         .map_err(internal)?;
                     rtcp.set_nonblocking(true).map_err(internal)?;

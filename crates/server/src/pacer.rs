@@ -193,8 +193,9 @@ impl Playout {
                 Ok(sent) if sent.dropped => {
                     dropped.fetch_add(1, Ordering::Relaxed);
                     log::info!(
-                        "{}: frame {index} dropped: the client is not reading fast enough",
-                        self.peer
+                        "{}: frame {index} dropped: its {} send queue is full",
+                        self.peer,
+                        self.transport.name()
                     )
                 }
                 Ok(sent) => {

@@ -78,35 +78,15 @@ impl MediaTransport {
         match self {
             MediaTransport::Udp {
                 rtp: socket, gso, ..
-            } => {
-                // Headers go into `buf`, payloads stay where they are in the shared frame; the
-                // kernel gathers both, one syscall per batch instead of one per packet.
-                let mut batch: [(usize, usize, &[u8]); MAX_BATCH] = [(0, 0, &[]); MAX_BATCH];
-                let mut count = 0;
-                let flush = |buf: &[u8], batch: &[(usize, usize, &[u8])]| {
-                    let mut packets = [Packet::default(); MAX_BATCH];
-                    for (p, &(start, end, body)) in packets.iter_mut().zip(batch) {
-                        *p = Packet {
-                            head: &buf[start..end],
-                            body,
-                        };
-                    }
-                    send_batch(socket, &packets[..batch.len()], gso)
-                };
-                let sent = each_packet(params, scan, rtp, seq, buf, |buf, head, body| {
-                    batch[count] = (head.start, head.end, body);
-                    count += 1;
-                    if count == MAX_BATCH {
-                        flush(buf, &batch[..count])?;
-                        count = 0;
-                    }
-                    Ok(())
-                })?;
-                if count > 0 {
-                    flush(buf, &batch[..count])?;
-                }
-                Ok(sent)
-            }
+            } => match send_rtp_udp(socket, gso, params, scan, rtp, seq, buf) {
+                // The socket is non-blocking (see the pacer): a full send buffer drops the rest
+                // of this frame rather than stall every session the pacer serves.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Sent {
+                    dropped: true,
+                    ..Sent::default()
+                }),
+                result => result,
+            },
             MediaTransport::Interleaved {
                 writer,
                 rtp_channel,
@@ -163,7 +143,15 @@ impl MediaTransport {
         buf.clear();
         write_packet(buf, &header, &[jpeg]);
         *seq = seq.wrapping_add(1);
-        ignore_refused(rtp.send(buf))?;
+        match rtp.send(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Ok(Sent {
+                    dropped: true,
+                    ..Sent::default()
+                })
+            }
+            r => ignore_refused(r)?,
+        }
         Ok(Sent {
             packets: 1,
             octets: jpeg.len() as u32,
@@ -389,6 +377,45 @@ fn send_each(socket: &UdpSocket, packets: &[Packet]) -> io::Result<()> {
 pub struct RtpStamp {
     pub timestamp: u32,
     pub ssrc: u32,
+}
+
+/// [`MediaTransport::send_rtp`] over UDP. Headers go into `buf`, payloads stay where they are
+/// in the shared frame; the kernel gathers both, one syscall per batch instead of one per
+/// packet.
+fn send_rtp_udp(
+    socket: &UdpSocket,
+    gso: &Cell<bool>,
+    params: &Rfc2435Params,
+    scan: &[u8],
+    rtp: RtpStamp,
+    seq: &mut u16,
+    buf: &mut Vec<u8>,
+) -> io::Result<Sent> {
+    let mut batch: [(usize, usize, &[u8]); MAX_BATCH] = [(0, 0, &[]); MAX_BATCH];
+    let mut count = 0;
+    let flush = |buf: &[u8], batch: &[(usize, usize, &[u8])]| {
+        let mut packets = [Packet::default(); MAX_BATCH];
+        for (p, &(start, end, body)) in packets.iter_mut().zip(batch) {
+            *p = Packet {
+                head: &buf[start..end],
+                body,
+            };
+        }
+        send_batch(socket, &packets[..batch.len()], gso)
+    };
+    let sent = each_packet(params, scan, rtp, seq, buf, |buf, head, body| {
+        batch[count] = (head.start, head.end, body);
+        count += 1;
+        if count == MAX_BATCH {
+            flush(buf, &batch[..count])?;
+            count = 0;
+        }
+        Ok(())
+    })?;
+    if count > 0 {
+        flush(buf, &batch[..count])?;
+    }
+    Ok(sent)
 }
 
 /// Writes the headers (RTP and RFC 2435) of a frame's packets end to end into `buf` (no
