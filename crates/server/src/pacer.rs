@@ -5,12 +5,12 @@
 //! paces. Measured on two cores (BENCHMARKS.md), waking a thread per session per frame cost
 //! three times the kernel's own cost of sending the frames, because a wake-up (a timer, a
 //! context switch, a poll set up again) costs more than handing the kernel one segmented
-//! datagram. A pacer wakes at most every [`BATCH_WINDOW`] and sends every frame that has come
-//! due since, so at a thousand sessions one wake-up sends about ten frames.
+//! datagram. A pacer wakes at a deadline and sends every frame due within the next
+//! [`BATCH_WINDOW`], so at a thousand sessions one wake-up sends about ten frames.
 //!
 //! Deadlines stay absolute (`start + n * period`, see [`Playout::next_deadline`]), so a frame
-//! sent late does not move the next one: the cost of batching is jitter under the window, never
-//! drift. A session and its pacer share the session's [`Playout`] behind a mutex that only
+//! sent early or late does not move the next one: the cost of batching is jitter under the
+//! window, never drift. A session and its pacer share the session's [`Playout`] behind a mutex that only
 //! they take, briefly; a PLAY, PAUSE or teardown bumps its generation, so an entry the pacer
 //! still holds from before is dropped instead of sending.
 
@@ -28,8 +28,10 @@ use rtsp_proto::rtp::JPEG_CLOCK_RATE;
 use crate::media::PreparedMedia;
 use crate::transport::{MediaTransport, RtpStamp, Sent};
 
-/// The shortest a pacer sleeps between two rounds of sends: frames are at most this late
-/// (plus the wake-up's own latency), and each wake-up serves every session due within it.
+/// How far ahead of its deadline a pacer sends a frame that is due soon after the one that
+/// woke it: each wake-up serves every session due within this window, frames are at most this
+/// early, and the pacer never sleeps less than this. (Sleeping a minimum after the deadline
+/// instead made frames late by more than the window: short sleeps overshoot on this VM.)
 pub const BATCH_WINDOW: Duration = Duration::from_micros(500);
 
 /// Who the server says it is in RTCP SDES and the Server header.
@@ -281,21 +283,29 @@ impl Pacers {
     }
 }
 
-/// A pacer's loop: sleep until the earliest deadline (at least [`BATCH_WINDOW`]), send what
-/// is due, put each session back with its next deadline.
+/// A pacer's loop: sleep until the earliest deadline, send what is due within
+/// [`BATCH_WINDOW`] of now, put each session back with its next deadline.
 fn pace(rx: mpsc::Receiver<Entry>, dropped: &AtomicU64) {
     let mut heap: BinaryHeap<Reverse<Entry>> = BinaryHeap::new();
     loop {
-        let now = Instant::now();
-        while heap.peek().is_some_and(|Reverse(e)| e.due <= now) {
+        let horizon = Instant::now() + BATCH_WINDOW;
+        while heap.peek().is_some_and(|Reverse(e)| e.due <= horizon) {
             let Reverse(entry) = heap.pop().expect("peeked");
             let next = {
                 let mut p = lock(&entry.playout);
                 if p.generation != entry.generation {
                     continue;
                 }
-                p.send_due_frames(now, dropped);
-                p.next_deadline()
+                // A bug in one session's send must not stop the others this pacer serves:
+                // that session stops, the pacer goes on.
+                let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    p.send_due_frames(horizon, dropped);
+                    p.next_deadline()
+                }));
+                sent.unwrap_or_else(|_| {
+                    log::error!("{}: sending a frame panicked: its stream stops", p.peer);
+                    None
+                })
             };
             if let Some(due) = next {
                 heap.push(Reverse(Entry { due, ..entry }));
@@ -303,10 +313,10 @@ fn pace(rx: mpsc::Receiver<Entry>, dropped: &AtomicU64) {
         }
         let received = match heap.peek() {
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            Some(Reverse(e)) => {
-                let wait = e.due.saturating_duration_since(Instant::now());
-                rx.recv_timeout(wait.max(BATCH_WINDOW))
-            }
+            Some(Reverse(e)) => match e.due.checked_duration_since(Instant::now()) {
+                Some(wait) => rx.recv_timeout(wait),
+                None => continue,
+            },
         };
         match received {
             Ok(entry) => heap.push(Reverse(entry)),
