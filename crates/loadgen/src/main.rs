@@ -497,16 +497,16 @@ fn floor(plan: &FloorPlan) -> anyhow::Result<()> {
         let gso = std::cell::Cell::new(gso);
         // Sessions start at different moments, so session i's frame n is due at
         // start + (n + i / sessions) * period: the g-th send overall is due at
-        // start + g * period / sessions. Like the server's pacer, sleep at least one batch
-        // window, then send everything due.
+        // start + g * period / sessions. Like the server's pacer, send everything due within
+        // one batch window, then sleep until the next.
         for g in 0u64.. {
             let due = start + period.mul_f64(g as f64 / sessions as f64);
             if due >= stop {
                 break;
             }
             let now = Instant::now();
-            if due > now {
-                std::thread::sleep((due - now).max(server::pacer::BATCH_WINDOW));
+            if due > now + server::pacer::BATCH_WINDOW {
+                std::thread::sleep(due - now);
             }
             let session = (g % sessions as u64) as usize;
             let frame = &frames[(g / sessions as u64) as usize % frames.len()];
