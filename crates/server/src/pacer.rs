@@ -90,7 +90,9 @@ impl Playout {
             packets: 0,
             octets: 0,
             generation: 0,
-            buf: Vec::with_capacity(64 * 1024),
+            // RTP sends put only headers here (payloads go from the shared frame); the lab's
+            // whole-JPEG datagrams grow it to their size.
+            buf: Vec::with_capacity(4096),
         }
     }
 
