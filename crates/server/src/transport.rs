@@ -330,6 +330,10 @@ fn send_segmented(socket: &UdpSocket, packets: &[Packet], segment: usize) -> io:
 
 /// One sendmmsg(2) for `packets`, or one send(2) each off Linux.
 fn send_each(socket: &UdpSocket, packets: &[Packet]) -> io::Result<()> {
+    if packets.is_empty() {
+        // What segmentation offload already sent; skip setting up a call for nothing.
+        return Ok(());
+    }
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
