@@ -242,38 +242,83 @@ impl Ord for Entry {
     }
 }
 
-/// A pacer busier than this (per mille of its time spent sending) gets no new sessions while
-/// another is under it: see [`Pacers::play`].
-const SPILL_LOAD: u32 = 500;
+/// A pacer busier than this (parts per million of its time spent sending) gets no new
+/// sessions while another is under it: see [`Pacers::play`].
+const SPILL_LOAD: u32 = 500_000;
+
+/// What a session handed to a pacer is taken to cost until the pacer's load shows it, if its
+/// sessions so far cost less (parts per million of a core): about what one costs at 384x288
+/// and 20 fps. A burst of new sessions then fills the first pacer by its estimate instead of
+/// all landing there before its load has been measured again.
+const MIN_SESSION_LOAD: u32 = 500;
 
 /// How often a pacer tells how busy it was.
 const LOAD_WINDOW: Duration = Duration::from_millis(100);
 
+/// How busy a pacer is, as it last told, and what it was handed since.
+#[derive(Default)]
+struct Load {
+    /// Parts per million of the last [`LOAD_WINDOW`] the pacer spent sending.
+    busy: AtomicU32,
+    /// Sessions it was pacing then, on average over the window.
+    sessions: AtomicU32,
+    /// Sessions handed to it since.
+    handed: AtomicU32,
+}
+
+impl Load {
+    /// Its load with the sessions handed since counted in, each at the average of its
+    /// sessions (or at least [`MIN_SESSION_LOAD`]).
+    fn estimate(&self) -> u32 {
+        let busy = self.busy.load(Ordering::Relaxed);
+        let sessions = self.sessions.load(Ordering::Relaxed).max(1);
+        let handed = self.handed.load(Ordering::Relaxed);
+        let each = (busy / sessions).max(MIN_SESSION_LOAD);
+        busy.saturating_add(handed.saturating_mul(each))
+    }
+
+    /// The pacer's report: `busy` over its last window, pacing `sessions` on average.
+    fn tell(&self, busy: u32, sessions: f64) {
+        self.busy.store(busy, Ordering::Relaxed);
+        self.sessions
+            .store(sessions.ceil() as u32, Ordering::Relaxed);
+        self.handed.store(0, Ordering::Relaxed);
+    }
+}
+
 /// One pacer thread as [`Pacers`] sees it.
 struct Lane {
     entries: mpsc::Sender<Entry>,
-    /// Per mille of the last [`LOAD_WINDOW`] the pacer spent sending.
-    load: Arc<AtomicU32>,
+    load: Arc<Load>,
 }
 
 /// The pacer threads of a server. They end when this is dropped.
 pub struct Pacers {
-    lanes: Vec<Lane>,
+    lanes: Arc<[Lane]>,
 }
 
 impl Pacers {
     /// One pacer thread per core.
     pub fn spawn(dropped: Arc<AtomicU64>) -> std::io::Result<Pacers> {
         let count = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let mut lanes = Vec::with_capacity(count);
-        for i in 0..count {
-            let (entries, rx) = mpsc::channel();
-            let load = Arc::new(AtomicU32::new(0));
-            let (dropped, told) = (dropped.clone(), load.clone());
+        let (lanes, receivers): (Vec<Lane>, Vec<_>) = (0..count)
+            .map(|_| {
+                let (entries, rx) = mpsc::channel();
+                let load = Arc::new(Load::default());
+                (Lane { entries, load }, rx)
+            })
+            .unzip();
+        let lanes: Arc<[Lane]> = lanes.into();
+        for (me, rx) in receivers.into_iter().enumerate() {
+            let pacer = Pacer {
+                me,
+                // Weak: the pacers end when `Pacers` is dropped and their channels close.
+                lanes: Arc::downgrade(&lanes),
+                dropped: dropped.clone(),
+            };
             std::thread::Builder::new()
-                .name(format!("pacer-{i}"))
-                .spawn(move || pace(rx, &dropped, &told))?;
-            lanes.push(Lane { entries, load });
+                .name(format!("pacer-{me}"))
+                .spawn(move || pace(rx, &pacer))?;
         }
         Ok(Pacers { lanes })
     }
@@ -290,8 +335,8 @@ impl Pacers {
         let Some(due) = state.next_deadline() else {
             return;
         };
-        let lane =
-            &self.lanes[choose_lane(self.lanes.iter().map(|l| l.load.load(Ordering::Relaxed)))];
+        let lane = &self.lanes[choose_lane(self.lanes.iter().map(|l| l.load.estimate()))];
+        lane.load.handed.fetch_add(1, Ordering::Relaxed);
         let _ = lane.entries.send(Entry {
             due,
             generation: state.generation,
@@ -300,7 +345,7 @@ impl Pacers {
     }
 }
 
-/// The pacer a new session goes to, given each one's load (per mille busy): the first under
+/// The pacer a new session goes to, given each one's estimated load: the first under
 /// [`SPILL_LOAD`], or else the least busy.
 fn choose_lane(loads: impl Iterator<Item = u32> + Clone) -> usize {
     match loads.clone().position(|load| load < SPILL_LOAD) {
@@ -312,15 +357,77 @@ fn choose_lane(loads: impl Iterator<Item = u32> + Clone) -> usize {
     }
 }
 
+/// A pacer busier than this (parts per million) hands sessions to a pacer at least
+/// [`REBALANCE_GAP`] less busy. Sessions stay where [`Pacers::play`] put them otherwise, and
+/// that is a guess when many start at once or cost more than those before them.
+const REBALANCE_LOAD: u32 = 800_000;
+
+/// See [`REBALANCE_LOAD`].
+const REBALANCE_GAP: u32 = 200_000;
+
+/// What a pacer thread knows of itself and the others.
+struct Pacer {
+    /// Its index in `lanes`.
+    me: usize,
+    lanes: std::sync::Weak<[Lane]>,
+    /// Frames a client was too slow for (the server's count).
+    dropped: Arc<AtomicU64>,
+}
+
+impl Pacer {
+    /// After a window `busy` parts per million: if that is too much and another pacer has
+    /// room, hands it enough of this one's sessions to even the two out.
+    fn rebalance(&self, heap: &mut BinaryHeap<Reverse<Entry>>, busy: u32) {
+        if busy <= REBALANCE_LOAD {
+            return;
+        }
+        let Some(lanes) = self.lanes.upgrade() else {
+            return;
+        };
+        let others = lanes.iter().enumerate().filter(|&(i, _)| i != self.me);
+        let Some((_, lane)) = others.min_by_key(|(_, lane)| lane.load.estimate()) else {
+            return;
+        };
+        let theirs = lane.load.estimate();
+        if theirs.saturating_add(REBALANCE_GAP) >= busy {
+            return;
+        }
+        let moving = heap.len() as u64 * u64::from((busy - theirs) / 2) / u64::from(busy);
+        for _ in 0..moving {
+            let Some(Reverse(entry)) = heap.pop() else {
+                break;
+            };
+            lane.load.handed.fetch_add(1, Ordering::Relaxed);
+            if lane.entries.send(entry).is_err() {
+                break;
+            }
+        }
+        log::debug!(
+            "pacer {}: {}% busy, {moving} sessions handed to a pacer {}% busy",
+            self.me,
+            busy / 10_000,
+            theirs / 10_000
+        );
+    }
+}
+
 /// A pacer's loop: sleep until the earliest deadline, send what is due within
 /// [`BATCH_WINDOW`] of now, put each session back with its next deadline. Every
-/// [`LOAD_WINDOW`] it stores in `load` how busy it was.
-fn pace(rx: mpsc::Receiver<Entry>, dropped: &AtomicU64, load: &AtomicU32) {
+/// [`LOAD_WINDOW`] it tells its lane how busy it was, and rebalances if it is too busy.
+fn pace(rx: mpsc::Receiver<Entry>, pacer: &Pacer) {
+    let Some(load) = pacer
+        .lanes
+        .upgrade()
+        .map(|lanes| lanes[pacer.me].load.clone())
+    else {
+        return;
+    };
+    let dropped = &*pacer.dropped;
     let mut heap: BinaryHeap<Reverse<Entry>> = BinaryHeap::new();
     // RTP sends put only headers here (payloads go from the shared frame); the lab's
     // whole-JPEG datagrams grow it to their size.
     let mut scratch = Vec::with_capacity(4096);
-    let mut window = (Instant::now(), Duration::ZERO);
+    let mut window = Window::new(Instant::now());
     let mut due = Vec::new();
     loop {
         let woke = Instant::now();
@@ -356,15 +463,8 @@ fn pace(rx: mpsc::Receiver<Entry>, dropped: &AtomicU64, load: &AtomicU32) {
             }
         }
         let now = Instant::now();
-        window.1 += now - woke;
-        let elapsed = now - window.0;
-        if heap.is_empty() {
-            load.store(0, Ordering::Relaxed);
-            window = (now, Duration::ZERO);
-        } else if elapsed >= LOAD_WINDOW {
-            let busy = window.1.as_secs_f64() / elapsed.as_secs_f64();
-            load.store((busy * 1000.0) as u32, Ordering::Relaxed);
-            window = (now, Duration::ZERO);
+        if let Some(busy) = window.round(woke, now, heap.len(), &load) {
+            pacer.rebalance(&mut heap, busy);
         }
         let received = match heap.peek() {
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
@@ -380,6 +480,50 @@ fn pace(rx: mpsc::Receiver<Entry>, dropped: &AtomicU64, load: &AtomicU32) {
         }
         while let Ok(entry) = rx.try_recv() {
             heap.push(Reverse(entry));
+        }
+    }
+}
+
+/// A pacer's account of its current [`LOAD_WINDOW`].
+struct Window {
+    start: Instant,
+    /// The end of the last round of sends.
+    last: Instant,
+    /// Time spent sending.
+    busy: Duration,
+    /// Sessions paced, times how long: a session that joined halfway counts half, so that
+    /// sessions arriving in a burst are not taken for cheap ones.
+    session_seconds: f64,
+}
+
+impl Window {
+    fn new(now: Instant) -> Window {
+        Window {
+            start: now,
+            last: now,
+            busy: Duration::ZERO,
+            session_seconds: 0.0,
+        }
+    }
+
+    /// A round of sends from `woke` to `now`, after which the pacer has `sessions`; at the
+    /// end of a window it tells `load`, and returns what it told (parts per million busy).
+    fn round(&mut self, woke: Instant, now: Instant, sessions: usize, load: &Load) -> Option<u32> {
+        self.busy += now - woke;
+        self.session_seconds += sessions as f64 * (now - self.last).as_secs_f64();
+        self.last = now;
+        let elapsed = (now - self.start).as_secs_f64();
+        if sessions == 0 {
+            load.tell(0, 0.0);
+            *self = Window::new(now);
+            None
+        } else if now - self.start >= LOAD_WINDOW {
+            let busy = (self.busy.as_secs_f64() / elapsed * 1e6) as u32;
+            load.tell(busy, self.session_seconds / elapsed);
+            *self = Window::new(now);
+            Some(busy)
+        } else {
+            None
         }
     }
 }
@@ -468,9 +612,65 @@ mod tests {
         assert_eq!(choose(&[SPILL_LOAD - 1, 0]), 0);
         assert_eq!(choose(&[SPILL_LOAD, 0]), 1);
         assert_eq!(choose(&[SPILL_LOAD, SPILL_LOAD - 1, 0]), 1);
-        assert_eq!(choose(&[900, 600, 700]), 1);
-        assert_eq!(choose(&[600, 900]), 0);
+        assert_eq!(choose(&[900_000, 600_000, 700_000]), 1);
+        assert_eq!(choose(&[600_000, 900_000]), 0);
         assert_eq!(choose(&[]), 0);
+    }
+
+    #[test]
+    fn sessions_handed_since_the_last_report_count_at_the_average_cost() {
+        let load = Load::default();
+        assert_eq!(load.estimate(), 0);
+        // Nothing measured yet: a burst counts at the minimum cost each.
+        load.handed.store(1000, Ordering::Relaxed);
+        assert_eq!(load.estimate(), 1000 * MIN_SESSION_LOAD);
+        // 400 sessions took 40% of the time: the next ones count at 0.1% each.
+        load.tell(400_000, 400.0);
+        assert_eq!(load.estimate(), 400_000);
+        load.handed.store(100, Ordering::Relaxed);
+        assert_eq!(load.estimate(), 500_000);
+        assert_eq!(choose_lane([load.estimate(), 0].into_iter()), 1);
+    }
+
+    #[test]
+    fn a_pacer_too_busy_hands_sessions_to_one_with_room() {
+        let (lanes, receivers): (Vec<Lane>, Vec<_>) = (0..2)
+            .map(|_| {
+                let (entries, rx) = mpsc::channel();
+                let load = Arc::new(Load::default());
+                (Lane { entries, load }, rx)
+            })
+            .unzip();
+        let lanes: Arc<[Lane]> = lanes.into();
+        lanes[1].load.tell(100_000, 100.0);
+        let pacer = Pacer {
+            me: 0,
+            lanes: Arc::downgrade(&lanes),
+            dropped: Arc::new(AtomicU64::new(0)),
+        };
+        let (shared, _sink) = playout();
+        let mut heap: BinaryHeap<_> = (0..10)
+            .map(|_| {
+                Reverse(Entry {
+                    due: Instant::now(),
+                    generation: 0,
+                    playout: shared.clone(),
+                })
+            })
+            .collect();
+
+        // Busy, but not too busy: nothing moves.
+        pacer.rebalance(&mut heap, REBALANCE_LOAD);
+        assert_eq!(heap.len(), 10);
+        // 90% against 10%: 4 of 10 sessions go, which evens the two out at about 50%.
+        pacer.rebalance(&mut heap, 900_000);
+        assert_eq!(heap.len(), 6);
+        assert_eq!(receivers[1].try_iter().count(), 4);
+        assert_eq!(lanes[1].load.handed.load(Ordering::Relaxed), 4);
+        // Too busy, but so is the other one: nothing moves.
+        lanes[1].load.tell(750_000, 100.0);
+        pacer.rebalance(&mut heap, 900_000);
+        assert_eq!(heap.len(), 6);
     }
 
     #[test]
