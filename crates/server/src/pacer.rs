@@ -292,6 +292,18 @@ struct Lane {
     load: Arc<Load>,
 }
 
+/// `count` lanes, and the receiving end of each one's channel.
+fn lanes(count: usize) -> (Arc<[Lane]>, Vec<mpsc::Receiver<Entry>>) {
+    let (lanes, receivers): (Vec<Lane>, Vec<_>) = (0..count)
+        .map(|_| {
+            let (entries, rx) = mpsc::channel();
+            let load = Arc::new(Load::default());
+            (Lane { entries, load }, rx)
+        })
+        .unzip();
+    (lanes.into(), receivers)
+}
+
 /// The pacer threads of a server. They end when this is dropped.
 pub struct Pacers {
     lanes: Arc<[Lane]>,
@@ -301,14 +313,7 @@ impl Pacers {
     /// One pacer thread per core.
     pub fn spawn(dropped: Arc<AtomicU64>) -> std::io::Result<Pacers> {
         let count = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let (lanes, receivers): (Vec<Lane>, Vec<_>) = (0..count)
-            .map(|_| {
-                let (entries, rx) = mpsc::channel();
-                let load = Arc::new(Load::default());
-                (Lane { entries, load }, rx)
-            })
-            .unzip();
-        let lanes: Arc<[Lane]> = lanes.into();
+        let (lanes, receivers) = lanes(count);
         for (me, rx) in receivers.into_iter().enumerate() {
             let pacer = Pacer {
                 me,
@@ -634,14 +639,7 @@ mod tests {
 
     #[test]
     fn a_pacer_too_busy_hands_sessions_to_one_with_room() {
-        let (lanes, receivers): (Vec<Lane>, Vec<_>) = (0..2)
-            .map(|_| {
-                let (entries, rx) = mpsc::channel();
-                let load = Arc::new(Load::default());
-                (Lane { entries, load }, rx)
-            })
-            .unzip();
-        let lanes: Arc<[Lane]> = lanes.into();
+        let (lanes, receivers) = lanes(2);
         lanes[1].load.tell(100_000, 100.0);
         let pacer = Pacer {
             me: 0,
