@@ -34,6 +34,10 @@ use crate::transport::{MediaTransport, RtpStamp, Sent};
 /// instead made frames late by more than the window: short sleeps overshoot on this VM.)
 pub const BATCH_WINDOW: Duration = Duration::from_micros(500);
 
+/// How late a frame may be sent: GStreamer's default jitter buffer (200 ms) drops a frame
+/// later than this, so past it a pacer that fell behind skips ahead instead of catching up.
+pub const MAX_LATE: Duration = Duration::from_millis(200);
+
 /// Who the server says it is in RTCP SDES and the Server header.
 pub const SERVER_NAME: &str = concat!("mjpeg-rtsp/", env!("CARGO_PKG_VERSION"));
 
@@ -95,6 +99,28 @@ impl Playout {
         Duration::from_secs_f64(1.0 / self.fps)
     }
 
+    /// Moves the position past the frames more than [`MAX_LATE`] behind their deadlines,
+    /// and says how many that was. Sending them would put seconds of video on the wire at
+    /// once (after a pacer could not keep up), only for the receiver to drop them.
+    fn skip_late_frames(&mut self, now: Instant) -> u64 {
+        let Some((start, origin)) = self.clock else {
+            return 0;
+        };
+        let Some(cutoff) = now.checked_sub(MAX_LATE) else {
+            return 0;
+        };
+        // The first frame due at or after the cutoff.
+        let behind = cutoff.saturating_duration_since(start).as_secs_f64() * self.fps;
+        let mut first_in_time = origin + behind.ceil() as u64;
+        if !self.looping {
+            first_in_time = first_in_time.min(self.media.frames.len() as u64);
+        }
+        if self.finished || first_in_time <= self.position {
+            return 0;
+        }
+        std::mem::replace(&mut self.position, first_in_time).abs_diff(first_in_time)
+    }
+
     /// When the next frame is due, while playing.
     pub fn next_deadline(&self) -> Option<Instant> {
         let (start, origin) = self.clock?;
@@ -153,10 +179,16 @@ impl Playout {
     }
 
     /// Sends every frame whose deadline has passed; at the end of the file (not looping) says
-    /// BYE and stops. Frames a client was too slow for count in `dropped`. Packets are
-    /// written into `scratch`, which the pacer reuses for every session it serves: one buffer
-    /// that stays in the cache instead of one per session that is cold by its next frame.
+    /// BYE and stops. Frames more than [`MAX_LATE`] late are skipped, and they and frames a
+    /// client was too slow for count in `dropped`. Packets are written into `scratch`, which
+    /// the pacer reuses for every session it serves: one buffer that stays in the cache
+    /// instead of one per session that is cold by its next frame.
     pub fn send_due_frames(&mut self, now: Instant, dropped: &AtomicU64, scratch: &mut Vec<u8>) {
+        let skipped = self.skip_late_frames(now);
+        if skipped > 0 {
+            dropped.fetch_add(skipped, Ordering::Relaxed);
+            log::info!("{}: {skipped} frames skipped: too late to send", self.peer);
+        }
         while let Some(deadline) = self.next_deadline() {
             if deadline > now {
                 break;
@@ -669,6 +701,26 @@ mod tests {
         lanes[1].load.tell(750_000, 100.0);
         pacer.rebalance(&mut heap, 900_000);
         assert_eq!(heap.len(), 6);
+    }
+
+    #[test]
+    fn frames_far_behind_their_deadlines_are_skipped_not_sent_at_once() {
+        let (shared, sink) = playout();
+        let mut p = lock(&shared);
+        // Playing for 5 s without a frame sent: 500 frames due at 100 fps.
+        p.clock = Some((Instant::now() - Duration::from_secs(5), 0));
+        let now = Instant::now();
+        let dropped = AtomicU64::new(0);
+        p.send_due_frames(now, &dropped, &mut Vec::new());
+        let due = p.position;
+        assert!((500..=502).contains(&due), "position {due}");
+        // Only the last 200 ms of them were sent; the rest counted as dropped.
+        let sent = due - dropped.load(Ordering::Relaxed);
+        assert!((19..=21).contains(&sent), "{sent} frames sent");
+        // The first to arrive is one of those, not the start of the file.
+        let first = frames(&sink, 1)[0];
+        assert_eq!(first, p.rtptime(due - sent));
+        assert_eq!(p.next_deadline().map(|d| d > now), Some(true));
     }
 
     #[test]
