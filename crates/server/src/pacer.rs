@@ -118,7 +118,9 @@ impl Playout {
         if self.finished || first_in_time <= self.position {
             return 0;
         }
-        std::mem::replace(&mut self.position, first_in_time).abs_diff(first_in_time)
+        let skipped = first_in_time - self.position;
+        self.position = first_in_time;
+        skipped
     }
 
     /// When the next frame is due, while playing.
