@@ -1,25 +1,29 @@
 //! Frames leave from a few pacer threads, not from each session's own thread.
 //!
-//! A session's connection thread handles its RTSP requests and RTCP; its frames are sent by a
-//! pacer: one thread per core, each with a heap of the next frame deadline of the sessions it
-//! paces. Measured on two cores (BENCHMARKS.md), waking a thread per session per frame cost
-//! three times the kernel's own cost of sending the frames, because a wake-up (a timer, a
-//! context switch, a poll set up again) costs more than handing the kernel one segmented
-//! datagram. A pacer wakes at a deadline and sends every frame due within the next
-//! [`BATCH_WINDOW`], so at a thousand sessions one wake-up sends about ten frames.
+//! A session's connection thread handles its RTSP requests and RTCP; its frames are sent by the
+//! pacers: one thread per core, sharing one heap of the sessions' next frame deadlines.
+//! Measured on two cores (BENCHMARKS.md), waking a thread per session per frame cost three
+//! times the kernel's own cost of sending the frames, because a wake-up (a timer, a context
+//! switch, a poll set up again) costs more than handing the kernel one segmented datagram. A
+//! pacer wakes at a deadline and sends every frame due within the next [`BATCH_WINDOW`], so at
+//! a thousand sessions one wake-up sends about ten frames.
+//!
+//! One pacer, the lead, sends everything while it keeps up; the others stand by, each pinned to
+//! its own core, and send what the lead has left overdue (see [`Role`]): on a virtual machine
+//! the host stops one CPU for milliseconds at a time, and with a single sender every frame due
+//! meanwhile was late.
 //!
 //! Deadlines stay absolute (`start + n * period`, see [`Playout::next_deadline`]), so a frame
 //! sent early or late does not move the next one: the cost of batching is jitter under the
-//! window, never drift. A session and its pacer share the session's [`Playout`] behind a mutex that only
-//! they take, briefly; a PLAY, PAUSE or teardown bumps its generation, so an entry the pacer
-//! still holds from before is dropped instead of sending.
+//! window, never drift. A session and the pacers share the session's [`Playout`] behind a mutex
+//! that only they take, briefly; a PLAY, PAUSE or teardown bumps its generation, so an entry the
+//! heap still holds from before is dropped instead of sending.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rtsp_proto::rtcp::{self, RtcpPacket, SenderReport};
@@ -276,294 +280,260 @@ impl Ord for Entry {
     }
 }
 
-/// A pacer busier than this (parts per million of its time spent sending) gets no new
-/// sessions while another is under it: see [`Pacers::play`].
-const SPILL_LOAD: u32 = 500_000;
+/// How overdue a frame must be before a standby pacer sends it instead of the lead. The lead
+/// wakes within 0.6 ms of its deadline 999 times in 1000 (measured at 500 sessions); a frame
+/// later than this means the lead is stopped or has more than a core's worth to send.
+const STANDBY_GRACE: Duration = Duration::from_micros(500);
 
-/// What a session handed to a pacer is taken to cost until the pacer's load shows it, if its
-/// sessions so far cost less (parts per million of a core): about what one costs at 384x288
-/// and 20 fps. A burst of new sessions then fills the first pacer by its estimate instead of
-/// all landing there before its load has been measured again.
-const MIN_SESSION_LOAD: u32 = 500;
+/// How often the first standby looks for overdue frames; the k-th looks every k times this,
+/// so that many cores do not mean many wake-ups. A frame the lead cannot send goes out at
+/// most about this plus [`STANDBY_GRACE`] late.
+const STANDBY_CHECK: Duration = Duration::from_millis(1);
 
-/// How often a pacer tells how busy it was.
-const LOAD_WINDOW: Duration = Duration::from_millis(100);
+/// The most entries a pacer takes off the heap at once: while it sends them, another pacer
+/// can take the next ones, and a pacer stopped mid-batch holds up no more than these.
+const MAX_BATCH: usize = 64;
 
-/// How busy a pacer is, as it last told, and what it was handed since.
-#[derive(Default)]
-struct Load {
-    /// Parts per million of the last [`LOAD_WINDOW`] the pacer spent sending.
-    busy: AtomicU32,
-    /// Sessions it was pacing then, on average over the window.
-    sessions: AtomicU32,
-    /// Sessions handed to it since.
-    handed: AtomicU32,
-}
-
-impl Load {
-    /// Its load with the sessions handed since counted in, each at the average of its
-    /// sessions (or at least [`MIN_SESSION_LOAD`]).
-    fn estimate(&self) -> u32 {
-        let busy = self.busy.load(Ordering::Relaxed);
-        let sessions = self.sessions.load(Ordering::Relaxed).max(1);
-        let handed = self.handed.load(Ordering::Relaxed);
-        let each = (busy / sessions).max(MIN_SESSION_LOAD);
-        busy.saturating_add(handed.saturating_mul(each))
-    }
-
-    /// The pacer's report: `busy` over its last window, pacing `sessions` on average.
-    fn tell(&self, busy: u32, sessions: f64) {
-        self.busy.store(busy, Ordering::Relaxed);
-        self.sessions
-            .store(sessions.ceil() as u32, Ordering::Relaxed);
-        self.handed.store(0, Ordering::Relaxed);
-    }
-}
-
-/// One pacer thread as [`Pacers`] sees it.
-struct Lane {
-    entries: mpsc::Sender<Entry>,
-    load: Arc<Load>,
-}
-
-/// `count` lanes, and the receiving end of each one's channel.
-fn lanes(count: usize) -> (Arc<[Lane]>, Vec<mpsc::Receiver<Entry>>) {
-    let (lanes, receivers): (Vec<Lane>, Vec<_>) = (0..count)
-        .map(|_| {
-            let (entries, rx) = mpsc::channel();
-            let load = Arc::new(Load::default());
-            (Lane { entries, load }, rx)
-        })
-        .unzip();
-    (lanes.into(), receivers)
-}
-
-/// The pacer threads of a server. They end when this is dropped.
-pub struct Pacers {
-    lanes: Arc<[Lane]>,
-}
-
-impl Pacers {
-    /// One pacer thread per core.
-    pub fn spawn(dropped: Arc<AtomicU64>) -> std::io::Result<Pacers> {
-        let count = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let (lanes, receivers) = lanes(count);
-        for (me, rx) in receivers.into_iter().enumerate() {
-            let pacer = Pacer {
-                me,
-                // Weak: the pacers end when `Pacers` is dropped and their channels close.
-                lanes: Arc::downgrade(&lanes),
-                dropped: dropped.clone(),
-            };
-            std::thread::Builder::new()
-                .name(format!("pacer-{me}"))
-                .spawn(move || pace(rx, &pacer))?;
-        }
-        Ok(Pacers { lanes })
-    }
-
-    /// Hands a playing session to a pacer. Call with the playout's state as PLAY left it:
-    /// its next deadline and generation (an entry from before that is dropped).
-    ///
-    /// Sessions fill the first pacer until it is busy [`SPILL_LOAD`] of its time, and only
-    /// then go to the least busy one. Measured at a thousand sessions (BENCHMARKS.md), one
-    /// pacer sending everything costs less CPU than two sharing it: half the wake-ups, and
-    /// the kernel's per-core buffers and caches stay on one core. Past the threshold, every
-    /// core sends.
-    pub fn play(&self, playout: &SharedPlayout, state: &Playout) {
-        let Some(due) = state.next_deadline() else {
-            return;
-        };
-        let lane = &self.lanes[choose_lane(self.lanes.iter().map(|l| l.load.estimate()))];
-        lane.load.handed.fetch_add(1, Ordering::Relaxed);
-        let _ = lane.entries.send(Entry {
-            due,
-            generation: state.generation,
-            playout: playout.clone(),
-        });
-    }
-}
-
-/// The pacer a new session goes to, given each one's estimated load: the first under
-/// [`SPILL_LOAD`], or else the least busy.
-fn choose_lane(loads: impl Iterator<Item = u32> + Clone) -> usize {
-    match loads.clone().position(|load| load < SPILL_LOAD) {
-        Some(lane) => lane,
-        None => loads
-            .enumerate()
-            .min_by_key(|&(_, load)| load)
-            .map_or(0, |(lane, _)| lane),
-    }
-}
-
-/// A pacer busier than this (parts per million) hands sessions to a pacer at least
-/// [`REBALANCE_GAP`] less busy. Sessions stay where [`Pacers::play`] put them otherwise, and
-/// that is a guess when many start at once or cost more than those before them.
-const REBALANCE_LOAD: u32 = 800_000;
-
-/// See [`REBALANCE_LOAD`].
-const REBALANCE_GAP: u32 = 200_000;
-
-/// What a pacer thread knows of itself and the others.
-struct Pacer {
-    /// Its index in `lanes`.
-    me: usize,
-    lanes: std::sync::Weak<[Lane]>,
+/// Every playing session's next deadline, one heap the pacers share.
+struct Schedule {
+    queue: Mutex<Queue>,
+    /// Wakes the lead early: a session is due before what it sleeps for, or the server closes.
+    lead: Condvar,
+    /// Wakes the standbys early: only to close.
+    standby: Condvar,
     /// Frames a client was too slow for (the server's count).
     dropped: Arc<AtomicU64>,
 }
 
-impl Pacer {
-    /// After a window `busy` parts per million: if that is too much and another pacer has
-    /// room, hands it enough of this one's sessions to even the two out.
-    fn rebalance(&self, heap: &mut BinaryHeap<Reverse<Entry>>, busy: u32) {
-        if busy <= REBALANCE_LOAD {
-            return;
-        }
-        let Some(lanes) = self.lanes.upgrade() else {
-            return;
-        };
-        let others = lanes.iter().enumerate().filter(|&(i, _)| i != self.me);
-        let Some((_, lane)) = others.min_by_key(|(_, lane)| lane.load.estimate()) else {
-            return;
-        };
-        let theirs = lane.load.estimate();
-        if theirs.saturating_add(REBALANCE_GAP) >= busy {
-            return;
-        }
-        let moving = heap.len() as u64 * u64::from((busy - theirs) / 2) / u64::from(busy);
-        for _ in 0..moving {
-            let Some(Reverse(entry)) = heap.pop() else {
-                break;
-            };
-            lane.load.handed.fetch_add(1, Ordering::Relaxed);
-            if lane.entries.send(entry).is_err() {
-                break;
-            }
-        }
-        log::debug!(
-            "pacer {}: {}% busy, {moving} sessions handed to a pacer {}% busy",
-            self.me,
-            busy / 10_000,
-            theirs / 10_000
-        );
+struct Queue {
+    heap: BinaryHeap<Reverse<Entry>>,
+    closed: bool,
+}
+
+impl Queue {
+    /// Puts `entries` on the heap, and says whether one of them is now the earliest. The lead
+    /// sleeps until the earliest deadline it saw, so whoever makes an earlier one must wake it.
+    fn push(&mut self, entries: impl IntoIterator<Item = Entry>) -> bool {
+        let before = self.heap.peek().map(|Reverse(e)| e.due);
+        self.heap.extend(entries.into_iter().map(Reverse));
+        let after = self.heap.peek().map(|Reverse(e)| e.due);
+        after.is_some() && after != before
     }
 }
 
-/// A pacer's loop: sleep until the earliest deadline, send what is due within
-/// [`BATCH_WINDOW`] of now, put each session back with its next deadline. Every
-/// [`LOAD_WINDOW`] it tells its lane how busy it was, and rebalances if it is too busy.
-fn pace(rx: mpsc::Receiver<Entry>, pacer: &Pacer) {
-    let Some(load) = pacer
-        .lanes
-        .upgrade()
-        .map(|lanes| lanes[pacer.me].load.clone())
-    else {
-        return;
+impl Schedule {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // The queue is only pushed to and popped from: a panic elsewhere leaves it whole.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The part a pacer thread plays.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Role {
+    /// Sleeps until the earliest deadline and sends what is due: everything, while one core
+    /// keeps up. One pacer sending everything costs less CPU than several sharing it (half
+    /// the wake-ups at two cores, BENCHMARKS.md), so the others only stand by.
+    Lead,
+    /// Looks every `check` for frames overdue by [`STANDBY_GRACE`] and sends them. On a
+    /// virtual machine the host stops a virtual CPU for milliseconds at a time, several
+    /// times a second (measured here: up to 4 ms, never both CPUs at once), and a lead on
+    /// the stopped CPU sends nothing until it runs again; a standby pinned to another CPU
+    /// sends for it. It also shares the work when there is more than one core's worth.
+    Standby { check: Duration },
+}
+
+impl Role {
+    /// How long to sleep, given the earliest deadline on the heap: zero to send now, `None`
+    /// to sleep until woken.
+    fn rest(self, earliest: Option<Instant>, now: Instant) -> Option<Duration> {
+        match self {
+            Role::Lead => earliest.map(|due| due.saturating_duration_since(now)),
+            Role::Standby { check } => match earliest {
+                Some(due) if now.saturating_duration_since(due) >= STANDBY_GRACE => {
+                    Some(Duration::ZERO)
+                }
+                _ => Some(check),
+            },
+        }
+    }
+}
+
+/// The pacer threads of a server. They end when this is dropped.
+pub struct Pacers {
+    schedule: Arc<Schedule>,
+}
+
+impl Pacers {
+    /// One pacer thread per core (at least two, so that a lead held up by one session's
+    /// lock does not hold up the rest): a lead and standbys, each pinned to its own core.
+    pub fn spawn(dropped: Arc<AtomicU64>) -> std::io::Result<Pacers> {
+        let schedule = Arc::new(Schedule {
+            queue: Mutex::new(Queue {
+                heap: BinaryHeap::new(),
+                closed: false,
+            }),
+            lead: Condvar::new(),
+            standby: Condvar::new(),
+            dropped,
+        });
+        let cpus = allowed_cpus();
+        let count = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
+        for me in 0..count {
+            let role = match me {
+                0 => Role::Lead,
+                k => Role::Standby {
+                    check: STANDBY_CHECK * k as u32,
+                },
+            };
+            let cpu = (!cpus.is_empty()).then(|| cpus[me % cpus.len()]);
+            let schedule = schedule.clone();
+            std::thread::Builder::new()
+                .name(format!("pacer-{me}"))
+                .spawn(move || {
+                    if let Some(cpu) = cpu {
+                        pin_to(cpu);
+                    }
+                    pace(&schedule, role)
+                })?;
+        }
+        Ok(Pacers { schedule })
+    }
+
+    /// Hands a playing session to the pacers. Call with the playout's state as PLAY left it:
+    /// its next deadline and generation (an entry from before that is dropped).
+    pub fn play(&self, playout: &SharedPlayout, state: &Playout) {
+        let Some(due) = state.next_deadline() else {
+            return;
+        };
+        let entry = Entry {
+            due,
+            generation: state.generation,
+            playout: playout.clone(),
+        };
+        if self.schedule.lock().push([entry]) {
+            self.schedule.lead.notify_one();
+        }
+    }
+}
+
+impl Drop for Pacers {
+    fn drop(&mut self) {
+        self.schedule.lock().closed = true;
+        self.schedule.lead.notify_all();
+        self.schedule.standby.notify_all();
+    }
+}
+
+/// A pacer's loop: sleep as its [`Role`] says, then take what is due within
+/// [`BATCH_WINDOW`] of now (up to [`MAX_BATCH`] sessions) off the heap, send it without the
+/// heap's lock, and put each session back with its next deadline.
+fn pace(schedule: &Schedule, role: Role) {
+    let signal = match role {
+        Role::Lead => &schedule.lead,
+        Role::Standby { .. } => &schedule.standby,
     };
-    let dropped = &*pacer.dropped;
-    let mut heap: BinaryHeap<Reverse<Entry>> = BinaryHeap::new();
     // RTP sends put only headers here (payloads go from the shared frame); the lab's
     // whole-JPEG datagrams grow it to their size.
     let mut scratch = Vec::with_capacity(4096);
-    let mut window = Window::new(Instant::now());
-    let mut due = Vec::new();
-    loop {
-        let woke = Instant::now();
-        let horizon = woke + BATCH_WINDOW;
-        while heap.peek().is_some_and(|Reverse(e)| e.due <= horizon) {
-            due.push(heap.pop().expect("peeked").0);
-        }
-        // By a session's next frame its state has long left the cache. Asking for all of
-        // this batch's at once lets the misses overlap instead of each stalling a send in
-        // turn (measured, about a microsecond a frame at a thousand sessions).
-        for entry in &due {
-            prefetch(Arc::as_ptr(&entry.playout));
-        }
-        for entry in due.drain(..) {
-            let next = {
-                let mut p = lock(&entry.playout);
-                if p.generation != entry.generation {
-                    continue;
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut queue = schedule.lock();
+    while !queue.closed {
+        let now = Instant::now();
+        let earliest = queue.heap.peek().map(|Reverse(e)| e.due);
+        match role.rest(earliest, now) {
+            None => queue = signal.wait(queue).unwrap_or_else(|e| e.into_inner()),
+            Some(wait) if !wait.is_zero() => {
+                queue = signal
+                    .wait_timeout(queue, wait)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            }
+            Some(_) => {
+                let horizon = now + BATCH_WINDOW;
+                while batch.len() < MAX_BATCH
+                    && queue.heap.peek().is_some_and(|Reverse(e)| e.due <= horizon)
+                {
+                    batch.push(queue.heap.pop().expect("peeked").0);
                 }
-                // A bug in one session's send must not stop the others this pacer serves:
-                // that session stops, the pacer goes on.
-                let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    p.send_due_frames(horizon, dropped, &mut scratch);
-                    p.next_deadline()
-                }));
-                sent.unwrap_or_else(|_| {
-                    log::error!("{}: sending a frame panicked: its stream stops", p.peer);
-                    None
-                })
-            };
-            if let Some(due) = next {
-                heap.push(Reverse(Entry { due, ..entry }));
+                drop(queue);
+                send_batch(&mut batch, horizon, &schedule.dropped, &mut scratch);
+                queue = schedule.lock();
+                if queue.push(batch.drain(..)) && role != Role::Lead {
+                    schedule.lead.notify_one();
+                }
             }
         }
-        let now = Instant::now();
-        if let Some(busy) = window.round(woke, now, heap.len(), &load) {
-            pacer.rebalance(&mut heap, busy);
-        }
-        let received = match heap.peek() {
-            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            Some(Reverse(e)) => match e.due.checked_duration_since(now) {
-                Some(wait) => rx.recv_timeout(wait),
-                None => continue,
-            },
-        };
-        match received {
-            Ok(entry) => heap.push(Reverse(entry)),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
-        }
-        while let Ok(entry) = rx.try_recv() {
-            heap.push(Reverse(entry));
-        }
     }
 }
 
-/// A pacer's account of its current [`LOAD_WINDOW`].
-struct Window {
-    start: Instant,
-    /// The end of the last round of sends.
-    last: Instant,
-    /// Time spent sending.
-    busy: Duration,
-    /// Sessions paced, times how long: a session that joined halfway counts half, so that
-    /// sessions arriving in a burst are not taken for cheap ones.
-    session_seconds: f64,
+/// Sends the frames of `batch` due by `horizon`, and leaves in it the sessions still playing,
+/// each with its next deadline.
+fn send_batch(
+    batch: &mut Vec<Entry>,
+    horizon: Instant,
+    dropped: &AtomicU64,
+    scratch: &mut Vec<u8>,
+) {
+    // By a session's next frame its state has long left the cache. Asking for all of this
+    // batch's at once lets the misses overlap instead of each stalling a send in turn
+    // (measured, about a microsecond a frame at a thousand sessions).
+    for entry in batch.iter() {
+        prefetch(Arc::as_ptr(&entry.playout));
+    }
+    batch.retain_mut(|entry| {
+        let mut p = lock(&entry.playout);
+        if p.generation != entry.generation {
+            return false;
+        }
+        // A bug in one session's send must not stop the others: that session stops, the
+        // pacer goes on.
+        let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            p.send_due_frames(horizon, dropped, scratch);
+            p.next_deadline()
+        }))
+        .unwrap_or_else(|_| {
+            log::error!("{}: sending a frame panicked: its stream stops", p.peer);
+            None
+        });
+        match next {
+            Some(due) => {
+                entry.due = due;
+                true
+            }
+            None => false,
+        }
+    });
 }
 
-impl Window {
-    fn new(now: Instant) -> Window {
-        Window {
-            start: now,
-            last: now,
-            busy: Duration::ZERO,
-            session_seconds: 0.0,
+/// The CPUs this process may run on, in order; empty where that cannot be asked.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: a zeroed cpu_set_t is an empty set; the kernel fills it for this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) != 0 {
+            return Vec::new();
         }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
+            .collect()
     }
+}
 
-    /// A round of sends from `woke` to `now`, after which the pacer has `sessions`; at the
-    /// end of a window it tells `load`, and returns what it told (parts per million busy).
-    fn round(&mut self, woke: Instant, now: Instant, sessions: usize, load: &Load) -> Option<u32> {
-        self.busy += now - woke;
-        self.session_seconds += sessions as f64 * (now - self.last).as_secs_f64();
-        self.last = now;
-        let elapsed = (now - self.start).as_secs_f64();
-        if sessions == 0 {
-            load.tell(0, 0.0);
-            *self = Window::new(now);
-            None
-        } else if now - self.start >= LOAD_WINDOW {
-            let busy = (self.busy.as_secs_f64() / elapsed * 1e6) as u32;
-            load.tell(busy, self.session_seconds / elapsed);
-            *self = Window::new(now);
-            Some(busy)
-        } else {
-            None
-        }
+/// Keeps the calling thread on `cpu`, so that a standby's timer is not on the same stopped
+/// CPU as the lead's. Where that is refused the thread runs anywhere, as it would have.
+fn pin_to(cpu: usize) {
+    // SAFETY: as in `allowed_cpus`; the set outlives the call.
+    let refused = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) != 0
+    };
+    if refused {
+        log::debug!(
+            "pacer not pinned to CPU {cpu}: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }
 
@@ -645,64 +615,66 @@ mod tests {
     }
 
     #[test]
-    fn sessions_fill_the_first_pacer_then_go_to_the_least_busy() {
-        let choose = |loads: &[u32]| choose_lane(loads.iter().copied());
-        assert_eq!(choose(&[0, 0]), 0);
-        assert_eq!(choose(&[SPILL_LOAD - 1, 0]), 0);
-        assert_eq!(choose(&[SPILL_LOAD, 0]), 1);
-        assert_eq!(choose(&[SPILL_LOAD, SPILL_LOAD - 1, 0]), 1);
-        assert_eq!(choose(&[900_000, 600_000, 700_000]), 1);
-        assert_eq!(choose(&[600_000, 900_000]), 0);
-        assert_eq!(choose(&[]), 0);
+    fn the_lead_sleeps_until_a_deadline_and_a_standby_sends_only_what_the_lead_left_late() {
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        assert_eq!(Role::Lead.rest(None, now), None);
+        assert_eq!(Role::Lead.rest(Some(now + ms(3)), now), Some(ms(3)));
+        assert_eq!(
+            Role::Lead.rest(Some(now - ms(3)), now),
+            Some(Duration::ZERO)
+        );
+
+        let standby = Role::Standby { check: ms(2) };
+        assert_eq!(standby.rest(None, now), Some(ms(2)));
+        assert_eq!(standby.rest(Some(now + ms(3)), now), Some(ms(2)));
+        // Due, but not yet overdue by the grace: still the lead's.
+        let due = now - STANDBY_GRACE / 2;
+        assert_eq!(standby.rest(Some(due), now), Some(ms(2)));
+        let overdue = now - STANDBY_GRACE;
+        assert_eq!(standby.rest(Some(overdue), now), Some(Duration::ZERO));
     }
 
     #[test]
-    fn sessions_handed_since_the_last_report_count_at_the_average_cost() {
-        let load = Load::default();
-        assert_eq!(load.estimate(), 0);
-        // Nothing measured yet: a burst counts at the minimum cost each.
-        load.handed.store(1000, Ordering::Relaxed);
-        assert_eq!(load.estimate(), 1000 * MIN_SESSION_LOAD);
-        // 400 sessions took 40% of the time: the next ones count at 0.1% each.
-        load.tell(400_000, 400.0);
-        assert_eq!(load.estimate(), 400_000);
-        load.handed.store(100, Ordering::Relaxed);
-        assert_eq!(load.estimate(), 500_000);
-        assert_eq!(choose_lane([load.estimate(), 0].into_iter()), 1);
-    }
-
-    #[test]
-    fn a_pacer_too_busy_hands_sessions_to_one_with_room() {
-        let (lanes, receivers) = lanes(2);
-        lanes[1].load.tell(100_000, 100.0);
-        let pacer = Pacer {
-            me: 0,
-            lanes: Arc::downgrade(&lanes),
-            dropped: Arc::new(AtomicU64::new(0)),
-        };
+    fn only_a_deadline_earlier_than_all_on_the_heap_wakes_the_lead() {
         let (shared, _sink) = playout();
-        let mut heap: BinaryHeap<_> = (0..10)
-            .map(|_| {
-                Reverse(Entry {
-                    due: Instant::now(),
-                    generation: 0,
-                    playout: shared.clone(),
-                })
-            })
-            .collect();
+        let now = Instant::now();
+        let entry = |ms: u64| Entry {
+            due: now + Duration::from_millis(ms),
+            generation: 0,
+            playout: shared.clone(),
+        };
+        let mut queue = Queue {
+            heap: BinaryHeap::new(),
+            closed: false,
+        };
+        // The lead sleeps without an alarm on an empty heap.
+        assert!(queue.push([entry(10)]));
+        assert!(!queue.push([entry(20), entry(10)]));
+        assert!(queue.push([entry(30), entry(5)]));
+        assert_eq!(queue.heap.len(), 5);
+    }
 
-        // Busy, but not too busy: nothing moves.
-        pacer.rebalance(&mut heap, REBALANCE_LOAD);
-        assert_eq!(heap.len(), 10);
-        // 90% against 10%: 4 of 10 sessions go, which evens the two out at about 50%.
-        pacer.rebalance(&mut heap, 900_000);
-        assert_eq!(heap.len(), 6);
-        assert_eq!(receivers[1].try_iter().count(), 4);
-        assert_eq!(lanes[1].load.handed.load(Ordering::Relaxed), 4);
-        // Too busy, but so is the other one: nothing moves.
-        lanes[1].load.tell(750_000, 100.0);
-        pacer.rebalance(&mut heap, 900_000);
-        assert_eq!(heap.len(), 6);
+    #[test]
+    fn a_lead_held_up_by_one_session_does_not_hold_up_the_others() {
+        let pacers = Pacers::spawn(Arc::new(AtomicU64::new(0))).unwrap();
+        let (stuck, _stuck_sink) = playout();
+        let (other, sink) = playout();
+        play(&pacers, &stuck);
+        // Half a period later, so the two are never due in the same batch.
+        std::thread::sleep(Duration::from_secs_f64(0.5 / FPS));
+        play(&pacers, &other);
+        frames(&sink, 2);
+
+        // Whoever takes the stuck session next waits for this lock; the other session's
+        // frames go on coming, one per period.
+        let held = lock(&stuck);
+        let period = (90_000.0 / FPS) as u32;
+        let meanwhile = frames(&sink, 20);
+        assert!(meanwhile
+            .windows(2)
+            .all(|w| w[1].wrapping_sub(w[0]) == period));
+        drop(held);
     }
 
     #[test]
