@@ -22,7 +22,7 @@ for _ in $(seq "$pairs"); do
     row=$(./target/release/loadgen run "rtsp://127.0.0.1:$port/video.mjpeg" --sessions "$sessions" \
       --seconds "$secs" --pid "$pid" | grep '^| [0-9]')
     steal1=$(awk '/^cpu /{print $9}' /proc/stat)
-    # Steal: time the host ran something else on this machine's CPUs, in clock ticks.
+    # Steal: time the host ran something else on this machine's CPUs, in hundredths of a second (USER_HZ).
     echo "| $(basename "$server") $row steal $((steal1 - steal0)) ticks |"
     kill "$pid"
     wait "$pid" 2>/dev/null || true
