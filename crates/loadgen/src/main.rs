@@ -86,6 +86,81 @@ enum Cmd {
         #[arg(long)]
         no_gro: bool,
     },
+    /// How often this machine's CPUs stop: a thread spinning on each CPU reads the clock, and
+    /// every gap over 0.5 ms is time its CPU ran something else (on a virtual machine, mostly
+    /// the host's other guests). Uses every core: run it alone.
+    Stalls {
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+}
+
+/// A gap in a spinning thread's clock readings longer than this counts as its CPU stopping.
+const STALL: Duration = Duration::from_micros(500);
+
+/// How many of CPU `i`'s stops overlap a stop of another CPU.
+fn stopped_together(gaps: &[Vec<(Instant, Instant)>], i: usize) -> usize {
+    gaps[i]
+        .iter()
+        .filter(|&&(a, b)| {
+            gaps.iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .any(|(_, theirs)| theirs.iter().any(|&(c, d)| c < b && a < d))
+        })
+        .count()
+}
+
+/// `loadgen stalls`: per CPU, how often, how long, and whether another CPU was stopped too.
+fn stalls(seconds: u64) -> anyhow::Result<()> {
+    let cpus = server::pacer::allowed_cpus();
+    if cpus.is_empty() {
+        bail!("cannot tell which CPUs this process may use");
+    }
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let gaps: Vec<Vec<(Instant, Instant)>> = std::thread::scope(|scope| {
+        let watchers: Vec<_> = cpus
+            .iter()
+            .map(|&cpu| {
+                scope.spawn(move || -> std::io::Result<Vec<(Instant, Instant)>> {
+                    server::pacer::pin_to(cpu)?;
+                    let mut gaps = Vec::new();
+                    let mut last = Instant::now();
+                    while last < end {
+                        let now = Instant::now();
+                        // A bound on memory: a machine stopped this often is answered anyway.
+                        if now - last > STALL && gaps.len() < 1_000_000 {
+                            gaps.push((last, now));
+                        }
+                        last = now;
+                    }
+                    Ok(gaps)
+                })
+            })
+            .collect();
+        watchers
+            .into_iter()
+            .map(|w| w.join().expect("a watcher panicked"))
+            .collect::<std::io::Result<_>>()
+    })
+    .context("pinning a thread to its CPU")?;
+    println!("| CPU | stops over 0.5 ms | longest | total | while another CPU was stopped too |");
+    println!("|---|---|---|---|---|");
+    for (i, mine) in gaps.iter().enumerate() {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let longest = mine.iter().map(|&(a, b)| b - a).max().unwrap_or_default();
+        let total: Duration = mine.iter().map(|&(a, b)| b - a).sum();
+        let together = stopped_together(&gaps, i);
+        println!(
+            "| {} | {} | {:.2} ms | {:.1} ms | {} |",
+            cpus[i],
+            mine.len(),
+            ms(longest),
+            ms(total),
+            together
+        );
+    }
+    Ok(())
 }
 
 /// CPU seconds (user + system) of a process or thread, from /proc.
@@ -751,6 +826,7 @@ fn receive_until(socks: &[UdpSocket], end: Instant) -> Vec<SessionCount> {
 fn main() -> anyhow::Result<()> {
     match Args::parse().command {
         Cmd::Idle { url, sessions, pid } => idle(&url, sessions, pid),
+        Cmd::Stalls { seconds } => stalls(seconds),
         Cmd::Floor {
             file,
             sessions,
@@ -846,6 +922,22 @@ mod tests {
         h[4..8].copy_from_slice(&timestamp.to_be_bytes());
         h[12..16].copy_from_slice(&offset.to_be_bytes());
         h
+    }
+
+    #[test]
+    fn a_stop_counts_as_together_only_where_another_cpu_was_stopped_at_the_same_time() {
+        let t = Instant::now();
+        let ms = |n: u64| t + Duration::from_millis(n);
+        let gaps = vec![
+            vec![(ms(0), ms(2)), (ms(10), ms(12)), (ms(20), ms(21))],
+            vec![(ms(1), ms(3)), (ms(12), ms(14))],
+            vec![(ms(20), ms(22))],
+        ];
+        // CPU 0's first stop overlaps CPU 1's, its third CPU 2's; its second only touches.
+        assert_eq!(stopped_together(&gaps, 0), 2);
+        assert_eq!(stopped_together(&gaps, 1), 1);
+        assert_eq!(stopped_together(&gaps, 2), 1);
+        assert_eq!(stopped_together(&[vec![(ms(0), ms(5))]], 0), 0);
     }
 
     #[test]

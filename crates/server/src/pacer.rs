@@ -337,9 +337,10 @@ enum Role {
     Lead,
     /// Looks every `check` for frames overdue by [`STANDBY_GRACE`] and sends them. On a
     /// virtual machine the host stops a virtual CPU for milliseconds at a time, several
-    /// times a second (measured here: up to 4 ms, never both CPUs at once), and a lead on
-    /// the stopped CPU sends nothing until it runs again; a standby pinned to another CPU
-    /// sends for it. It also shares the work when there is more than one core's worth.
+    /// times a second (`loadgen stalls` here: 2-15 ms, and one CPU at a time in all but a
+    /// few), and a lead on the stopped CPU sends nothing until it runs again; a standby
+    /// pinned to another CPU sends for it. It also shares the work when there is more than
+    /// one core's worth.
     Standby { check: Duration },
 }
 
@@ -391,8 +392,10 @@ impl Pacers {
             std::thread::Builder::new()
                 .name(format!("pacer-{me}"))
                 .spawn(move || {
-                    if let Some(cpu) = cpu {
-                        pin_to(cpu);
+                    // Refused (a container's CPU set, say): the thread runs anywhere, as it
+                    // would have.
+                    if let Some(Err(e)) = cpu.map(pin_to) {
+                        log::debug!("pacer-{me} not pinned: {e}");
                     }
                     pace(&schedule, role)
                 })?;
@@ -506,8 +509,8 @@ fn send_batch(
     });
 }
 
-/// The CPUs this process may run on, in order; empty where that cannot be asked.
-fn allowed_cpus() -> Vec<usize> {
+/// The CPUs this thread may run on, in order; empty where that cannot be asked.
+pub fn allowed_cpus() -> Vec<usize> {
     // SAFETY: a zeroed cpu_set_t is an empty set; the kernel fills it for this thread.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
@@ -520,9 +523,9 @@ fn allowed_cpus() -> Vec<usize> {
     }
 }
 
-/// Keeps the calling thread on `cpu`, so that a standby's timer is not on the same stopped
-/// CPU as the lead's. Where that is refused the thread runs anywhere, as it would have.
-fn pin_to(cpu: usize) {
+/// Keeps the calling thread on `cpu`: a standby's timer must not be on the same stopped CPU
+/// as the lead's (and `loadgen stalls` watches each CPU from a thread of its own).
+pub fn pin_to(cpu: usize) -> std::io::Result<()> {
     // SAFETY: as in `allowed_cpus`; the set outlives the call.
     let refused = unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
@@ -530,11 +533,9 @@ fn pin_to(cpu: usize) {
         libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) != 0
     };
     if refused {
-        log::debug!(
-            "pacer not pinned to CPU {cpu}: {}",
-            std::io::Error::last_os_error()
-        );
+        return Err(std::io::Error::last_os_error());
     }
+    Ok(())
 }
 
 /// Starts loading `*state` into the cache, without waiting for it.
