@@ -310,14 +310,25 @@ struct Queue {
     closed: bool,
 }
 
+/// Whom a push onto the heap must wake.
+#[derive(Debug, Default, PartialEq)]
+struct Wake {
+    /// One of the entries is now the earliest, and the lead sleeps until the earliest it saw.
+    lead: bool,
+    /// The heap was empty, and the standbys sleep until woken while it is.
+    standbys: bool,
+}
+
 impl Queue {
-    /// Puts `entries` on the heap, and says whether one of them is now the earliest. The lead
-    /// sleeps until the earliest deadline it saw, so whoever makes an earlier one must wake it.
-    fn push(&mut self, entries: impl IntoIterator<Item = Entry>) -> bool {
+    /// Puts `entries` on the heap, and says whom that must wake.
+    fn push(&mut self, entries: impl IntoIterator<Item = Entry>) -> Wake {
         let before = self.heap.peek().map(|Reverse(e)| e.due);
         self.heap.extend(entries.into_iter().map(Reverse));
         let after = self.heap.peek().map(|Reverse(e)| e.due);
-        after.is_some() && after != before
+        Wake {
+            lead: after.is_some() && after != before,
+            standbys: before.is_none() && after.is_some(),
+        }
     }
 }
 
@@ -325,6 +336,15 @@ impl Schedule {
     fn lock(&self) -> MutexGuard<'_, Queue> {
         // The queue is only pushed to and popped from: a panic elsewhere leaves it whole.
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wake(&self, wake: Wake) {
+        if wake.lead {
+            self.lead.notify_one();
+        }
+        if wake.standbys {
+            self.standby.notify_all();
+        }
     }
 }
 
@@ -340,7 +360,8 @@ enum Role {
     /// times a second (`loadgen stalls` here: 2-15 ms, and one CPU at a time in all but a
     /// few), and a lead on the stopped CPU sends nothing until it runs again; a standby
     /// pinned to another CPU sends for it. It also shares the work when there is more than
-    /// one core's worth.
+    /// one core's worth. While the heap is empty it sleeps until woken: an idle server does
+    /// not wake a thousand times a second.
     Standby { check: Duration },
 }
 
@@ -351,10 +372,11 @@ impl Role {
         match self {
             Role::Lead => earliest.map(|due| due.saturating_duration_since(now)),
             Role::Standby { check } => match earliest {
+                None => None,
                 Some(due) if now.saturating_duration_since(due) >= STANDBY_GRACE => {
                     Some(Duration::ZERO)
                 }
-                _ => Some(check),
+                Some(_) => Some(check),
             },
         }
     }
@@ -414,9 +436,8 @@ impl Pacers {
             generation: state.generation,
             playout: playout.clone(),
         };
-        if self.schedule.lock().push([entry]) {
-            self.schedule.lead.notify_one();
-        }
+        let wake = self.schedule.lock().push([entry]);
+        self.schedule.wake(wake);
     }
 }
 
@@ -462,9 +483,10 @@ fn pace(schedule: &Schedule, role: Role) {
                 drop(queue);
                 send_batch(&mut batch, horizon, &schedule.dropped, &mut scratch);
                 queue = schedule.lock();
-                if queue.push(batch.drain(..)) && role != Role::Lead {
-                    schedule.lead.notify_one();
-                }
+                let mut wake = queue.push(batch.drain(..));
+                // The lead looks at the heap again before it sleeps.
+                wake.lead &= role != Role::Lead;
+                schedule.wake(wake);
             }
         }
     }
@@ -627,7 +649,7 @@ mod tests {
         );
 
         let standby = Role::Standby { check: ms(2) };
-        assert_eq!(standby.rest(None, now), Some(ms(2)));
+        assert_eq!(standby.rest(None, now), None);
         assert_eq!(standby.rest(Some(now + ms(3)), now), Some(ms(2)));
         // Due, but not yet overdue by the grace: still the lead's.
         let due = now - STANDBY_GRACE / 2;
@@ -637,7 +659,7 @@ mod tests {
     }
 
     #[test]
-    fn only_a_deadline_earlier_than_all_on_the_heap_wakes_the_lead() {
+    fn a_push_wakes_the_lead_for_an_earlier_deadline_and_the_standbys_for_an_empty_heap() {
         let (shared, _sink) = playout();
         let now = Instant::now();
         let entry = |ms: u64| Entry {
@@ -649,10 +671,12 @@ mod tests {
             heap: BinaryHeap::new(),
             closed: false,
         };
-        // The lead sleeps without an alarm on an empty heap.
-        assert!(queue.push([entry(10)]));
-        assert!(!queue.push([entry(20), entry(10)]));
-        assert!(queue.push([entry(30), entry(5)]));
+        let wake = |lead, standbys| Wake { lead, standbys };
+        // Everyone sleeps without an alarm on an empty heap.
+        assert_eq!(queue.push([entry(10)]), wake(true, true));
+        assert_eq!(queue.push([entry(20), entry(10)]), wake(false, false));
+        assert_eq!(queue.push([entry(30), entry(5)]), wake(true, false));
+        assert_eq!(queue.push([]), wake(false, false));
         assert_eq!(queue.heap.len(), 5);
     }
 
