@@ -299,7 +299,7 @@ struct Schedule {
     queue: Mutex<Queue>,
     /// Wakes the lead early: a session is due before what it sleeps for, or the server closes.
     lead: Condvar,
-    /// Wakes the standbys early: only to close.
+    /// Wakes the standbys: the heap is no longer empty, or the server closes.
     standby: Condvar,
     /// Frames a client was too slow for (the server's count).
     dropped: Arc<AtomicU64>,
@@ -311,7 +311,7 @@ struct Queue {
 }
 
 /// Whom a push onto the heap must wake.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, PartialEq)]
 struct Wake {
     /// One of the entries is now the earliest, and the lead sleeps until the earliest it saw.
     lead: bool,
