@@ -77,7 +77,7 @@ fn every_variant_is_classified_as_expected() {
             };
             assert_eq!(got, class, "{name} frame {i}");
             assert!(
-                media.rtp_frame(i).is_some(),
+                media.rtp_frame(i).is_ok(),
                 "{name} frame {i} cannot be sent"
             );
         }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use rtsp_proto::rtsp::{self, Limits, Parsed, Response, Session};
-use server::transport::Packet;
+use server::net::udp_batch::Packet;
 
 #[derive(Parser)]
 #[command(about = "RTSP/RTP load generator")]
@@ -593,13 +593,13 @@ fn floor(plan: &FloorPlan) -> anyhow::Result<()> {
             let session = (g % sessions as u64) as usize;
             let frame = &frames[(g / sessions as u64) as usize % frames.len()];
             // What the server does per frame: its own send function, a batch at a time.
-            for batch in frame.chunks(server::transport::MAX_BATCH) {
-                let mut packets = [Packet::default(); server::transport::MAX_BATCH];
+            for batch in frame.chunks(server::net::udp_batch::MAX_BATCH) {
+                let mut packets = [Packet::default(); server::net::udp_batch::MAX_BATCH];
                 for (p, (head, body)) in packets.iter_mut().zip(batch) {
                     *p = Packet { head, body };
                 }
                 let packets = &packets[..batch.len()];
-                let _ = server::transport::send_batch(&senders[session], packets, &gso);
+                let _ = server::net::udp_batch::send_batch(&senders[session], packets, &gso);
             }
             sent += frame.len() as u64;
         }

@@ -11,14 +11,17 @@
 //! - [`interleaved`]: RTP/RTCP framed on the RTSP connection (RFC 2326 10.12).
 //! - [`jpeg`]: JPEG marker segments and the RTP payload format for JPEG (RFC 2435).
 //! - [`mjpeg`]: the `.mjpeg` container formats (the lab's and plain concatenated JPEG).
+//! - [`playout`]: when each frame of a stream is due, its RTP stamps, pause, seek, loop and
+//!   the sender report's fields, with time passed in.
 //! - [`reorder`]: a bounded reorder buffer for RTP packets.
-//! - [`session`]: the server-side RTSP session state machine.
+//! - [`session`]: the server-side RTSP session state machine, which owns its [`playout`].
 //! - [`stats`]: RFC 3550 receiver statistics (loss, jitter).
 
 pub mod auth;
 pub mod interleaved;
 pub mod jpeg;
 pub mod mjpeg;
+pub mod playout;
 pub mod reorder;
 pub mod rtcp;
 pub mod rtp;

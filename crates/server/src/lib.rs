@@ -1,17 +1,20 @@
 //! The RTSP/RTP Motion-JPEG server as a library, so tests run it in-process on an ephemeral
 //! port. The binary (`main.rs`) only parses the command line.
 //!
-//! One thread per RTSP connection; that thread owns the session's sockets and paces frames
-//! against absolute deadlines (see [`connection`]). Files are prepared once and shared
-//! ([`media::MediaCache`]).
+//! Threads: an accept loop; per RTSP connection, a thread that reads and answers requests and
+//! RTCP ([`conn`]) and a writer thread that does all its writing ([`net::writer`]); the pacers,
+//! one per core, which send every playing session's frames at their deadlines ([`pacer`]); and
+//! the media workers that convert frames RFC 2435 cannot carry ahead of playback ([`media`]).
+//! A session's state ([`session`]) is shared by its connection thread and the pacers; its rules
+//! are `rtsp_proto`'s session and playout state machines. Files are found by [`catalog`] and
+//! prepared once for every session ([`media::MediaCache`]).
 
 pub mod catalog;
-pub mod connection;
+pub mod conn;
 pub mod media;
+pub mod net;
 pub mod pacer;
-pub mod transport;
-pub mod wait;
-pub mod writer;
+pub mod session;
 
 use std::collections::VecDeque;
 use std::io;
@@ -96,12 +99,12 @@ pub struct Shared {
     pub connections: AtomicUsize,
     /// Sessions that exist now (SETUP done, not yet torn down or expired).
     pub sessions: AtomicUsize,
-    /// Media frames dropped whole because a TCP client was not reading fast enough.
+    /// Frames not sent: too late, not converted in time, or a client too slow for them.
     pub dropped_frames: Arc<std::sync::atomic::AtomicU64>,
     /// The threads that send every playing session's frames.
     pub(crate) pacers: pacer::Pacers,
     /// Raised when the server stops: wakes every connection thread at once.
-    pub(crate) stop_signal: wait::StopSignal,
+    pub(crate) stop_signal: net::wait::StopSignal,
     stopping: AtomicBool,
     reports: Mutex<VecDeque<SessionReport>>,
     /// Set when `config.users` is not empty.
@@ -151,22 +154,26 @@ impl Server {
     /// Binds the listening socket (port 0 picks a free one).
     pub fn bind(config: Config) -> io::Result<Server> {
         let listener = TcpListener::bind(config.bind)?;
-        let auth = (!config.users.is_empty()).then(|| {
-            let mut a = rtsp_proto::auth::Authenticator::new(
-                "mjpeg-rtsp",
-                config.users.clone(),
-                connection::os_random(),
-            );
-            a.allow_basic = config.allow_basic;
-            a
-        });
+        let auth = match config.users.is_empty() {
+            true => None,
+            false => {
+                let secret = conn::random()?;
+                let mut a = rtsp_proto::auth::Authenticator::new(
+                    "mjpeg-rtsp",
+                    config.users.clone(),
+                    secret,
+                );
+                a.allow_basic = config.allow_basic;
+                Some(a)
+            }
+        };
         let dropped_frames = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let pacers = pacer::Pacers::spawn(dropped_frames.clone())?;
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
                 pacers,
-                stop_signal: wait::StopSignal::new()?,
+                stop_signal: net::wait::StopSignal::new()?,
                 cache: media::MediaCache::new(config.converted_limit, config.max_frame),
                 auth,
                 config,
@@ -220,13 +227,13 @@ impl Server {
         let n = shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
         if n > shared.config.max_connections {
             shared.connections.fetch_sub(1, Ordering::SeqCst);
-            connection::refuse_busy(stream);
+            conn::refuse_busy(stream);
             return;
         }
         let spawned = std::thread::Builder::new()
             .name("rtsp-conn".into())
             .spawn(move || {
-                connection::serve(stream, &shared);
+                conn::serve(stream, &shared);
                 shared.connections.fetch_sub(1, Ordering::SeqCst);
             });
         if let Err(e) = spawned {

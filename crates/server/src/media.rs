@@ -92,6 +92,15 @@ impl RtpFrame<'_> {
     }
 }
 
+/// Why [`PreparedMedia::rtp_frame`] has no frame to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// The frame cannot be sent at all (undecodable, or its conversion failed).
+    Skipped,
+    /// Its conversion is not done yet.
+    NotReady,
+}
+
 /// Counts of frame classes in a file, for the log and `--prepare`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClassCounts {
@@ -234,17 +243,18 @@ impl PreparedMedia {
         self.converted_bytes.load(Ordering::Relaxed)
     }
 
-    /// What RTP sends for frame `i`, converting it now if no one has yet; `None` for a frame
-    /// that is skipped.
-    pub fn rtp_frame(&self, i: usize) -> Option<RtpFrame<'_>> {
-        let frame = self.frames.get(i)?;
+    /// What RTP sends for frame `i`, converting it now if no one has yet.
+    pub fn rtp_frame(&self, i: usize) -> Result<RtpFrame<'_>, Unavailable> {
+        let frame = self.frames.get(i).ok_or(Unavailable::Skipped)?;
         if let Some((params, scan)) = &frame.as_is {
-            return Some(RtpFrame::File(params, &self.data[scan.clone()]));
+            return Ok(RtpFrame::File(params, &self.data[scan.clone()]));
         }
         if let Some(c) = self.converted.lock().unwrap().get(&i) {
-            return Some(RtpFrame::Converted(c.clone()));
+            return Ok(RtpFrame::Converted(c.clone()));
         }
-        self.convert(i).map(RtpFrame::Converted)
+        self.convert(i)
+            .map(RtpFrame::Converted)
+            .ok_or(Unavailable::Skipped)
     }
 
     /// Converts frame `i` and keeps it if the limit allows.
@@ -539,7 +549,7 @@ pub fn prepare_library(
                         media.frames[i].class,
                         FrameClass::Lossless(_) | FrameClass::Lossy(_)
                     );
-                    if converting && media.rtp_frame(i).is_none() {
+                    if converting && media.rtp_frame(i).is_err() {
                         failed += 1;
                     }
                     progress(&name, i + 1, total);

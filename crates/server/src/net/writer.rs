@@ -1,7 +1,8 @@
 //! The connection's writer thread. Everything sent on the RTSP TCP connection (responses, and
 //! interleaved RTP/RTCP) goes through one queue as whole messages, so an interleaved frame can
 //! never land inside a response, and a peer that stops reading blocks only this thread: the
-//! session thread keeps its pace and drops whole media frames when the queue is full.
+//! pacers keep their pace and drop whole media frames when the queue is full, and the
+//! connection thread goes on reading requests.
 
 use std::io::Write;
 use std::net::{Shutdown, TcpStream};

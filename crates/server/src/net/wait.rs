@@ -96,7 +96,8 @@ fn poll(fds: &mut [libc::pollfd], timeout: Duration) -> io::Result<()> {
     Ok(())
 }
 
-/// Elsewhere poll(2) counts milliseconds: rounded up, a frame is at most 1 ms late.
+/// Elsewhere poll(2) counts milliseconds: rounded up, a deadline is met at most 1 ms late
+/// (the connection's deadlines are timeouts and sender reports; frames are the pacers').
 #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
 fn poll(fds: &mut [libc::pollfd], timeout: Duration) -> io::Result<()> {
     let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;

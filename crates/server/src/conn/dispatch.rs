@@ -1,0 +1,272 @@
+//! Answering one request: authentication, which session it names, and each method but SETUP
+//! ([`super::setup`]).
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use rtsp_proto::auth;
+use rtsp_proto::rtsp::StatusCode;
+use rtsp_proto::rtsp::{self, Method, NptTime, Range, Request, Response, RtpInfo, Session};
+use rtsp_proto::sdp::MediaDescription;
+
+use super::{public, Connection, Refusal};
+use crate::catalog::{self, TRACK_CONTROL};
+use crate::media::PreparedMedia;
+
+impl Connection<'_> {
+    /// Answers `req`, and acts on it once answered (PLAY starts the pacers only then: over
+    /// TCP the reply must reach the client before any frame).
+    pub(super) fn handle(&mut self, req: Request) -> io::Result<()> {
+        log::debug!("{}: <- {} {}", self.peer, req.method, req.uri);
+        let cseq = req.headers.cseq();
+        if req.version != rtsp::RTSP_1_0 {
+            let r = Response::new(StatusCode::RTSP_VERSION_NOT_SUPPORTED);
+            return self.write_response(cseq, r, false);
+        }
+        if cseq.is_none() {
+            return self.bad_request("missing or malformed CSeq");
+        }
+        if let Some(challenge) = self.authenticate(&req) {
+            return self.write_response(cseq, challenge, false);
+        }
+        let named = match self.named_session(&req) {
+            Ok(named) => named,
+            Err(refusal) if refusal.status == StatusCode::BAD_REQUEST => {
+                return self.bad_request(&refusal.why)
+            }
+            Err(refusal) => return self.write_response(cseq, Response::new(refusal.status), false),
+        };
+        let result = self.dispatch(&req, named);
+        let with_session = named || req.method == Method::Setup;
+        match result {
+            Ok(r) => {
+                self.write_response(cseq, r, with_session && self.session.is_some())?;
+                match req.method {
+                    Method::Play => self.start_pacing(),
+                    Method::Teardown => self.end_session("TEARDOWN"),
+                    _ => {}
+                }
+                Ok(())
+            }
+            Err(Refusal { status, why }) => {
+                log::info!(
+                    "{}: {} {} -> {status}: {why}",
+                    self.peer,
+                    req.method,
+                    req.uri
+                );
+                let mut r = Response::new(status);
+                if !why.is_empty() {
+                    r.headers.append("Content-Type", "text/plain");
+                    r.body = format!("{why}\r\n").into_bytes();
+                }
+                let with = named && self.session.is_some();
+                self.write_response(cseq, r, with)
+            }
+        }
+    }
+
+    /// The 401 to answer with when users are configured and the request's credentials do
+    /// not pass. OPTIONS stays open: clients probe with it before they know a realm.
+    fn authenticate(&self, req: &Request) -> Option<Response> {
+        let auth = self.shared.auth.as_ref()?;
+        if req.method == Method::Options {
+            return None;
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let header = req.headers.get("Authorization");
+        let refusal = auth.check(header, req.method.as_str(), now).err()?;
+        log::info!(
+            "{}: {} {}: 401 ({refusal:?})",
+            self.peer,
+            req.method,
+            req.uri
+        );
+        let mut r = Response::new(StatusCode::UNAUTHORIZED);
+        for c in auth.challenges(now, refusal == auth::Refusal::Stale) {
+            r.headers.append("WWW-Authenticate", c.to_header());
+        }
+        Some(r)
+    }
+
+    /// Whether the request names this connection's session (454 when it names another; a
+    /// malformed Session header is 400).
+    fn named_session(&self, req: &Request) -> Result<bool, Refusal> {
+        let Some(header) = req.headers.get("Session") else {
+            return Ok(false);
+        };
+        let id = Session::parse(header)
+            .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.to_string()))?
+            .id;
+        if self.session.as_ref().map(|s| &s.id) != Some(&id) {
+            return Err(Refusal::new(StatusCode::SESSION_NOT_FOUND, ""));
+        }
+        Ok(true)
+    }
+
+    fn dispatch(&mut self, req: &Request, named: bool) -> Result<Response, Refusal> {
+        match req.method {
+            Method::Options => {
+                if named {
+                    self.keep_alive(&Method::Options)?;
+                }
+                let mut r = Response::new(StatusCode::OK);
+                r.headers.append("Public", public().to_string());
+                Ok(r)
+            }
+            Method::Describe => self.describe(req),
+            Method::Setup => self.setup(req, named),
+            // GET_PARAMETER without a session is a connection keepalive.
+            Method::GetParameter if !named => Ok(Response::new(StatusCode::OK)),
+            Method::Play | Method::Pause | Method::Teardown if !named => {
+                let why = match self.session {
+                    Some(_) => "missing Session header",
+                    None => "no session: SETUP first",
+                };
+                Err(Refusal::new(StatusCode::SESSION_NOT_FOUND, why))
+            }
+            Method::Play => self.play(req),
+            Method::Pause => self.pause(),
+            Method::Teardown => Ok(Response::new(StatusCode::OK)),
+            Method::GetParameter => {
+                self.keep_alive(&Method::GetParameter)?;
+                Ok(Response::new(StatusCode::OK))
+            }
+            _ => {
+                let mut r = Response::new(StatusCode::NOT_IMPLEMENTED);
+                r.headers.append("Public", public().to_string());
+                Ok(r)
+            }
+        }
+    }
+
+    fn keep_alive(&self, method: &Method) -> Result<(), Refusal> {
+        let Some(s) = &self.session else {
+            return Ok(());
+        };
+        let mut state = s.handle.lock();
+        state
+            .rtsp
+            .keep_alive(method, Instant::now())
+            .map_err(|status| {
+                let why = format!("not valid in state {:?}", state.rtsp.state());
+                Refusal::new(status, why)
+            })
+    }
+
+    /// The file a request URI names, prepared (404 for no such file, 415 for one that is not
+    /// a usable `.mjpeg`).
+    pub(super) fn open(&self, uri: &str) -> Result<(catalog::Target, Arc<PreparedMedia>), Refusal> {
+        let not_found =
+            |e: &dyn std::fmt::Display| Refusal::new(StatusCode::NOT_FOUND, e.to_string());
+        let target = catalog::target(uri).map_err(|e| not_found(&e))?;
+        let path = catalog::resolve(&self.shared.config.videos, &target.name)
+            .map_err(|e| not_found(&e))?;
+        let media = self.shared.cache.get(&path).map_err(|e| {
+            let why = format!("{}: {e}", target.name);
+            Refusal::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, why)
+        })?;
+        Ok((target, media))
+    }
+
+    /// The base URL for a file: the client's absolute URL when it sent one (minus the track
+    /// control), so relative controls resolve against the address the client actually used.
+    pub(super) fn content_base(&self, uri: &str, target: &catalog::Target) -> String {
+        if !uri.to_ascii_lowercase().starts_with("rtsp://") {
+            return format!("rtsp://{}/{}/", self.local, target.name);
+        }
+        let mut base = uri
+            .split(['?', '#'])
+            .next()
+            .unwrap_or(uri)
+            .trim_end_matches('/');
+        if target.track {
+            base = base
+                .strip_suffix(TRACK_CONTROL)
+                .map(|b| b.trim_end_matches('/'))
+                .unwrap_or(base);
+        }
+        format!("{base}/")
+    }
+
+    fn describe(&mut self, req: &Request) -> Result<Response, Refusal> {
+        let (target, media) = self.open(&req.uri)?;
+        if let Some(why) = &media.unsupported {
+            log::warn!("{}: DESCRIBE {}: 415: {why}", self.peer, target.name);
+            return Err(Refusal::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                why.clone(),
+            ));
+        }
+        let config = &self.shared.config;
+        let description = MediaDescription {
+            session_id: media.version,
+            name: target.name.clone(),
+            origin_address: self.local.ip().to_string(),
+            framerate: config.fps,
+            duration: (!config.looping).then(|| media.duration(config.fps)),
+            track_control: TRACK_CONTROL.to_string(),
+            dimensions: media.dimensions.map(|(w, h)| (w as u32, h as u32)),
+        };
+        let mut r = Response::new(StatusCode::OK);
+        r.headers
+            .append("Content-Base", self.content_base(&req.uri, &target));
+        r.headers.append("Content-Type", "application/sdp");
+        r.body = description.to_sdp().into_bytes();
+        Ok(r)
+    }
+
+    fn play(&mut self, req: &Request) -> Result<Response, Refusal> {
+        let from = match req.headers.get("Range").map(Range::parse) {
+            None => None,
+            Some(Err(e)) => return Err(Refusal::new(StatusCode::INVALID_RANGE, e.to_string())),
+            Some(Ok(range)) => match range.start {
+                NptTime::Seconds(t) => Some(t),
+                NptTime::Now => None,
+            },
+        };
+        let s = self.session.as_ref().expect("named_session checked");
+        let started = s
+            .handle
+            .lock()
+            .rtsp
+            .play(Instant::now(), from)
+            .map_err(|e| Refusal::new(e.status(), e.to_string()))?;
+        let mut r = Response::new(StatusCode::OK);
+        let range = Range {
+            start: NptTime::Seconds(started.npt_start),
+            end: started.npt_end.map(NptTime::Seconds),
+        };
+        r.headers.append("Range", range.to_string());
+        if !s.lab {
+            let info = RtpInfo {
+                url: s.track_url.clone(),
+                seq: Some(started.seq),
+                rtptime: Some(started.rtptime),
+            };
+            r.headers.append("RTP-Info", info.to_string());
+        }
+        Ok(r)
+    }
+
+    fn pause(&mut self) -> Result<Response, Refusal> {
+        let s = self.session.as_ref().expect("named_session checked");
+        let mut state = s.handle.lock();
+        state.rtsp.pause(Instant::now()).map_err(|status| {
+            let why = format!("not valid in state {:?}", state.rtsp.state());
+            Refusal::new(status, why)
+        })?;
+        Ok(Response::new(StatusCode::OK))
+    }
+
+    /// Hands the playing session to the pacers, which send its frames from now on.
+    fn start_pacing(&self) {
+        if let Some(s) = &self.session {
+            self.shared.pacers.play(&s.handle);
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! One RTSP connection, on one thread, and its session.
+//!
+//! The thread sleeps until a request, RTCP from the client, the server stopping, or its own
+//! next deadline (a timeout, a sender report; see [`crate::net::wait`]), then frames what
+//! arrived ([`framing`]) and answers it ([`dispatch`], [`setup`]). Everything it writes goes
+//! through the connection's writer thread ([`crate::net::writer`]), which interleaved RTP from
+//! the pacers shares, so a frame can never land inside a response. The session's frames are the
+//! pacers' ([`crate::pacer`]); this thread only starts, pauses and ends them through the
+//! session's [`SessionHandle`], and reads the client's RTCP ([`rtcp`]).
+
+mod dispatch;
+mod framing;
+mod rtcp;
+mod setup;
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rtsp_proto::rtsp::{self, Method, Public, Response, Session, StatusCode};
+
+use crate::net::wait;
+use crate::net::writer::Writer;
+use crate::session::{SessionHandle, SERVER_NAME};
+use crate::Shared;
+
+/// The methods this server implements, as OPTIONS and 501 answers list them.
+pub fn public() -> Public {
+    Public(vec![
+        Method::Options,
+        Method::Describe,
+        Method::Setup,
+        Method::Play,
+        Method::Pause,
+        Method::Teardown,
+        Method::GetParameter,
+    ])
+}
+
+/// Answers 503 to a connection over the limit, without reading from it.
+pub fn refuse_busy(mut stream: TcpStream) {
+    let mut r = Response::new(StatusCode::SERVICE_UNAVAILABLE);
+    r.headers.append("Server", SERVER_NAME);
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = stream.write_all(&r.to_bytes());
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// A refusal: the status to answer with, and why (sent as the body, and logged).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    pub status: StatusCode,
+    pub why: String,
+}
+
+impl Refusal {
+    pub fn new(status: StatusCode, why: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            why: why.into(),
+        }
+    }
+}
+
+/// The connection's own view of its session: what the shared state does not need.
+struct SessionLink {
+    handle: SessionHandle,
+    /// Copied from the state machine: it never changes, and every response names it.
+    id: String,
+    /// The lab's transport: it reads replies by line and has no keepalive.
+    lab: bool,
+    /// The track URL as the client named it, for RTP-Info.
+    track_url: String,
+    /// Where the client's RTCP arrives: a UDP socket this thread polls, or an interleaved
+    /// channel on the connection.
+    rtcp_socket: Option<Arc<UdpSocket>>,
+    rtcp_channel: Option<u8>,
+}
+
+struct Connection<'a> {
+    shared: &'a Shared,
+    /// Shared with the writer thread, which does all the writing.
+    stream: Arc<TcpStream>,
+    writer: Writer,
+    peer: SocketAddr,
+    local: SocketAddr,
+    framer: framing::Framer,
+    last_rx: Instant,
+    session: Option<SessionLink>,
+}
+
+/// Serves one connection until the peer closes it, it idles out, or the server stops.
+pub fn serve(stream: TcpStream, shared: &Shared) {
+    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
+        return;
+    };
+    let _ = stream.set_nodelay(true);
+    let stream = Arc::new(stream);
+    let writer = match Writer::spawn(&stream) {
+        Ok(w) => w,
+        Err(e) => {
+            log::warn!("{peer}: cannot start the writer thread: {e}");
+            return;
+        }
+    };
+    log::info!("{peer}: connected");
+    let now = Instant::now();
+    let limits = shared.config.limits;
+    let mut conn = Connection {
+        shared,
+        stream,
+        writer,
+        peer,
+        local,
+        framer: framing::Framer::new(limits, shared.config.lab_quiet),
+        last_rx: now,
+        session: None,
+    };
+    match conn.run() {
+        Ok(()) => log::info!("{peer}: closed"),
+        Err(e) => log::info!("{peer}: closed ({e})"),
+    }
+    conn.end_session("connection closed");
+    // Stops the writer thread once what is queued is written (or the peer is gone).
+    let _ = conn.stream.shutdown(Shutdown::Read);
+}
+
+/// 64 random bits from the operating system: session ids and SSRCs must not be guessable.
+pub(crate) fn random() -> io::Result<u64> {
+    getrandom::u64().map_err(|e| io::Error::other(format!("no random source: {e}")))
+}
+
+impl Connection<'_> {
+    fn run(&mut self) -> io::Result<()> {
+        let mut chunk = [0u8; 4096];
+        loop {
+            if self.shared.stopping.load(Ordering::Relaxed) || self.writer.is_dead() {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if !self.on_deadlines(now)? {
+                return Ok(());
+            }
+            let wake = self.next_wake(now);
+            let timeout = wake.saturating_duration_since(Instant::now());
+            let rtcp = self.session.as_ref().and_then(|s| s.rtcp_socket.clone());
+            let ready = wait::wait(
+                &self.stream,
+                rtcp.as_deref(),
+                &self.shared.stop_signal,
+                timeout,
+            )?;
+            if ready.rtcp {
+                self.drain_rtcp(Instant::now());
+            }
+            if !ready.rtsp {
+                continue;
+            }
+            match (&*self.stream).read(&mut chunk) {
+                Ok(0) => return Ok(()),
+                Ok(n) => {
+                    let now = Instant::now();
+                    self.last_rx = now;
+                    self.framer.push(&chunk[..n], now);
+                    self.handle_framed(now)?;
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Acts on every deadline passed by `now`: a sender report, the session's or the
+    /// connection's idle timeout, a request too slow to arrive, a quiet lab request. False when
+    /// the connection must close.
+    fn on_deadlines(&mut self, now: Instant) -> io::Result<bool> {
+        let config = &self.shared.config;
+        if let Some(s) = &self.session {
+            let mut state = s.handle.lock();
+            state.send_report_if_due(now);
+            // The lab's client has no keepalive: its open connection is its liveness.
+            if !s.lab && state.rtsp.expired(now) {
+                drop(state);
+                self.end_session("timed out: no request or RTCP");
+                return Ok(false);
+            }
+        } else if now.duration_since(self.last_rx) > config.idle_timeout {
+            return Ok(false);
+        }
+        if let Some(started) = self.framer.message_started() {
+            if now.duration_since(started) > config.request_timeout {
+                let r = Response::new(StatusCode::REQUEST_TIMEOUT);
+                self.write_response(None, r, false)?;
+                return Ok(false);
+            }
+        }
+        // Quiet: a lab request (no blank line) may now be whole.
+        self.handle_framed(now)?;
+        Ok(true)
+    }
+
+    /// The earliest moment the loop must act without input.
+    fn next_wake(&self, now: Instant) -> Instant {
+        // Frames are the pacers': this thread wakes only for its own deadlines (requests,
+        // RTCP and the server stopping wake it through `wait`).
+        let config = &self.shared.config;
+        let mut wake = match &self.session {
+            Some(s) if !s.lab => {
+                let state = s.handle.lock();
+                let expiry = state.rtsp.deadline();
+                state.report_deadline(now).map_or(expiry, |r| r.min(expiry))
+            }
+            // The lab's client has no keepalive: its open connection is its liveness.
+            Some(_) => now + Duration::from_secs(3600),
+            None => self.last_rx + config.idle_timeout,
+        };
+        if let Some(started) = self.framer.message_started() {
+            wake = wake.min(started + config.request_timeout);
+        }
+        if let Some(quiet) = self.framer.poll_timeout() {
+            wake = wake.min(quiet);
+        }
+        // The checks above compare with `>`: a millisecond past the deadline, they fire.
+        wake + Duration::from_millis(1)
+    }
+
+    /// Answers every whole message the framer holds at `now`.
+    fn handle_framed(&mut self, now: Instant) -> io::Result<()> {
+        while let Some(framed) = self.framer.poll(now) {
+            match framed {
+                Ok(framing::Framed::Request(req)) => self.handle(req)?,
+                Ok(framing::Framed::Interleaved { channel, payload }) => {
+                    self.on_interleaved(channel, &payload)
+                }
+                Err(framing::FramingError::TooLarge { .. }) => {
+                    self.bad_request("request too large")?
+                }
+                Err(framing::FramingError::BodyTooLarge(e)) => {
+                    let mut r = Response::new(StatusCode::REQUEST_ENTITY_TOO_LARGE);
+                    r.body = format!("{e}\r\n").into_bytes();
+                    self.write_response(None, r, false)?
+                }
+                Err(e) => self.bad_request(&e.to_string())?,
+            }
+        }
+        Ok(())
+    }
+
+    fn bad_request(&mut self, why: &str) -> io::Result<()> {
+        log::info!("{}: 400 Bad Request: {why}", self.peer);
+        let mut r = Response::new(StatusCode::BAD_REQUEST);
+        r.body = format!("{why}\r\n").into_bytes();
+        r.headers.append("Content-Type", "text/plain");
+        self.write_response(None, r, false)
+    }
+
+    /// Writes a response: `CSeq` first and `Session` second, where the lab's client looks.
+    fn write_response(
+        &mut self,
+        cseq: Option<u32>,
+        response: Response,
+        with_session: bool,
+    ) -> io::Result<()> {
+        let mut out = Response {
+            headers: rtsp::Headers::new(),
+            ..response.clone()
+        };
+        if let Some(c) = cseq {
+            out.headers.append("CSeq", c.to_string());
+        }
+        if let Some(s) = self.session.as_ref().filter(|_| with_session) {
+            let timeout = s.handle.lock().rtsp.timeout;
+            // `;timeout=` only when it is not RFC 2326's default: the lab's client cannot
+            // parse it.
+            let named = (timeout != rtsp_proto::session::DEFAULT_TIMEOUT && !s.lab)
+                .then_some((timeout.as_secs() as u32).max(1));
+            let header = Session {
+                id: s.id.clone(),
+                timeout: named,
+            };
+            out.headers.append("Session", header.to_string());
+        }
+        for (n, v) in response.headers.iter() {
+            out.headers.append(n, v);
+        }
+        if !self.session.as_ref().is_some_and(|s| s.lab) {
+            out.headers.append("Server", SERVER_NAME);
+        }
+        log::debug!("{}: -> {} {}", self.peer, out.status.0, out.reason);
+        self.writer.send_message(out.to_bytes())
+    }
+}
