@@ -1,0 +1,77 @@
+//! The command line: one subcommand per measurement.
+
+use clap::{Parser, Subcommand};
+
+/// `loadgen`'s arguments.
+#[derive(Parser)]
+#[command(about = "RTSP/RTP load generator")]
+pub struct Args {
+    /// What to measure.
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+/// The measurements `loadgen` makes.
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Sessions against a server, ramped until loss passes the threshold.
+    Run {
+        /// rtsp://HOST:PORT/PATH
+        url: String,
+        /// Session counts to try, in order (e.g. 100,250,500,1000).
+        #[arg(long, value_delimiter = ',', default_value = "100")]
+        sessions: Vec<usize>,
+        /// Seconds of playing measured at each step.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// The server's process id, for CPU and memory.
+        #[arg(long)]
+        pid: Option<u32>,
+        /// Frames per second the server sends (for the expected counts).
+        #[arg(long, default_value_t = 20.0)]
+        fps: f64,
+        /// Stop ramping once loss passes this percentage.
+        #[arg(long, default_value_t = 0.1)]
+        max_loss: f64,
+        /// Read every packet on its own instead of letting the kernel coalesce (UDP GRO).
+        #[arg(long)]
+        no_gro: bool,
+        /// A step fails if any frame comes this much later than its session's most punctual
+        /// one (200 ms is GStreamer's default jitter buffer: a later frame is not shown).
+        #[arg(long, default_value_t = 200.0)]
+        max_late_ms: f64,
+    },
+    /// Memory of idle sessions: N sessions set up but never played, and the server's RSS.
+    Idle {
+        url: String,
+        #[arg(long, default_value_t = 500)]
+        sessions: usize,
+        #[arg(long)]
+        pid: u32,
+    },
+    /// The floor: send the packets of FILE to N destinations at FPS, a frame at a time with
+    /// the server's send function (segmentation offload where the kernel has it).
+    Floor {
+        /// A .mjpeg file (RFC 2435-streamable frames).
+        file: std::path::PathBuf,
+        #[arg(long, default_value_t = 100)]
+        sessions: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 20.0)]
+        fps: f64,
+        /// Send one datagram per packet (sendmmsg), like `server --no-gso`.
+        #[arg(long)]
+        no_gso: bool,
+        /// The receiving end reads every packet on its own (no UDP GRO).
+        #[arg(long)]
+        no_gro: bool,
+    },
+    /// How often this machine's CPUs stop: a thread spinning on each CPU reads the clock, and
+    /// every gap over 0.5 ms is time its CPU ran something else (on a virtual machine, mostly
+    /// the host's other guests). Uses every core: run it alone.
+    Stalls {
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+}
