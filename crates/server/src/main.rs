@@ -98,50 +98,7 @@ fn main() -> anyhow::Result<()> {
     if args.prepare {
         return prepare(&args.videos);
     }
-    let mut udp = false;
-    let mut tcp = false;
-    for t in args.transports.split(',').map(str::trim) {
-        match t {
-            "udp" => udp = true,
-            "tcp" => tcp = true,
-            other => bail!("--transports takes udp and/or tcp, not {other:?}"),
-        }
-    }
-    if args.session_timeout == 0 {
-        bail!("--session-timeout must be at least 1 second");
-    }
-    let mut users = Vec::new();
-    for a in &args.auth {
-        let Some((u, p)) = a.split_once(':') else {
-            bail!("--auth takes USER:PASSWORD, got {a:?}");
-        };
-        users.push((u.to_string(), p.to_string()));
-    }
-    let config = server::Config {
-        users,
-        allow_basic: !args.digest_only,
-        gso: !args.no_gso,
-        udp,
-        tcp,
-        session_timeout: Duration::from_secs(args.session_timeout),
-        converted_limit: args.convert_cache_mb << 20,
-        max_sessions: args.max_sessions,
-        max_frame: args.max_frame_bytes,
-        idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
-        limits: rtsp_proto::rtsp::Limits {
-            max_line: args.max_request_bytes.min(65536),
-            max_headers: args.max_headers,
-            max_body: args.max_body_bytes,
-            max_head: args.max_request_bytes,
-        },
-        bind: SocketAddr::new(args.bind, args.port),
-        videos: args.videos.clone(),
-        fps: args.fps,
-        looping: args.looping,
-        max_connections: args.max_connections,
-        request_timeout: Duration::from_secs_f64(args.request_timeout.max(0.1)),
-        ..server::Config::default()
-    };
+    let config = config(&args)?;
     let server = server::Server::bind(config)
         .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
     let addr = server.local_addr()?;
@@ -165,6 +122,54 @@ fn main() -> anyhow::Result<()> {
         log::warn!("some connections did not close in time");
     }
     Ok(())
+}
+
+/// The server's configuration from the command line, checked.
+fn config(args: &Args) -> anyhow::Result<server::Config> {
+    let mut udp = false;
+    let mut tcp = false;
+    for t in args.transports.split(',').map(str::trim) {
+        match t {
+            "udp" => udp = true,
+            "tcp" => tcp = true,
+            other => bail!("--transports takes udp and/or tcp, not {other:?}"),
+        }
+    }
+    if args.session_timeout == 0 {
+        bail!("--session-timeout must be at least 1 second");
+    }
+    let mut users = Vec::new();
+    for a in &args.auth {
+        let Some((u, p)) = a.split_once(':') else {
+            bail!("--auth takes USER:PASSWORD, got {a:?}");
+        };
+        users.push((u.to_string(), p.to_string()));
+    }
+    Ok(server::Config {
+        users,
+        allow_basic: !args.digest_only,
+        gso: !args.no_gso,
+        udp,
+        tcp,
+        session_timeout: Duration::from_secs(args.session_timeout),
+        converted_limit: args.convert_cache_mb << 20,
+        max_sessions: args.max_sessions,
+        max_frame: args.max_frame_bytes,
+        idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
+        limits: rtsp_proto::rtsp::Limits {
+            max_line: args.max_request_bytes.min(65536),
+            max_headers: args.max_headers,
+            max_body: args.max_body_bytes,
+            max_head: args.max_request_bytes,
+        },
+        bind: SocketAddr::new(args.bind, args.port),
+        videos: args.videos.clone(),
+        fps: args.fps,
+        looping: args.looping,
+        max_connections: args.max_connections,
+        request_timeout: Duration::from_secs_f64(args.request_timeout.max(0.1)),
+        ..server::Config::default()
+    })
 }
 
 /// `--prepare`: a progress line per file on stderr, the report on stdout.
