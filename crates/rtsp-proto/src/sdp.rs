@@ -153,7 +153,10 @@ fn parse_npt_range(value: &str) -> Option<(f64, Option<f64>)> {
         NptTime::Seconds(s) => Some(s),
         NptTime::Now => None,
     };
-    Some((seconds(range.start).unwrap_or(0.0), range.end.and_then(seconds)))
+    Some((
+        seconds(range.start).unwrap_or(0.0),
+        range.end.and_then(seconds),
+    ))
 }
 
 #[cfg(test)]

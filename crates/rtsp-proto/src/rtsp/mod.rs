@@ -21,8 +21,8 @@ mod write;
 pub use headers::*;
 pub use msg::{Headers, Method, Request, Response};
 pub use parse::{
-    parse_request, parse_response, parse_unterminated_request, parse_unterminated_response,
-    Limits, ParseError, Parsed,
+    parse_request, parse_response, parse_unterminated_request, parse_unterminated_response, Limits,
+    ParseError, Parsed,
 };
 pub use status::StatusCode;
 

@@ -201,7 +201,10 @@ fn parse_parts<S>(
         };
     }
     let body = buf[head_len..head_len + announced].to_vec();
-    Ok(Parsed::Complete((start, headers, body), head_len + announced))
+    Ok(Parsed::Complete(
+        (start, headers, body),
+        head_len + announced,
+    ))
 }
 
 /// Splits the message head off `buf`: the lines up to the first empty line, and the offset

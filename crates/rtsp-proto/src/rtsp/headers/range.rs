@@ -74,7 +74,9 @@ impl Range {
             .map(str::trim_start)
             .and_then(|s| s.strip_prefix('='))
             .ok_or_else(|| err(HeaderFault::NotNpt))?;
-        let (start, end) = npt.split_once('-').ok_or_else(|| err(HeaderFault::NoDash))?;
+        let (start, end) = npt
+            .split_once('-')
+            .ok_or_else(|| err(HeaderFault::NoDash))?;
         let start = if start.trim().is_empty() {
             // "npt=-20" means from the beginning (RFC 2326 allows an open start).
             NptTime::Seconds(0.0)

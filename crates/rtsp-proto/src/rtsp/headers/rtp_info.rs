@@ -41,9 +41,12 @@ impl RtpInfo {
             for param in entry.split(';').map(str::trim) {
                 match param.split_once('=') {
                     Some(("url", v)) => info.url = unquote(v.trim()).to_string(),
-                    Some(("seq", v)) => info.seq = Some(v.trim().parse().map_err(|_| err(HeaderFault::BadSeq))?),
+                    Some(("seq", v)) => {
+                        info.seq = Some(v.trim().parse().map_err(|_| err(HeaderFault::BadSeq))?)
+                    }
                     Some(("rtptime", v)) => {
-                        info.rtptime = Some(v.trim().parse().map_err(|_| err(HeaderFault::BadRtpTime))?)
+                        info.rtptime =
+                            Some(v.trim().parse().map_err(|_| err(HeaderFault::BadRtpTime))?)
                     }
                     _ => {}
                 }

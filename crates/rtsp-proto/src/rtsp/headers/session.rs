@@ -22,18 +22,20 @@ impl Session {
         let mut parts = value.split(';');
         let id = parts.next().unwrap_or("").trim();
         if id.is_empty() || !id.bytes().all(is_session_id_char) {
-            return Err(HeaderError::new(Self::NAME, value, HeaderFault::BadSessionId));
+            return Err(HeaderError::new(
+                Self::NAME,
+                value,
+                HeaderFault::BadSessionId,
+            ));
         }
         let mut timeout = None;
         for param in parts {
             let param = param.trim();
             if let Some((name, v)) = param.split_once('=') {
                 if name.trim().eq_ignore_ascii_case("timeout") {
-                    timeout = Some(
-                        v.trim()
-                            .parse()
-                            .map_err(|_| HeaderError::new(Self::NAME, value, HeaderFault::BadTimeout))?,
-                    );
+                    timeout = Some(v.trim().parse().map_err(|_| {
+                        HeaderError::new(Self::NAME, value, HeaderFault::BadTimeout)
+                    })?);
                 }
             }
         }

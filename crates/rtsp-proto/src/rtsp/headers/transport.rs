@@ -142,10 +142,12 @@ impl Transport {
                 ("destination", Some(v)) => t.destination = Some(v.to_string()),
                 ("source", Some(v)) => t.source = Some(v.to_string()),
                 ("client_port", Some(v)) => {
-                    t.client_port = Some(PortRange::parse(v).ok_or_else(|| err(HeaderFault::BadClientPort))?)
+                    t.client_port =
+                        Some(PortRange::parse(v).ok_or_else(|| err(HeaderFault::BadClientPort))?)
                 }
                 ("server_port", Some(v)) => {
-                    t.server_port = Some(PortRange::parse(v).ok_or_else(|| err(HeaderFault::BadServerPort))?)
+                    t.server_port =
+                        Some(PortRange::parse(v).ok_or_else(|| err(HeaderFault::BadServerPort))?)
                 }
                 ("interleaved", Some(v)) => {
                     let range = PortRange::parse(v)
@@ -156,7 +158,8 @@ impl Transport {
                     t.interleaved = Some((rtp, rtcp));
                 }
                 ("ssrc", Some(v)) => {
-                    t.ssrc = Some(u32::from_str_radix(v, 16).map_err(|_| err(HeaderFault::BadSsrc))?)
+                    t.ssrc =
+                        Some(u32::from_str_radix(v, 16).map_err(|_| err(HeaderFault::BadSsrc))?)
                 }
                 ("ttl", Some(v)) => t.ttl = Some(v.parse().map_err(|_| err(HeaderFault::BadTtl))?),
                 ("mode", Some(v)) => t.mode = Some(v.to_string()),
