@@ -195,6 +195,14 @@ fn lost_fragment_drops_the_frame_and_the_next_frame_still_arrives() {
         text.contains("RTP seq 2 ts 0") && text.contains(&format!("offset {offset}")),
         "{text}"
     );
+}
+
+#[test]
+fn a_lost_last_fragment_is_found_by_the_next_frame() {
+    let frames = sample_frames();
+    let info = JpegInfo::parse(&frames[0]).unwrap();
+    let p = info.rfc2435().unwrap();
+    let payloads: Vec<_> = fragments(&p, &frames[0][info.scan_data.start..], MAX_PACKET).collect();
     // Lose the last fragment (with the marker) of a frame: the next frame's start drops it.
     let mut d = Depacketizer::new(1 << 20);
     for (seq, f) in payloads[..payloads.len() - 1].iter().enumerate() {
