@@ -9,6 +9,7 @@ mod support;
 use divan::counter::BytesCount;
 use divan::{black_box, Bencher};
 use rtsp_proto::jpeg::{fragments, Depacketizer, JpegInfo, MAX_PACKET};
+use rtsp_proto::rtp::RtpHeader;
 use rtsp_proto::rtsp::{parse_request, Limits};
 
 fn main() {
@@ -56,8 +57,15 @@ fn depacketize_384x288(b: Bencher) {
     let mut d = Depacketizer::new(1 << 20);
     b.counter(BytesCount::new(frame.len())).bench_local(|| {
         let mut out = None;
-        for (p, last) in &payloads {
-            out = d.push(0, *last, p).frame.or(out);
+        for (seq, (p, last)) in payloads.iter().enumerate() {
+            let rtp = RtpHeader {
+                marker: *last,
+                payload_type: 26,
+                sequence_number: seq as u16,
+                timestamp: 0,
+                ssrc: 0,
+            };
+            out = d.push(&rtp, p).frame.or(out);
         }
         out.unwrap()
     });

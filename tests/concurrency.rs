@@ -30,7 +30,7 @@ fn standard_session(server: &server::ServerHandle) -> (usize, f64) {
     let mut times = Vec::new();
     for (at, p) in &packets {
         let p = RtpPacket::parse(p).unwrap();
-        let ev = depay.push(p.header.timestamp, p.header.marker, p.payload);
+        let ev = depay.push(&p.header, p.payload);
         assert!(
             ev.dropped.is_empty(),
             "a frame was dropped: {:?}",

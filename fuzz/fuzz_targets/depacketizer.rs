@@ -3,6 +3,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use rtsp_proto::jpeg::Depacketizer;
+use rtsp_proto::rtp::RtpHeader;
 
 fuzz_target!(|data: &[u8]| {
     let mut d = Depacketizer::new(1 << 16);
@@ -13,7 +14,14 @@ fuzz_target!(|data: &[u8]| {
     while rest.len() >= 2 {
         let (len, flags) = (rest[0] as usize * 8, rest[1]);
         let end = (2 + len).min(rest.len());
-        let ev = d.push((flags >> 1) as u32 % 4, flags & 1 == 1, &rest[2..end]);
+        let rtp = RtpHeader {
+            marker: flags & 1 == 1,
+            payload_type: 26,
+            sequence_number: rest.len() as u16,
+            timestamp: (flags >> 1) as u32 % 4,
+            ssrc: 0,
+        };
+        let ev = d.push(&rtp, &rest[2..end]);
         if let Some(f) = ev.frame {
             assert!(f.starts_with(&[0xff, 0xd8]) && f.ends_with(&[0xff, 0xd9]));
             assert!(f.len() <= (1 << 16) + 2048);

@@ -132,7 +132,7 @@ impl Connection {
         let challenges: Vec<Challenge> = r
             .headers
             .get_all("WWW-Authenticate")
-            .filter_map(Challenge::parse)
+            .filter_map(|v| Challenge::parse(v).ok())
             .collect();
         let best = challenges
             .iter()

@@ -64,12 +64,8 @@ impl Recorder {
             RecordFormat::Plain => self.out.write_all(jpeg),
             RecordFormat::Lab => {
                 let mut v = Vec::with_capacity(jpeg.len() + 5);
-                rtsp_proto::mjpeg::write_lab_frame(&mut v, jpeg).map_err(|n| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidInput,
-                        format!("{n}-byte frame exceeds the lab format's 99999"),
-                    )
-                })?;
+                rtsp_proto::mjpeg::write_lab_frame(&mut v, jpeg)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
                 self.out.write_all(&v)
             }
         }

@@ -449,11 +449,7 @@ impl ReceiveLoop {
             };
             let (frame, dropped) = match self.payload {
                 Payload::Rfc2435 => {
-                    let ev = self.depay.push(
-                        packet.header.timestamp,
-                        packet.header.marker,
-                        packet.payload,
-                    );
+                    let ev = self.depay.push(&packet.header, packet.payload);
                     for why in &ev.dropped {
                         log::info!("frame dropped: {why}");
                     }

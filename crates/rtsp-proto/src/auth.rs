@@ -129,6 +129,62 @@ fn params(text: &str) -> Vec<(String, String)> {
     out
 }
 
+/// Why a `WWW-Authenticate` or `Authorization` value could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthHeaderError {
+    /// A scheme other than Digest and Basic (or no scheme at all).
+    #[error("unknown authentication scheme {scheme:?}")]
+    UnknownScheme { scheme: String },
+    /// A Digest value without one of the parameters RFC 2617 requires.
+    #[error("Digest value without its {param} parameter")]
+    MissingParam { param: DigestParam },
+    /// Basic credentials that are not base64 of UTF-8 `user:password`.
+    #[error("Basic credentials are not base64 of user:password")]
+    BadBasic,
+}
+
+/// A Digest parameter (RFC 2617 3.2), for [`AuthHeaderError::MissingParam`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestParam {
+    /// `realm`: the protection space (in a challenge and its answer).
+    Realm,
+    /// `nonce`: the server's one-time value.
+    Nonce,
+    /// `username`: who answers.
+    Username,
+    /// `uri`: the request URI the answer is bound to.
+    Uri,
+    /// `response`: the MD5 proof of the password.
+    Response,
+}
+
+impl DigestParam {
+    /// The parameter's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DigestParam::Realm => "realm",
+            DigestParam::Nonce => "nonce",
+            DigestParam::Username => "username",
+            DigestParam::Uri => "uri",
+            DigestParam::Response => "response",
+        }
+    }
+}
+
+impl std::fmt::Display for DigestParam {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Looks up a Digest parameter in a parsed list, or says which is missing.
+fn param(p: &[(String, String)], name: DigestParam) -> Result<String, AuthHeaderError> {
+    p.iter()
+        .find(|(n, _)| n == name.as_str())
+        .map(|(_, v)| v.clone())
+        .ok_or(AuthHeaderError::MissingParam { param: name })
+}
+
 /// A challenge from `WWW-Authenticate`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Challenge {
@@ -144,20 +200,23 @@ pub enum Challenge {
 
 impl Challenge {
     /// Parses one `WWW-Authenticate` value.
-    pub fn parse(value: &str) -> Option<Challenge> {
+    pub fn parse(value: &str) -> Result<Challenge, AuthHeaderError> {
         let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
         let p = params(rest);
-        let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         match scheme.to_ascii_lowercase().as_str() {
-            "digest" => Some(Challenge::Digest {
-                realm: get("realm")?,
-                nonce: get("nonce")?,
-                stale: get("stale").is_some_and(|s| s.eq_ignore_ascii_case("true")),
+            "digest" => Ok(Challenge::Digest {
+                realm: param(&p, DigestParam::Realm)?,
+                nonce: param(&p, DigestParam::Nonce)?,
+                stale: p
+                    .iter()
+                    .any(|(n, v)| n == "stale" && v.eq_ignore_ascii_case("true")),
             }),
-            "basic" => Some(Challenge::Basic {
-                realm: get("realm").unwrap_or_default(),
+            "basic" => Ok(Challenge::Basic {
+                realm: param(&p, DigestParam::Realm).unwrap_or_default(),
             }),
-            _ => None,
+            _ => Err(AuthHeaderError::UnknownScheme {
+                scheme: scheme.to_string(),
+            }),
         }
     }
 
@@ -223,40 +282,49 @@ pub enum Credentials {
 
 impl Credentials {
     /// Parses an `Authorization` value.
-    pub fn parse(value: &str) -> Option<Credentials> {
-        let (scheme, rest) = value.trim().split_once(' ')?;
+    pub fn parse(value: &str) -> Result<Credentials, AuthHeaderError> {
+        let unknown = || AuthHeaderError::UnknownScheme {
+            scheme: value.trim().split(' ').next().unwrap_or("").to_string(),
+        };
+        let (scheme, rest) = value.trim().split_once(' ').ok_or_else(unknown)?;
         match scheme.to_ascii_lowercase().as_str() {
             "digest" => {
                 let p = params(rest);
-                let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-                Some(Credentials::Digest {
-                    username: get("username")?,
-                    realm: get("realm")?,
-                    nonce: get("nonce")?,
-                    uri: get("uri")?,
-                    response: get("response")?,
+                Ok(Credentials::Digest {
+                    username: param(&p, DigestParam::Username)?,
+                    realm: param(&p, DigestParam::Realm)?,
+                    nonce: param(&p, DigestParam::Nonce)?,
+                    uri: param(&p, DigestParam::Uri)?,
+                    response: param(&p, DigestParam::Response)?,
                 })
             }
             "basic" => {
-                let decoded = String::from_utf8(base64_decode(rest)?).ok()?;
-                let (u, p) = decoded.split_once(':')?;
-                Some(Credentials::Basic {
+                let decoded = base64_decode(rest).and_then(|b| String::from_utf8(b).ok());
+                let (u, p) = decoded
+                    .as_deref()
+                    .and_then(|d| d.split_once(':'))
+                    .ok_or(AuthHeaderError::BadBasic)?;
+                Ok(Credentials::Basic {
                     username: u.into(),
                     password: p.into(),
                 })
             }
-            _ => None,
+            _ => Err(unknown()),
         }
     }
 }
 
-/// Why credentials were refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why credentials were refused; the server answers each with 401 and fresh challenges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// None given, or not ours: challenge again.
+    #[error("no credentials this server accepts")]
     Missing,
+    /// An unknown user or a wrong password (or a forged nonce).
+    #[error("wrong user name or password")]
     Wrong,
     /// Right password but an expired nonce: challenge with `stale=TRUE` so the client retries.
+    #[error("the nonce has expired")]
     Stale,
 }
 
@@ -320,7 +388,7 @@ impl Authenticator {
         now: u64,
     ) -> Result<String, Refusal> {
         let creds = authorization
-            .and_then(Credentials::parse)
+            .and_then(|v| Credentials::parse(v).ok())
             .ok_or(Refusal::Missing)?;
         match creds {
             Credentials::Basic { .. } if !self.allow_basic => Err(Refusal::Missing),
@@ -434,6 +502,26 @@ mod tests {
         let c = Credentials::parse(r#"Digest username="u", realm="r", nonce="n", uri="rtsp://h:1/v.mjpeg", response="abc""#).unwrap();
         assert!(matches!(c, Credentials::Digest { ref uri, .. } if uri == "rtsp://h:1/v.mjpeg"));
         assert_eq!(base64_decode("dXNlcjpwYXNz").unwrap(), b"user:pass");
+    }
+
+    #[test]
+    fn unreadable_headers_say_what_is_missing() {
+        assert_eq!(
+            Credentials::parse(r#"Digest username="u", realm="r", nonce="n", uri="*""#),
+            Err(AuthHeaderError::MissingParam {
+                param: DigestParam::Response
+            })
+        );
+        assert_eq!(
+            Challenge::parse("Bearer realm=x"),
+            Err(AuthHeaderError::UnknownScheme {
+                scheme: "Bearer".into()
+            })
+        );
+        assert_eq!(
+            Credentials::parse("Basic !!!"),
+            Err(AuthHeaderError::BadBasic)
+        );
     }
 
     proptest! {

@@ -8,6 +8,7 @@ pub const HEADER_LEN: usize = 4;
 /// An interleaved frame at the start of a buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InterleavedFrame {
+    /// The channel from the Transport header's `interleaved=` (RTP even, RTCP odd by custom).
     pub channel: u8,
     /// Where the packet is in the buffer.
     pub payload: std::ops::Range<usize>,
@@ -35,12 +36,22 @@ pub fn parse(buf: &[u8]) -> Option<Option<InterleavedFrame>> {
     }))
 }
 
+/// A packet too long for an interleaved frame: its 16-bit length field cannot say the size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{len}-byte packet on channel {channel} is longer than an interleaved frame's 65535")]
+pub struct PacketTooLong {
+    /// The channel the packet was for.
+    pub channel: u8,
+    /// The packet's size in bytes.
+    pub len: usize,
+}
+
 /// Appends a frame carrying `parts` (concatenated) on `channel`. Fails if the packet is
 /// longer than 65535 bytes, which the length field cannot say.
-pub fn write(channel: u8, parts: &[&[u8]], out: &mut Vec<u8>) -> Result<(), usize> {
+pub fn write(channel: u8, parts: &[&[u8]], out: &mut Vec<u8>) -> Result<(), PacketTooLong> {
     let len: usize = parts.iter().map(|p| p.len()).sum();
     if len > u16::MAX as usize {
-        return Err(len);
+        return Err(PacketTooLong { channel, len });
     }
     out.push(b'$');
     out.push(channel);
@@ -61,7 +72,13 @@ mod tests {
         assert_eq!(parse(b"RTSP/1.0 200 OK"), None);
         assert_eq!(parse(b"$"), Some(None));
         assert_eq!(parse(b"$\x01\x00\x05abc"), Some(None));
-        assert!(write(0, &[&vec![0; 70000]], &mut Vec::new()).is_err());
+        assert_eq!(
+            write(3, &[&vec![0; 70000]], &mut Vec::new()),
+            Err(PacketTooLong {
+                channel: 3,
+                len: 70000
+            })
+        );
     }
 
     proptest! {

@@ -18,24 +18,41 @@ pub enum Container {
     Plain,
 }
 
-/// A problem that ended the index early; the frames before it are still served.
+/// A problem that ended the index early, or a corrupt stretch it stepped over; the frames
+/// before it are still served. Each says which frame and at which byte of the file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MjpegWarning {
-    #[error("frame {frame} at byte {offset} is truncated ({needed} bytes announced, {available} left): skipped")]
+    /// A lab frame's length prefix announces more bytes than the file has left.
+    #[error("frame {frame} at byte {offset} is truncated ({announced} bytes announced, {available} left): skipped")]
     TruncatedFrame {
         frame: usize,
         offset: usize,
-        needed: usize,
+        announced: usize,
         available: usize,
     },
+    /// A plain file ends inside a JPEG, before its EOI (nothing says how long it would be).
     #[error(
-        "frame {frame} at byte {offset} is not a JPEG ({reason}): the rest of the file is skipped"
+        "frame {frame} at byte {offset} ends before its EOI ({available} bytes left): skipped"
     )]
-    Corrupt {
+    UnfinishedFrame {
         frame: usize,
         offset: usize,
-        reason: String,
+        available: usize,
     },
+    /// Where a lab frame's 5-digit length should be, there is none.
+    #[error(
+        "frame {frame} at byte {offset} has no 5-digit length: the rest of the file is skipped"
+    )]
+    NoLength { frame: usize, offset: usize },
+    /// A plain file's bytes at `offset` are not a JPEG.
+    #[error("frame {frame} at byte {offset} is not a JPEG ({cause})")]
+    NotJpeg {
+        frame: usize,
+        offset: usize,
+        #[source]
+        cause: JpegError,
+    },
+    /// A frame over the caller's size limit.
     #[error("frame {frame} at byte {offset} is {len} bytes, over the {limit}-byte limit: the rest of the file is skipped")]
     TooLarge {
         frame: usize,
@@ -43,15 +60,31 @@ pub enum MjpegWarning {
         len: usize,
         limit: usize,
     },
+    /// Every entry of a lab file was empty (length 0).
+    #[error("the {len}-byte file's entries are all empty")]
+    OnlyEmptyEntries { len: usize },
 }
 
 /// Why a file cannot be served at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MjpegError {
+    /// The first bytes are neither container's.
     #[error("neither a lab .mjpeg (5-digit length + JPEG) nor concatenated JPEG")]
     UnknownFormat,
-    #[error("no complete frame: {0}")]
-    NoFrames(MjpegWarning),
+    /// Not one frame could be indexed; `why` is the problem that stopped the index.
+    #[error("no complete frame: {why}")]
+    NoFrames {
+        #[source]
+        why: MjpegWarning,
+    },
+}
+
+/// A frame the lab container's five digits cannot count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{len}-byte frame exceeds the lab format's {LAB_MAX_FRAME}")]
+pub struct LabFrameTooLarge {
+    /// The frame's size in bytes.
+    pub len: usize,
 }
 
 /// Where each frame of a file is.
@@ -88,122 +121,151 @@ fn lab_length(digits: &[u8]) -> Option<usize> {
 /// Indexes every frame of `data`, refusing frames over `max_frame` bytes.
 pub fn index(data: &[u8], max_frame: usize) -> Result<MjpegIndex, MjpegError> {
     let container = detect(data).ok_or(MjpegError::UnknownFormat)?;
-    let mut frames = Vec::new();
-    let mut warning = None;
-    // The first corrupt stretch skipped in a plain file (indexing went on after it).
-    let mut skipped = None;
-    let mut pos = 0;
-    while pos < data.len() && warning.is_none() {
-        let frame = frames.len();
-        match container {
-            Container::Lab => {
-                let Some(len) = data.get(pos..pos + 5).and_then(lab_length) else {
-                    warning = Some(MjpegWarning::Corrupt {
-                        frame,
-                        offset: pos,
-                        reason: "no 5-digit length".into(),
-                    });
-                    break;
-                };
-                let start = pos + 5;
-                let available = data.len() - start;
-                if len > available {
-                    warning = Some(MjpegWarning::TruncatedFrame {
-                        frame,
-                        offset: pos,
-                        needed: len,
-                        available,
-                    });
-                } else if len > max_frame {
-                    warning = Some(MjpegWarning::TooLarge {
-                        frame,
-                        offset: pos,
-                        len,
-                        limit: max_frame,
-                    });
-                } else if len == 0 {
-                    // An empty entry holds no frame; the next length follows at once.
-                    pos = start;
-                } else {
-                    // The length says where the next frame is, so even a frame that is not a
-                    // JPEG keeps its place: whoever decodes it skips it, the rest plays.
-                    frames.push(start..start + len);
-                    pos = start + len;
-                }
-            }
-            Container::Plain => match JpegInfo::parse(&data[pos..]) {
-                Ok(info) if info.len > max_frame => {
-                    warning = Some(MjpegWarning::TooLarge {
-                        frame,
-                        offset: pos,
-                        len: info.len,
-                        limit: max_frame,
-                    })
-                }
-                Ok(info) => {
-                    frames.push(pos..pos + info.len);
-                    pos += info.len;
-                    // Some writers pad between frames, and RFC 2435 depayloaders that
-                    // append an EOI after one already received leave a stray FF D9.
-                    while pos < data.len() && !data[pos..].starts_with(&[0xff, 0xd8]) {
-                        if data[pos..].starts_with(&[0xff, 0xd9]) {
-                            pos += 2;
-                        } else if matches!(data[pos], 0 | b'\n' | b'\r') {
-                            pos += 1;
-                        } else {
-                            break;
-                        }
-                    }
-                }
-                Err(JpegError::Truncated { .. }) => {
-                    warning = Some(MjpegWarning::TruncatedFrame {
-                        frame,
-                        offset: pos,
-                        needed: 0,
-                        available: data.len() - pos,
-                    })
-                }
-                Err(e) => {
-                    // Nothing says where a broken frame ends: carry on from the next SOI that
-                    // starts a marker segment, if there is one.
-                    let next = (pos + 2..data.len().saturating_sub(2))
-                        .find(|&i| data[i..].starts_with(&[0xff, 0xd8, 0xff]));
-                    let corrupt = MjpegWarning::Corrupt {
-                        frame,
-                        offset: pos,
-                        reason: e.to_string(),
-                    };
-                    match next {
-                        Some(n) => {
-                            skipped.get_or_insert(corrupt);
-                            pos = n;
-                        }
-                        None => warning = Some(corrupt),
-                    }
-                }
-            },
-        }
-    }
-    if frames.is_empty() {
-        return Err(MjpegError::NoFrames(warning.unwrap_or(
-            MjpegWarning::Corrupt {
-                frame: 0,
-                offset: 0,
-                reason: "empty".into(),
-            },
-        )));
+    let walk = match container {
+        Container::Lab => walk_lab(data, max_frame),
+        Container::Plain => walk_plain(data, max_frame),
+    };
+    if walk.frames.is_empty() {
+        let why = walk
+            .warning
+            .unwrap_or(MjpegWarning::OnlyEmptyEntries { len: data.len() });
+        return Err(MjpegError::NoFrames { why });
     }
     Ok(MjpegIndex {
         container,
-        frames,
-        warning: warning.or(skipped),
+        frames: walk.frames,
+        warning: walk.warning,
     })
 }
 
+/// The frames one container walk found, and what stopped it or was stepped over.
+struct Walk {
+    frames: Vec<Range<usize>>,
+    warning: Option<MjpegWarning>,
+}
+
+/// Follows the lab's length prefixes from frame to frame.
+fn walk_lab(data: &[u8], max_frame: usize) -> Walk {
+    let mut frames = Vec::new();
+    let mut pos = 0;
+    while pos < data.len() {
+        let (frame, offset) = (frames.len(), pos);
+        let Some(len) = data.get(pos..pos + 5).and_then(lab_length) else {
+            let warning = Some(MjpegWarning::NoLength { frame, offset });
+            return Walk { frames, warning };
+        };
+        let start = pos + 5;
+        let available = data.len() - start;
+        let warning = if len > available {
+            MjpegWarning::TruncatedFrame {
+                frame,
+                offset,
+                announced: len,
+                available,
+            }
+        } else if len > max_frame {
+            MjpegWarning::TooLarge {
+                frame,
+                offset,
+                len,
+                limit: max_frame,
+            }
+        } else {
+            // The length says where the next frame is, so even a frame that is not a JPEG
+            // keeps its place: whoever decodes it skips it, the rest plays. An empty entry
+            // holds no frame; the next length follows at once.
+            if len > 0 {
+                frames.push(start..start + len);
+            }
+            pos = start + len;
+            continue;
+        };
+        return Walk {
+            frames,
+            warning: Some(warning),
+        };
+    }
+    Walk {
+        frames,
+        warning: None,
+    }
+}
+
+/// Walks concatenated JPEGs by their markers, stepping over a corrupt one to the next SOI.
+fn walk_plain(data: &[u8], max_frame: usize) -> Walk {
+    let mut frames = Vec::new();
+    // The first corrupt stretch skipped (indexing went on after it).
+    let mut skipped = None;
+    let mut pos = 0;
+    while pos < data.len() {
+        let (frame, offset) = (frames.len(), pos);
+        let stop = match JpegInfo::parse(&data[pos..]) {
+            Ok(info) if info.len > max_frame => MjpegWarning::TooLarge {
+                frame,
+                offset,
+                len: info.len,
+                limit: max_frame,
+            },
+            Ok(info) => {
+                frames.push(pos..pos + info.len);
+                pos = skip_between_frames(data, pos + info.len);
+                continue;
+            }
+            Err(JpegError::Truncated { .. }) => MjpegWarning::UnfinishedFrame {
+                frame,
+                offset,
+                available: data.len() - pos,
+            },
+            Err(cause) => {
+                let corrupt = MjpegWarning::NotJpeg {
+                    frame,
+                    offset,
+                    cause,
+                };
+                // Nothing says where a broken frame ends: carry on from the next SOI that
+                // starts a marker segment, if there is one.
+                match (pos + 2..data.len().saturating_sub(2))
+                    .find(|&i| data[i..].starts_with(&[0xff, 0xd8, 0xff]))
+                {
+                    Some(next) => {
+                        skipped.get_or_insert(corrupt);
+                        pos = next;
+                        continue;
+                    }
+                    None => corrupt,
+                }
+            }
+        };
+        return Walk {
+            frames,
+            warning: Some(stop),
+        };
+    }
+    Walk {
+        frames,
+        warning: skipped,
+    }
+}
+
+/// Where the next frame starts after one ending at `pos`. Some writers pad between frames, and
+/// RFC 2435 depayloaders that append an EOI after one already received leave a stray FF D9.
+fn skip_between_frames(data: &[u8], mut pos: usize) -> usize {
+    while pos < data.len() && !data[pos..].starts_with(&[0xff, 0xd8]) {
+        if data[pos..].starts_with(&[0xff, 0xd9]) {
+            pos += 2;
+        } else if matches!(data[pos], 0 | b'\n' | b'\r') {
+            pos += 1;
+        } else {
+            break;
+        }
+    }
+    pos
+}
+
 /// Appends one frame in the lab's container. Fails for frames the 5 digits cannot count.
-pub fn write_lab_frame(out: &mut Vec<u8>, jpeg: &[u8]) -> Result<(), usize> {
+pub fn write_lab_frame(out: &mut Vec<u8>, jpeg: &[u8]) -> Result<(), LabFrameTooLarge> {
     if jpeg.len() > LAB_MAX_FRAME {
-        return Err(jpeg.len());
+        return Err(LabFrameTooLarge { len: jpeg.len() });
     }
     out.extend_from_slice(format!("{:05}", jpeg.len()).as_bytes());
     out.extend_from_slice(jpeg);
@@ -266,14 +328,31 @@ mod tests {
             Some(MjpegWarning::TruncatedFrame { frame: 1, .. })
         ));
 
+        assert_eq!(
+            idx.warning,
+            Some(MjpegWarning::TruncatedFrame {
+                frame: 1,
+                offset: 5 + a.len(),
+                announced: a.len(),
+                available: a.len() - 3
+            })
+        );
+
         let mut plain = [a.clone(), a.clone()].concat();
         plain.truncate(plain.len() - 1);
         let idx = index(&plain, 1000).unwrap();
         assert_eq!(idx.frames.len(), 1);
-        assert!(matches!(
+        assert_eq!(
             idx.warning,
-            Some(MjpegWarning::TruncatedFrame { frame: 1, .. })
-        ));
+            Some(MjpegWarning::UnfinishedFrame {
+                frame: 1,
+                offset: a.len(),
+                available: a.len() - 1
+            })
+        );
+        // No made-up byte counts in the message.
+        let text = idx.warning.unwrap().to_string();
+        assert!(!text.contains("0 bytes announced"), "{text}");
     }
 
     #[test]
@@ -286,7 +365,7 @@ mod tests {
         assert_eq!(idx.frames.len(), 2);
         assert!(matches!(
             idx.warning,
-            Some(MjpegWarning::Corrupt { frame: 1, .. })
+            Some(MjpegWarning::NotJpeg { frame: 1, .. })
         ));
         let mut lab = Vec::new();
         for f in [&a, &bad, &b] {
@@ -301,7 +380,7 @@ mod tests {
         // Found by the mjpeg fuzz target: "    0" then a JPEG's first bytes.
         assert!(matches!(
             index(b"    0\xff\xd8", 1000),
-            Err(MjpegError::NoFrames(_))
+            Err(MjpegError::NoFrames { .. })
         ));
         let a = tiny_jpeg(&[1]);
         let mut lab = b"00000".to_vec();
@@ -322,7 +401,7 @@ mod tests {
         assert_eq!(index(b"", 1000), Err(MjpegError::UnknownFormat));
         assert!(matches!(
             index(b"00010\xff\xd8", 1000),
-            Err(MjpegError::NoFrames(_))
+            Err(MjpegError::NoFrames { .. })
         ));
     }
 
@@ -333,11 +412,15 @@ mod tests {
         write_lab_frame(&mut lab, &a).unwrap();
         assert!(matches!(
             index(&lab, 50),
-            Err(MjpegError::NoFrames(MjpegWarning::TooLarge { .. }))
+            Err(MjpegError::NoFrames {
+                why: MjpegWarning::TooLarge { .. }
+            })
         ));
         assert!(matches!(
             index(&a, 50),
-            Err(MjpegError::NoFrames(MjpegWarning::TooLarge { .. }))
+            Err(MjpegError::NoFrames {
+                why: MjpegWarning::TooLarge { .. }
+            })
         ));
     }
 

@@ -10,15 +10,49 @@ pub const PT_RR: u8 = 201;
 pub const PT_SDES: u8 = 202;
 pub const PT_BYE: u8 = 203;
 
-/// Why bytes are not RTCP; says which packet of the compound and why.
+/// Why bytes are not RTCP: which packet of the compound (from 0), at which byte of the
+/// datagram it starts, and the rule it breaks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RtcpError {
-    #[error("RTCP packet {index} at byte {at}: {why}")]
+    /// A packet of the compound is malformed.
+    #[error("RTCP packet {index} at byte {at}: {fault}")]
     Malformed {
         index: usize,
         at: usize,
-        why: &'static str,
+        fault: RtcpFault,
     },
+}
+
+/// The rule an RTCP packet breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RtcpFault {
+    /// A zero-length datagram.
+    #[error("empty")]
+    Empty,
+    /// Fewer than the 4 bytes of a common header left.
+    #[error("shorter than a header")]
+    ShortHeader,
+    /// The version bits are not 2.
+    #[error("version is {version}, not 2")]
+    BadVersion { version: u8 },
+    /// The length field runs past the end of the datagram.
+    #[error("length of {len} bytes runs past the datagram")]
+    LengthPastEnd { len: usize },
+    /// The padding count is 0 or larger than the packet.
+    #[error("bad padding")]
+    BadPadding,
+    /// An SR shorter than its sender info, or an RR shorter than its SSRC.
+    #[error("report of {packet_type} too short")]
+    ShortReport { packet_type: u8 },
+    /// The report count says more blocks than the packet holds.
+    #[error("{count} report blocks run past the packet")]
+    BlocksPastEnd { count: usize },
+    /// An SDES chunk or item runs past the packet.
+    #[error("malformed SDES")]
+    BadSdes,
+    /// A BYE lists more sources than it holds.
+    #[error("BYE lists {count} sources, more than it holds")]
+    ByeSourcesPastEnd { count: usize },
 }
 
 /// One reception report block (RFC 3550 6.4.1).
@@ -111,75 +145,11 @@ pub fn parse_compound(buf: &[u8]) -> Result<Vec<RtcpPacket>, RtcpError> {
     let mut pos = 0;
     while pos < buf.len() {
         let index = packets.len();
-        let bad = |why| RtcpError::Malformed {
+        let (packet, len) = parse_one(&buf[pos..]).map_err(|fault| RtcpError::Malformed {
             index,
             at: pos,
-            why,
-        };
-        let head = buf.get(pos..pos + 4).ok_or(bad("shorter than a header"))?;
-        if head[0] >> 6 != RTP_VERSION {
-            return Err(bad("version is not 2"));
-        }
-        let count = (head[0] & 0x1f) as usize;
-        let padding = head[0] & 0x20 != 0;
-        let pt = head[1];
-        let len = (u16::from_be_bytes([head[2], head[3]]) as usize + 1) * 4;
-        let mut body = buf
-            .get(pos + 4..pos + len)
-            .ok_or(bad("length runs past the datagram"))?;
-        if padding {
-            let pad = *body.last().ok_or(bad("padding in an empty packet"))? as usize;
-            if pad == 0 || pad > body.len() {
-                return Err(bad("bad padding"));
-            }
-            body = &body[..body.len() - pad];
-        }
-        let blocks = |b: &[u8], n: usize| -> Result<Vec<ReportBlock>, RtcpError> {
-            let need = n * 24;
-            let bytes = b
-                .get(..need)
-                .ok_or(bad("report blocks run past the packet"))?;
-            Ok(bytes.chunks_exact(24).map(parse_block).collect())
-        };
-        let packet = match pt {
-            PT_SR => {
-                if body.len() < 24 {
-                    return Err(bad("sender report too short"));
-                }
-                RtcpPacket::SenderReport(SenderReport {
-                    ssrc: be32(&body[0..4]),
-                    ntp: (be32(&body[4..8]) as u64) << 32 | be32(&body[8..12]) as u64,
-                    rtp_timestamp: be32(&body[12..16]),
-                    packet_count: be32(&body[16..20]),
-                    octet_count: be32(&body[20..24]),
-                    reports: blocks(&body[24..], count)?,
-                })
-            }
-            PT_RR => {
-                if body.len() < 4 {
-                    return Err(bad("receiver report too short"));
-                }
-                RtcpPacket::ReceiverReport(ReceiverReport {
-                    ssrc: be32(&body[0..4]),
-                    reports: blocks(&body[4..], count)?,
-                })
-            }
-            PT_SDES => {
-                RtcpPacket::SourceDescription(parse_sdes(body, count).ok_or(bad("malformed SDES"))?)
-            }
-            PT_BYE => {
-                let ids = body
-                    .get(..count * 4)
-                    .ok_or(bad("BYE lists more sources than it holds"))?;
-                let ssrcs = ids.chunks_exact(4).map(be32).collect();
-                let reason = body.get(count * 4).and_then(|&n| {
-                    body.get(count * 4 + 1..count * 4 + 1 + n as usize)
-                        .map(|r| String::from_utf8_lossy(r).into_owned())
-                });
-                RtcpPacket::Goodbye { ssrcs, reason }
-            }
-            other => RtcpPacket::Other { packet_type: other },
-        };
+            fault,
+        })?;
         packets.push(packet);
         pos += len;
     }
@@ -187,10 +157,81 @@ pub fn parse_compound(buf: &[u8]) -> Result<Vec<RtcpPacket>, RtcpError> {
         return Err(RtcpError::Malformed {
             index: 0,
             at: 0,
-            why: "empty",
+            fault: RtcpFault::Empty,
         });
     }
     Ok(packets)
+}
+
+/// Parses the packet at the start of `buf`: the packet and the bytes it took.
+fn parse_one(buf: &[u8]) -> Result<(RtcpPacket, usize), RtcpFault> {
+    let head = buf.get(..4).ok_or(RtcpFault::ShortHeader)?;
+    let version = head[0] >> 6;
+    if version != RTP_VERSION {
+        return Err(RtcpFault::BadVersion { version });
+    }
+    let count = (head[0] & 0x1f) as usize;
+    let padding = head[0] & 0x20 != 0;
+    let packet_type = head[1];
+    let len = (u16::from_be_bytes([head[2], head[3]]) as usize + 1) * 4;
+    let mut body = buf.get(4..len).ok_or(RtcpFault::LengthPastEnd { len })?;
+    if padding {
+        let pad = *body.last().ok_or(RtcpFault::BadPadding)? as usize;
+        if pad == 0 || pad > body.len() {
+            return Err(RtcpFault::BadPadding);
+        }
+        body = &body[..body.len() - pad];
+    }
+    Ok((parse_body(packet_type, count, body)?, len))
+}
+
+/// Parses a packet's body (after the common header, padding removed) by its type.
+fn parse_body(packet_type: u8, count: usize, body: &[u8]) -> Result<RtcpPacket, RtcpFault> {
+    let short = RtcpFault::ShortReport { packet_type };
+    let packet = match packet_type {
+        PT_SR => {
+            let info = body.get(..24).ok_or(short)?;
+            RtcpPacket::SenderReport(SenderReport {
+                ssrc: be32(&info[0..4]),
+                ntp: (be32(&info[4..8]) as u64) << 32 | be32(&info[8..12]) as u64,
+                rtp_timestamp: be32(&info[12..16]),
+                packet_count: be32(&info[16..20]),
+                octet_count: be32(&info[20..24]),
+                reports: parse_blocks(&body[24..], count)?,
+            })
+        }
+        PT_RR => {
+            let ssrc = body.get(..4).ok_or(short)?;
+            RtcpPacket::ReceiverReport(ReceiverReport {
+                ssrc: be32(ssrc),
+                reports: parse_blocks(&body[4..], count)?,
+            })
+        }
+        PT_SDES => {
+            RtcpPacket::SourceDescription(parse_sdes(body, count).ok_or(RtcpFault::BadSdes)?)
+        }
+        PT_BYE => {
+            let ids = body
+                .get(..count * 4)
+                .ok_or(RtcpFault::ByeSourcesPastEnd { count })?;
+            let ssrcs = ids.chunks_exact(4).map(be32).collect();
+            let reason = body.get(count * 4).and_then(|&n| {
+                body.get(count * 4 + 1..count * 4 + 1 + n as usize)
+                    .map(|r| String::from_utf8_lossy(r).into_owned())
+            });
+            RtcpPacket::Goodbye { ssrcs, reason }
+        }
+        other => RtcpPacket::Other { packet_type: other },
+    };
+    Ok(packet)
+}
+
+/// `count` report blocks from the start of `b`.
+fn parse_blocks(b: &[u8], count: usize) -> Result<Vec<ReportBlock>, RtcpFault> {
+    let bytes = b
+        .get(..count * 24)
+        .ok_or(RtcpFault::BlocksPastEnd { count })?;
+    Ok(bytes.chunks_exact(24).map(parse_block).collect())
 }
 
 fn parse_sdes(mut body: &[u8], count: usize) -> Option<Vec<(u32, String)>> {
@@ -430,6 +471,42 @@ mod tests {
         };
         assert_eq!(rr.reports[0].cumulative_lost, -3);
         assert!(parse_compound(&out[..out.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn errors_say_which_packet_and_byte() {
+        let mut out = Vec::new();
+        let rr = RtcpPacket::ReceiverReport(ReceiverReport {
+            ssrc: 1,
+            reports: vec![],
+        });
+        write_compound(&[rr.clone(), rr], &mut out);
+        out[8] = 0x40; // the second packet claims version 1
+        assert_eq!(
+            parse_compound(&out),
+            Err(RtcpError::Malformed {
+                index: 1,
+                at: 8,
+                fault: RtcpFault::BadVersion { version: 1 }
+            })
+        );
+        out[8] = 0x81; // now one report block, which is not there
+        assert_eq!(
+            parse_compound(&out),
+            Err(RtcpError::Malformed {
+                index: 1,
+                at: 8,
+                fault: RtcpFault::BlocksPastEnd { count: 1 }
+            })
+        );
+        assert_eq!(
+            parse_compound(&[]),
+            Err(RtcpError::Malformed {
+                index: 0,
+                at: 0,
+                fault: RtcpFault::Empty
+            })
+        );
     }
 
     #[test]

@@ -15,12 +15,21 @@ pub const FIXED_HEADER_LEN: usize = 12;
 /// Why a datagram is not an RTP packet; says which part is wrong and the datagram's size.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RtpError {
+    /// The datagram ends inside the header, its CSRC list or its extension.
     #[error("{len}-byte datagram is shorter than the RTP header it announces")]
     Truncated { len: usize },
-    #[error("RTP version {0}, expected 2")]
-    BadVersion(u8),
-    #[error("padding length {padding} does not fit the {len}-byte datagram")]
-    BadPadding { padding: usize, len: usize },
+    /// The version bits are not 2 (often: not RTP at all, e.g. STUN or RTCP on the wrong port).
+    #[error("{len}-byte datagram has RTP version {version}, expected 2")]
+    BadVersion { version: u8, len: usize },
+    /// The padding count is 0 or reaches into the header (RFC 3550 5.1).
+    #[error(
+        "RTP seq {sequence_number}: padding length {padding} does not fit the {len}-byte datagram"
+    )]
+    BadPadding {
+        sequence_number: u16,
+        padding: usize,
+        len: usize,
+    },
 }
 
 /// The header extension (RFC 3550 5.3.1): profile-defined id and 32-bit words.
@@ -73,7 +82,10 @@ impl<'a> RtpPacket<'a> {
         }
         let version = buf[0] >> 6;
         if version != RTP_VERSION {
-            return Err(RtpError::BadVersion(version));
+            return Err(RtpError::BadVersion {
+                version,
+                len: buf.len(),
+            });
         }
         let has_padding = buf[0] & 0x20 != 0;
         let has_extension = buf[0] & 0x10 != 0;
@@ -110,6 +122,7 @@ impl<'a> RtpPacket<'a> {
             padding = *buf.last().ok_or(truncated)? as usize;
             if padding == 0 || pos + padding > buf.len() {
                 return Err(RtpError::BadPadding {
+                    sequence_number: header.sequence_number,
                     padding,
                     len: buf.len(),
                 });
@@ -212,7 +225,13 @@ mod tests {
             RtpPacket::parse(&[0x80; 11]),
             Err(RtpError::Truncated { .. })
         ));
-        assert_eq!(RtpPacket::parse(&[0x40; 12]), Err(RtpError::BadVersion(1)));
+        assert_eq!(
+            RtpPacket::parse(&[0x40; 12]),
+            Err(RtpError::BadVersion {
+                version: 1,
+                len: 12
+            })
+        );
         let mut padded = vec![0xa0, 26, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 9];
         assert!(matches!(
             RtpPacket::parse(&padded),

@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use crate::rtsp::{NptTime, Range};
+
 /// What the server knows about one `.mjpeg` file, enough to describe it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MediaDescription {
@@ -142,16 +144,19 @@ pub fn parse_video(sdp: &[u8]) -> Result<VideoInfo, SdpError> {
     Ok(info)
 }
 
+/// `a=range:` has the grammar of RTSP's Range header (RFC 4566 refers to RFC 2326 for it), so
+/// it is read by the one NPT parser, [`Range::parse`]. `now` counts as 0 at the start and as no
+/// end at the end; a malformed range is no range.
 fn parse_npt_range(value: &str) -> Option<(f64, Option<f64>)> {
-    let npt = value.trim().strip_prefix("npt=")?;
-    let (a, b) = npt.split_once('-')?;
-    let start = if a.trim() == "now" || a.trim().is_empty() {
-        0.0
-    } else {
-        a.trim().parse().ok()?
+    let range = Range::parse(value).ok()?;
+    let seconds = |t| match t {
+        NptTime::Seconds(s) => Some(s),
+        NptTime::Now => None,
     };
-    let end = b.trim().parse().ok();
-    Some((start, end))
+    Some((
+        seconds(range.start).unwrap_or(0.0),
+        range.end.and_then(seconds),
+    ))
 }
 
 #[cfg(test)]

@@ -2,32 +2,113 @@
 //!
 //! A frame is emitted only when every fragment arrived in order (each fragment's offset is
 //! where the previous one ended) and the marker bit closed it; anything else drops the frame
-//! and says why, so a receiver never decodes a corrupt picture.
+//! and says why, naming the RTP packet (sequence number, timestamp, fragment offset) that
+//! revealed the loss, so it can be found in a capture and a receiver never decodes a corrupt
+//! picture.
+
+use std::fmt;
 
 use super::pay::MainHeader;
 use super::{tables, write_headers};
+use crate::rtp::RtpHeader;
 
-/// Why a frame (or one packet) was dropped.
+/// The RTP packet a drop was noticed on: what Wireshark shows for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketId {
+    /// The packet's RTP sequence number.
+    pub sequence_number: u16,
+    /// The packet's RTP timestamp (one per frame).
+    pub timestamp: u32,
+    /// The RFC 2435 fragment offset; `None` when the payload is too short to hold it.
+    pub fragment_offset: Option<u32>,
+}
+
+impl fmt::Display for PacketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RTP seq {} ts {}", self.sequence_number, self.timestamp)?;
+        match self.fragment_offset {
+            Some(offset) => write!(f, " fragment offset {offset}"),
+            None => f.write_str(" (no fragment offset)"),
+        }
+    }
+}
+
+/// Why a frame (or one packet) was dropped. Every variant names the packet it was noticed on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DepacketizeError {
-    #[error("payload of {len} bytes is shorter than its RFC 2435 headers")]
-    Truncated { len: usize },
-    #[error("fragment at offset {got} but {expected} bytes had arrived: a packet was lost")]
-    MissingFragment { expected: u32, got: u32 },
-    #[error("timestamp changed from {from} to {to} before the frame's last fragment")]
-    TimestampChanged { from: u32, to: u32 },
-    #[error("frame would exceed {limit} bytes")]
-    TooLarge { limit: usize },
-    #[error("type {0} is not one RFC 2435 defines for baseline 4:2:2/4:2:0")]
-    UnsupportedType(u8),
-    #[error("Q={0} is reserved")]
-    ReservedQ(u8),
-    #[error("quantization table header: {0}")]
-    BadQuantTables(&'static str),
-    #[error("width or height of 0 (the picture is wider or taller than 2040 pixels)")]
-    ZeroSize,
-    #[error("frame started without a fragment at offset 0")]
-    NoStart,
+    /// The payload ends inside its own RFC 2435 headers.
+    #[error("{packet}: payload of {len} bytes is shorter than its RFC 2435 headers")]
+    Truncated { packet: PacketId, len: usize },
+    /// A fragment's offset is not where the frame's data so far ends: packets in between are
+    /// missing.
+    #[error(
+        "{packet}: fragment at offset {got} but {expected} bytes had arrived: a packet was lost"
+    )]
+    MissingFragment {
+        packet: PacketId,
+        expected: u32,
+        got: u32,
+    },
+    /// A new frame (offset 0) began before the previous one's last fragment (the marker
+    /// packet) arrived.
+    #[error("{packet}: a new frame began after {arrived} bytes of the previous one: its last fragment was lost")]
+    FrameNotEnded { packet: PacketId, arrived: usize },
+    /// The RTP timestamp changed before the frame's last fragment.
+    #[error("{packet}: timestamp changed from {from} before the frame's last fragment")]
+    TimestampChanged { packet: PacketId, from: u32 },
+    /// The frame grew past the depacketizer's limit.
+    #[error("{packet}: frame would exceed {limit} bytes")]
+    TooLarge { packet: PacketId, limit: usize },
+    /// A type outside RFC 2435's baseline 4:2:2 / 4:2:0 (0, 1, 64, 65).
+    #[error("{packet}: type {type_} is not one RFC 2435 defines for baseline 4:2:2/4:2:0")]
+    UnsupportedType { packet: PacketId, type_: u8 },
+    /// Q 0 and 100..=127 are reserved (RFC 2435 3.1.4).
+    #[error("{packet}: Q={q} is reserved")]
+    ReservedQ { packet: PacketId, q: u8 },
+    /// The in-band quantization table header cannot be used.
+    #[error("{packet}: quantization table header: {fault}")]
+    BadQuantTables {
+        packet: PacketId,
+        fault: QuantTableFault,
+    },
+    /// The header's size is 0 and no `a=x-dimensions` said the real one.
+    #[error("{packet}: width or height of 0 (the picture is wider or taller than 2040 pixels)")]
+    ZeroSize { packet: PacketId },
+    /// A fragment of a frame whose first fragment (offset 0) was lost.
+    #[error("{packet}: frame started without a fragment at offset 0")]
+    NoStart { packet: PacketId },
+}
+
+impl DepacketizeError {
+    /// The packet the drop was noticed on.
+    pub fn packet(&self) -> PacketId {
+        match self {
+            DepacketizeError::Truncated { packet, .. }
+            | DepacketizeError::MissingFragment { packet, .. }
+            | DepacketizeError::FrameNotEnded { packet, .. }
+            | DepacketizeError::TimestampChanged { packet, .. }
+            | DepacketizeError::TooLarge { packet, .. }
+            | DepacketizeError::UnsupportedType { packet, .. }
+            | DepacketizeError::ReservedQ { packet, .. }
+            | DepacketizeError::BadQuantTables { packet, .. }
+            | DepacketizeError::ZeroSize { packet }
+            | DepacketizeError::NoStart { packet } => *packet,
+        }
+    }
+}
+
+/// What is wrong with an in-band quantization table header (RFC 2435 3.1.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum QuantTableFault {
+    /// Precision bits set: 16-bit tables, which baseline JPEG never uses.
+    #[error("16-bit tables")]
+    SixteenBit,
+    /// Length 0 means "the tables sent before for this Q", and none were.
+    #[error("zero length and no tables cached for Q={q}")]
+    NotCached { q: u8 },
+    /// Neither one table (64) nor two (128).
+    #[error("length {len}, not 64 or 128")]
+    BadLength { len: usize },
 }
 
 /// What one pushed payload produced. Both can happen at once: a packet of a new frame drops
@@ -51,6 +132,13 @@ struct Partial {
     chroma: [u8; 64],
     data: Vec<u8>,
 }
+
+/// Luma and chroma quantization tables, in zig-zag order.
+type QuantTables = ([u8; 64], [u8; 64]);
+
+/// A packet that ends the frame in progress: `Some` says why, `None` drops it silently (a
+/// late join, or a loss already reported for this frame).
+type Drop = Option<DepacketizeError>;
 
 /// Reassembles RFC 2435 payloads into JPEG frames.
 pub struct Depacketizer {
@@ -96,105 +184,106 @@ impl Depacketizer {
         self.cached.clear();
     }
 
-    /// Offers the payload of one RTP packet, in sequence order.
-    pub fn push(&mut self, timestamp: u32, marker: bool, payload: &[u8]) -> DepacketizerEvent {
+    /// Offers one RTP packet's header and payload, in sequence order.
+    pub fn push(&mut self, rtp: &RtpHeader, payload: &[u8]) -> DepacketizerEvent {
         let mut event = DepacketizerEvent::default();
-        let header = match MainHeader::parse(payload) {
-            Some(h) => h,
-            None => {
-                if self.partial.take().is_some() {
-                    event
-                        .dropped
-                        .push(DepacketizeError::Truncated { len: payload.len() });
-                }
-                return event;
-            }
+        let mut packet = PacketId {
+            sequence_number: rtp.sequence_number,
+            timestamp: rtp.timestamp,
+            fragment_offset: None,
         };
-        if let Some(p) = &self.partial {
-            if p.timestamp != timestamp {
-                event.dropped.push(DepacketizeError::TimestampChanged {
-                    from: p.timestamp,
-                    to: timestamp,
-                });
-                self.partial = None;
-            }
-        }
-        if header.fragment_offset == 0 {
+        let Some(header) = MainHeader::parse(payload) else {
             if self.partial.take().is_some() {
-                event.dropped.push(DepacketizeError::MissingFragment {
-                    expected: u32::MAX,
-                    got: 0,
-                });
-            }
-            self.started = true;
-            match self.start(timestamp, header, payload) {
-                Ok(p) => self.partial = Some(p),
-                Err(e) => {
-                    event.dropped.push(e);
-                    self.headless = Some(timestamp);
-                    return event;
-                }
-            }
-        } else {
-            let Some(p) = self.partial.as_mut() else {
-                // The first fragment was lost (report the frame once), or we joined a live
-                // server mid-frame (nothing to report): either way wait for the next offset 0.
-                if self.started && self.headless != Some(timestamp) {
-                    event.dropped.push(DepacketizeError::NoStart);
-                }
-                self.headless = Some(timestamp);
-                return event;
-            };
-            let expected = p.data.len() as u32;
-            if header.fragment_offset != expected {
-                self.partial = None;
-                self.headless = Some(timestamp);
-                event.dropped.push(DepacketizeError::MissingFragment {
-                    expected,
-                    got: header.fragment_offset,
-                });
-                return event;
-            }
-            let skip = MainHeader::LEN + if p.header.type_ >= 64 { 4 } else { 0 };
-            let Some(data) = payload.get(skip..) else {
-                self.partial = None;
-                self.headless = Some(timestamp);
+                let len = payload.len();
                 event
                     .dropped
-                    .push(DepacketizeError::Truncated { len: payload.len() });
-                return event;
-            };
-            if p.data.len() + data.len() > self.max_frame {
-                self.partial = None;
-                self.headless = Some(timestamp);
-                event.dropped.push(DepacketizeError::TooLarge {
-                    limit: self.max_frame,
-                });
-                return event;
+                    .push(DepacketizeError::Truncated { packet, len });
             }
-            p.data.extend_from_slice(data);
+            return event;
+        };
+        packet.fragment_offset = Some(header.fragment_offset);
+        if let Some(p) = &self.partial {
+            if p.timestamp != rtp.timestamp {
+                let from = p.timestamp;
+                event
+                    .dropped
+                    .push(DepacketizeError::TimestampChanged { packet, from });
+                self.partial = None;
+            }
         }
-        if marker {
+        let taken = if header.fragment_offset == 0 {
             if let Some(p) = self.partial.take() {
-                event.frame = Some(finish(p));
+                let arrived = p.data.len();
+                event
+                    .dropped
+                    .push(DepacketizeError::FrameNotEnded { packet, arrived });
+            }
+            self.started = true;
+            self.start(packet, header, payload)
+                .map(|p| self.partial = Some(p))
+                .map_err(Some)
+        } else {
+            self.append(packet, header, payload)
+        };
+        match taken {
+            Ok(()) if rtp.marker => event.frame = self.partial.take().map(finish),
+            Ok(()) => {}
+            Err(why) => {
+                self.partial = None;
+                self.headless = Some(rtp.timestamp);
+                event.dropped.extend(why);
             }
         }
         event
     }
 
+    /// Adds a fragment after the first to the frame in progress.
+    fn append(&mut self, packet: PacketId, header: MainHeader, payload: &[u8]) -> Result<(), Drop> {
+        let Some(p) = self.partial.as_mut() else {
+            // The first fragment was lost (report the frame once), or we joined a live
+            // server mid-frame (nothing to report): either way wait for the next offset 0.
+            let report = self.started && self.headless != Some(packet.timestamp);
+            return Err(report.then_some(DepacketizeError::NoStart { packet }));
+        };
+        let expected = p.data.len() as u32;
+        if header.fragment_offset != expected {
+            return Err(Some(DepacketizeError::MissingFragment {
+                packet,
+                expected,
+                got: header.fragment_offset,
+            }));
+        }
+        let skip = MainHeader::LEN + if p.header.type_ >= 64 { 4 } else { 0 };
+        let Some(data) = payload.get(skip..) else {
+            let len = payload.len();
+            return Err(Some(DepacketizeError::Truncated { packet, len }));
+        };
+        if p.data.len() + data.len() > self.max_frame {
+            let limit = self.max_frame;
+            return Err(Some(DepacketizeError::TooLarge { packet, limit }));
+        }
+        p.data.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// Begins a frame from its first fragment (offset 0), which carries the headers.
     fn start(
         &mut self,
-        timestamp: u32,
+        packet: PacketId,
         header: MainHeader,
         payload: &[u8],
     ) -> Result<Partial, DepacketizeError> {
-        let truncated = DepacketizeError::Truncated { len: payload.len() };
+        let truncated = DepacketizeError::Truncated {
+            packet,
+            len: payload.len(),
+        };
         if !matches!(header.type_, 0 | 1 | 64 | 65) {
-            return Err(DepacketizeError::UnsupportedType(header.type_));
+            let type_ = header.type_;
+            return Err(DepacketizeError::UnsupportedType { packet, type_ });
         }
         let size = match (header.width, header.height, self.dimensions) {
             (0, _, Some(d)) | (_, 0, Some(d)) => d,
-            (0, _, None) | (_, 0, None) => return Err(DepacketizeError::ZeroSize),
+            (0, _, None) | (_, 0, None) => return Err(DepacketizeError::ZeroSize { packet }),
             (w, h, _) => (w as u16 * 8, h as u16 * 8),
         };
         let mut pos = MainHeader::LEN;
@@ -205,47 +294,24 @@ impl Depacketizer {
             pos += 4;
         }
         let (luma, chroma) = match header.q {
-            0 | 100..=127 => return Err(DepacketizeError::ReservedQ(header.q)),
+            0 | 100..=127 => {
+                let q = header.q;
+                return Err(DepacketizeError::ReservedQ { packet, q });
+            }
             1..=99 => tables::q_tables(header.q),
             q => {
-                let qh = payload.get(pos..pos + 4).ok_or(truncated.clone())?;
-                let precision = qh[1];
-                let len = u16::from_be_bytes([qh[2], qh[3]]) as usize;
-                pos += 4;
-                if precision != 0 {
-                    return Err(DepacketizeError::BadQuantTables("16-bit tables"));
-                }
-                let t = payload.get(pos..pos + len).ok_or(truncated.clone())?;
-                pos += len;
-                let tables = match len {
-                    0 if q != 255 => self
-                        .cached
-                        .iter()
-                        .find(|c| c.0 == q)
-                        .map(|c| (c.1, c.2))
-                        .ok_or(DepacketizeError::BadQuantTables(
-                            "zero length and no tables cached for this Q",
-                        ))?,
-                    // VLC sends a JPEG's single table once: it serves luma and chroma alike.
-                    64 => (t.try_into().unwrap(), t.try_into().unwrap()),
-                    128 => (t[..64].try_into().unwrap(), t[64..].try_into().unwrap()),
-                    _ => return Err(DepacketizeError::BadQuantTables("length not 64 or 128")),
-                };
-                if q != 255 && len > 0 {
-                    self.cached.retain(|c| c.0 != q);
-                    self.cached.push((q, tables.0, tables.1));
-                }
+                let (tables, end) = self.in_band_tables(packet, q, payload, pos)?;
+                pos = end;
                 tables
             }
         };
         let data = &payload[pos..];
         if data.len() > self.max_frame {
-            return Err(DepacketizeError::TooLarge {
-                limit: self.max_frame,
-            });
+            let limit = self.max_frame;
+            return Err(DepacketizeError::TooLarge { packet, limit });
         }
         Ok(Partial {
-            timestamp,
+            timestamp: packet.timestamp,
             size,
             header,
             restart_interval,
@@ -253,6 +319,47 @@ impl Depacketizer {
             chroma,
             data: data.to_vec(),
         })
+    }
+
+    /// Reads the quantization table header at `payload[pos..]` for Q in 128..=255: the tables
+    /// and where the scan data after them starts.
+    fn in_band_tables(
+        &mut self,
+        packet: PacketId,
+        q: u8,
+        payload: &[u8],
+        pos: usize,
+    ) -> Result<(QuantTables, usize), DepacketizeError> {
+        let truncated = DepacketizeError::Truncated {
+            packet,
+            len: payload.len(),
+        };
+        let rest = &payload[pos..];
+        let bad = |fault| DepacketizeError::BadQuantTables { packet, fault };
+        let qh = rest.get(..4).ok_or(truncated.clone())?;
+        let precision = qh[1];
+        let len = u16::from_be_bytes([qh[2], qh[3]]) as usize;
+        if precision != 0 {
+            return Err(bad(QuantTableFault::SixteenBit));
+        }
+        let t = rest.get(4..4 + len).ok_or(truncated)?;
+        let tables = match len {
+            0 if q != 255 => self
+                .cached
+                .iter()
+                .find(|c| c.0 == q)
+                .map(|c| (c.1, c.2))
+                .ok_or(bad(QuantTableFault::NotCached { q }))?,
+            // VLC sends a JPEG's single table once: it serves luma and chroma alike.
+            64 => (t.try_into().unwrap(), t.try_into().unwrap()),
+            128 => (t[..64].try_into().unwrap(), t[64..].try_into().unwrap()),
+            _ => return Err(bad(QuantTableFault::BadLength { len })),
+        };
+        if q != 255 && len > 0 {
+            self.cached.retain(|c| c.0 != q);
+            self.cached.push((q, tables.0, tables.1));
+        }
+        Ok((tables, pos + 4 + len))
     }
 }
 

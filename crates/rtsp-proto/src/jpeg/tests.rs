@@ -1,6 +1,19 @@
+use super::depay::{PacketId, QuantTableFault};
 use super::*;
 use crate::mjpeg;
+use crate::rtp::RtpHeader;
 use proptest::prelude::*;
+
+/// The RTP header fields the depacketizer reads.
+fn rtp(sequence_number: u16, timestamp: u32, marker: bool) -> RtpHeader {
+    RtpHeader {
+        marker,
+        payload_type: 26,
+        sequence_number,
+        timestamp,
+        ssrc: 1,
+    }
+}
 
 fn sample_frames() -> Vec<Vec<u8>> {
     let data = std::fs::read(concat!(
@@ -25,9 +38,9 @@ fn pay_depay(frame: &[u8], timestamp: u32) -> (Vec<Vec<u8>>, Vec<u8>) {
             .collect();
     let mut depay = Depacketizer::new(1 << 20);
     let mut out = None;
-    for (p, last) in &payloads {
+    for (seq, (p, last)) in payloads.iter().enumerate() {
         assert!(p.len() + 12 <= MAX_PACKET);
-        let ev = depay.push(timestamp, *last, p);
+        let ev = depay.push(&rtp(seq as u16, timestamp, *last), p);
         assert!(ev.dropped.is_empty());
         if ev.frame.is_some() {
             out = ev.frame;
@@ -97,9 +110,12 @@ fn restart_intervals_use_type_65_and_survive_the_round_trip() {
     let payloads: Vec<_> = fragments(&p, scan, 600).collect();
     let mut d = Depacketizer::new(1 << 20);
     let mut got = None;
-    for f in &payloads {
+    for (seq, f) in payloads.iter().enumerate() {
         assert_eq!(&f.header()[8..12], &[0, 48, 0xff, 0xff]);
-        got = d.push(7, f.last, &f.to_payload()).frame.or(got);
+        got = d
+            .push(&rtp(seq as u16, 7, f.last), &f.to_payload())
+            .frame
+            .or(got);
     }
     let got = got.unwrap();
     let gi = JpegInfo::parse(&got).unwrap();
@@ -114,7 +130,7 @@ fn a_single_64_byte_table_serves_luma_and_chroma() {
     payload.extend((1..=64).map(|v| v as u8));
     payload.extend_from_slice(&[0x12, 0x34]);
     let frame = Depacketizer::new(1000)
-        .push(0, true, &payload)
+        .push(&rtp(0, 0, true), &payload)
         .frame
         .unwrap();
     let info = JpegInfo::parse(&frame).unwrap();
@@ -126,7 +142,7 @@ fn a_single_64_byte_table_serves_luma_and_chroma() {
 #[test]
 fn q_below_100_rebuilds_annex_k_tables() {
     let frame = Depacketizer::new(1000)
-        .push(0, true, &[0, 0, 0, 0, 0, 50, 1, 1, 0xab])
+        .push(&rtp(0, 0, true), &[0, 0, 0, 0, 0, 50, 1, 1, 0xab])
         .frame
         .unwrap();
     let info = JpegInfo::parse(&frame).unwrap();
@@ -149,26 +165,110 @@ fn lost_fragment_drops_the_frame_and_the_next_frame_still_arrives() {
         if i == 1 {
             continue; // lost
         }
-        let ev = d.push(0, f.last, &f.to_payload());
+        let ev = d.push(&rtp(i as u16, 0, f.last), &f.to_payload());
         assert_eq!(ev.frame, None, "a frame with a hole must never come out");
         dropped = dropped.or(ev.dropped.first().cloned());
     }
-    assert!(matches!(
-        dropped,
-        Some(DepacketizeError::MissingFragment { .. })
-    ));
+    // The drop names the packet after the hole, as Wireshark would show it.
+    let offset = payloads[2].header()[1..4]
+        .iter()
+        .fold(0u32, |n, &b| n << 8 | b as u32);
+    let Some(DepacketizeError::MissingFragment {
+        packet,
+        expected,
+        got,
+    }) = dropped.clone()
+    else {
+        panic!("{dropped:?}")
+    };
+    assert_eq!(
+        packet,
+        PacketId {
+            sequence_number: 2,
+            timestamp: 0,
+            fragment_offset: Some(offset)
+        }
+    );
+    assert_eq!((expected as usize, got), (payloads[0].data.len(), offset));
+    let text = dropped.unwrap().to_string();
+    assert!(
+        text.contains("RTP seq 2 ts 0") && text.contains(&format!("offset {offset}")),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_lost_last_fragment_is_found_by_the_next_frame() {
+    let frames = sample_frames();
+    let info = JpegInfo::parse(&frames[0]).unwrap();
+    let p = info.rfc2435().unwrap();
+    let payloads: Vec<_> = fragments(&p, &frames[0][info.scan_data.start..], MAX_PACKET).collect();
     // Lose the last fragment (with the marker) of a frame: the next frame's start drops it.
     let mut d = Depacketizer::new(1 << 20);
-    for f in &payloads[..payloads.len() - 1] {
+    for (seq, f) in payloads[..payloads.len() - 1].iter().enumerate() {
         assert_eq!(
-            d.push(0, f.last, &f.to_payload()),
+            d.push(&rtp(seq as u16, 0, f.last), &f.to_payload()),
             DepacketizerEvent::default()
         );
     }
-    let ev = d.push(1, true, &payloads[0].to_payload());
+    let ev = d.push(&rtp(100, 1, true), &payloads[0].to_payload());
     assert!(matches!(
         ev.dropped[..],
-        [DepacketizeError::TimestampChanged { .. }]
+        [DepacketizeError::TimestampChanged {
+            from: 0,
+            packet: PacketId {
+                sequence_number: 100,
+                timestamp: 1,
+                ..
+            }
+        }]
+    ));
+    // A sender that reuses the timestamp: the new offset 0 is what reveals the loss, and the
+    // error says how much of the old frame had arrived (not a made-up "expected" count).
+    let mut d = Depacketizer::new(1 << 20);
+    for (seq, f) in payloads[..payloads.len() - 1].iter().enumerate() {
+        d.push(&rtp(seq as u16, 0, f.last), &f.to_payload());
+    }
+    let arrived: usize = payloads[..payloads.len() - 1]
+        .iter()
+        .map(|f| f.data.len())
+        .sum();
+    let ev = d.push(&rtp(200, 0, true), &payloads[0].to_payload());
+    assert_eq!(
+        ev.dropped,
+        vec![DepacketizeError::FrameNotEnded {
+            packet: PacketId {
+                sequence_number: 200,
+                timestamp: 0,
+                fragment_offset: Some(0)
+            },
+            arrived
+        }]
+    );
+}
+
+#[test]
+fn quant_table_faults_name_the_packet() {
+    // Q=200 with a zero-length table header and nothing cached for it.
+    let payload = [0, 0, 0, 0, 1, 200, 2, 2, 0, 0, 0, 0, 0xab];
+    let ev = Depacketizer::new(1000).push(&rtp(7, 90, true), &payload);
+    assert_eq!(
+        ev.dropped,
+        vec![DepacketizeError::BadQuantTables {
+            packet: PacketId {
+                sequence_number: 7,
+                timestamp: 90,
+                fragment_offset: Some(0)
+            },
+            fault: QuantTableFault::NotCached { q: 200 }
+        }]
+    );
+    let mut bad_len = payload;
+    bad_len[11] = 10;
+    let ev = Depacketizer::new(1000).push(&rtp(8, 90, true), &bad_len);
+    assert!(matches!(
+        ev.dropped[..],
+        [DepacketizeError::Truncated { len: 13, .. }]
     ));
 }
 
@@ -186,8 +286,10 @@ fn every_lost_frame_is_counted_once() {
     let mut d = Depacketizer::new(1 << 20);
     let mut complete = 0;
     let mut dropped = 0;
+    let mut seq = 0u16;
     let mut push = |ts: u32, (p, m): &(Vec<u8>, bool)| {
-        let ev = d.push(ts, *m, p);
+        seq = seq.wrapping_add(1);
+        let ev = d.push(&rtp(seq, ts, *m), p);
         complete += ev.frame.is_some() as usize;
         dropped += ev.dropped.len();
     };
@@ -205,7 +307,7 @@ fn every_lost_frame_is_counted_once() {
 
     // Joining a live stream mid-frame is not a loss.
     let mut d = Depacketizer::new(1 << 20);
-    let ev = d.push(1, b[1].1, &b[1].0);
+    let ev = d.push(&rtp(9, 1, b[1].1), &b[1].0);
     assert!(ev.dropped.is_empty());
 }
 
@@ -216,12 +318,25 @@ fn oversized_frames_are_dropped() {
     let p = info.rfc2435().unwrap();
     let mut d = Depacketizer::new(2000);
     let mut dropped = None;
-    for f in fragments(&p, &frame[info.scan_data.start..], MAX_PACKET) {
-        let ev = d.push(0, f.last, &f.to_payload());
+    for (seq, f) in fragments(&p, &frame[info.scan_data.start..], MAX_PACKET).enumerate() {
+        let ev = d.push(&rtp(seq as u16, 0, f.last), &f.to_payload());
         assert_eq!(ev.frame, None);
         dropped = dropped.or(ev.dropped.first().cloned());
     }
-    assert_eq!(dropped, Some(DepacketizeError::TooLarge { limit: 2000 }));
+    assert!(
+        matches!(
+            dropped,
+            Some(DepacketizeError::TooLarge {
+                limit: 2000,
+                packet: PacketId {
+                    sequence_number: 1,
+                    timestamp: 0,
+                    fragment_offset: Some(_)
+                }
+            })
+        ),
+        "{dropped:?}"
+    );
 }
 
 #[test]
@@ -289,7 +404,7 @@ proptest! {
     fn depacketizer_survives_arbitrary_packets(packets in prop::collection::vec((any::<u32>(), any::<bool>(), prop::collection::vec(any::<u8>(), 0..300)), 0..30)) {
         let mut d = Depacketizer::new(4096);
         for (ts, m, p) in packets {
-            let ev = d.push(ts % 3, m, &p);
+            let ev = d.push(&rtp(ts as u16, ts % 3, m), &p);
             if let Some(frame) = ev.frame {
                 prop_assert!(frame.starts_with(&[0xff, 0xd8]));
                 prop_assert!(frame.ends_with(&[0xff, 0xd9]));
@@ -303,12 +418,20 @@ proptest! {
 fn zero_size_headers_take_the_sdp_dimensions() {
     let payload = [0, 0, 0, 0, 1, 50, 0, 0, 0xab];
     assert_eq!(
-        Depacketizer::new(1000).push(0, true, &payload).dropped,
-        vec![DepacketizeError::ZeroSize]
+        Depacketizer::new(1000)
+            .push(&rtp(3, 0, true), &payload)
+            .dropped,
+        vec![DepacketizeError::ZeroSize {
+            packet: PacketId {
+                sequence_number: 3,
+                timestamp: 0,
+                fragment_offset: Some(0)
+            }
+        }]
     );
     let mut d = Depacketizer::new(1000);
     d.set_dimensions(2560, 1440);
-    let frame = d.push(0, true, &payload).frame.unwrap();
+    let frame = d.push(&rtp(0, 0, true), &payload).frame.unwrap();
     let info = JpegInfo::parse(&frame).unwrap();
     assert_eq!((info.width, info.height), (2560, 1440));
 }

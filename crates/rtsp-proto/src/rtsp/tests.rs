@@ -139,6 +139,84 @@ fn lab_server_reply_parses_unterminated() {
 }
 
 #[test]
+fn an_unterminated_message_with_a_short_body_says_how_short() {
+    // A blank line ends the head, then 2 of the 5 announced bytes: the peer has gone quiet,
+    // so this is a short body, not a bad Content-Length.
+    let buf = b"SET_PARAMETER * RTSP/1.0\nCSeq: 3\nContent-Length: 9\n\nab";
+    assert_eq!(
+        parse_unterminated_request(buf, &limits()),
+        Err(ParseError::BodyShort {
+            announced: 9,
+            arrived: 2
+        })
+    );
+    assert_eq!(
+        parse_request(
+            b"OPTIONS * RTSP/1.0\r\nContent-Length: x\r\n\r\n",
+            &limits()
+        ),
+        Err(ParseError::BadContentLength { value: "x".into() })
+    );
+    assert_eq!(
+        parse_request(b"OPTIONS\r\n\r\n", &limits()),
+        Err(ParseError::BadStartLine {
+            text: "OPTIONS".into()
+        })
+    );
+    assert_eq!(
+        parse_request(b"OPTIONS * RTSP/1.0\r\nA: \xff\r\n\r\n", &limits()),
+        Err(ParseError::NotText { line: 2 })
+    );
+}
+
+#[test]
+fn header_errors_name_the_header_and_the_rule() {
+    assert_eq!(CSeq::parse(" 42 "), Ok(CSeq(42)));
+    assert_eq!(CSeq(42).to_string(), "42");
+    for bad in ["", "-1", "4 2", "99999999999"] {
+        assert_eq!(CSeq::parse(bad).unwrap_err().fault, HeaderFault::BadCSeq);
+    }
+    let e = Transport::parse("RTP/AVP;client_port=x").unwrap_err();
+    assert_eq!(
+        (e.header, e.fault, e.value.as_str()),
+        (
+            "Transport",
+            HeaderFault::BadClientPort,
+            "RTP/AVP;client_port=x"
+        )
+    );
+    assert_eq!(
+        Range::parse("npt=20-10").unwrap_err().fault,
+        HeaderFault::EndBeforeStart
+    );
+    assert_eq!(
+        Session::parse("a b").unwrap_err().fault,
+        HeaderFault::BadSessionId
+    );
+    assert_eq!(
+        RtpInfo::parse_list("seq=1").unwrap_err().fault,
+        HeaderFault::EntryWithoutUrl
+    );
+    assert_eq!(
+        e.to_string(),
+        "malformed Transport header \"RTP/AVP;client_port=x\": bad client_port"
+    );
+}
+
+#[test]
+fn content_base_is_an_absolute_url() {
+    let base = ContentBase::parse("rtsp://127.0.0.1:8554/test/").unwrap();
+    assert_eq!(base.to_string(), "rtsp://127.0.0.1:8554/test/");
+    for bad in ["", "test/", "://x", "rtsp://", "rtsp://h/a b"] {
+        assert_eq!(
+            ContentBase::parse(bad).unwrap_err().fault,
+            HeaderFault::NotAbsoluteUrl,
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
 fn transport_forms_we_meet() {
     let ffmpeg = Transport::parse_list("RTP/AVP/UDP;unicast;client_port=5000-5001").unwrap();
     assert_eq!(ffmpeg[0].lower, LowerTransport::RtpAvpUdp);
