@@ -14,12 +14,13 @@
 
 use std::time::Instant;
 
+use rtsp_proto::playout::{RtpOrigin, Timeline};
 use rtsp_proto::rtsp::{
-    self, CSeq, ContentBase, Headers, Limits, Method, Parsed, Public, Range, Request, Response,
-    RtpInfo, Session, Transport,
+    self, CSeq, ContentBase, Headers, Limits, Method, NptTime, Parsed, Public, Range, Request,
+    Response, RtpInfo, Session, StatusCode, Transport,
 };
 use rtsp_proto::sdp;
-use rtsp_proto::session::ServerSession;
+use rtsp_proto::session::{ServerSession, State};
 
 /// Who sent a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,21 +255,69 @@ fn check_response(what: &str, resp: &Response) {
 
 /// Walks one connection's requests through the server session state machine the way the
 /// server's connection does: OPTIONS and DESCRIBE are answered without a session, SETUP
-/// creates one when none exists, and every other method is applied to it. Every request must
-/// be accepted. (Kept small and alone so it follows `ServerSession`'s API as that changes.)
+/// creates one when none exists, PLAY (with its Range) and PAUSE drive its playout, and every
+/// other method keeps it alive. Every request must be accepted, and the state must follow
+/// RFC 2326 A.2. (Kept small and alone so it follows `ServerSession`'s API as that changes.)
 fn walk_server_session(what: &str, requests: &[Request]) {
     let now = Instant::now();
+    let timeline = Timeline {
+        frames: 250,
+        fps: 20.0,
+        looping: false,
+    };
+    let origin = RtpOrigin {
+        ssrc: 1,
+        seq: 2,
+        rtptime: 3,
+    };
     let mut session: Option<ServerSession> = None;
     for req in requests {
         if matches!(req.method, Method::Options | Method::Describe) {
             continue;
         }
         let s = session.get_or_insert_with(|| ServerSession::new(1, now));
-        if let Err(status) = s.apply(&req.method, now) {
+        let refused = |status: StatusCode, s: &ServerSession| {
             panic!(
                 "{what}: {} refused with {status} in state {:?}",
-                req.method, s.state
-            );
+                req.method,
+                s.state()
+            )
+        };
+        match req.method {
+            Method::Setup => {
+                if let Err(status) = s.setup(timeline, origin, now) {
+                    refused(status, s)
+                }
+                assert_eq!(s.state(), State::Ready, "{what}: after SETUP");
+            }
+            Method::Play => {
+                let from = match req.headers.get("Range").map(Range::parse) {
+                    Some(Ok(Range {
+                        start: NptTime::Seconds(t),
+                        ..
+                    })) => Some(t),
+                    _ => None,
+                };
+                if let Err(e) = s.play(now, from) {
+                    refused(e.status(), s)
+                }
+                assert_eq!(s.state(), State::Playing, "{what}: after PLAY");
+            }
+            Method::Pause => {
+                if let Err(status) = s.pause(now) {
+                    refused(status, s)
+                }
+                assert_eq!(s.state(), State::Ready, "{what}: after PAUSE");
+            }
+            Method::Teardown => {
+                assert!(s.teardown().is_some(), "{what}: TEARDOWN of no session");
+                assert_eq!(s.state(), State::Init, "{what}: after TEARDOWN");
+            }
+            ref method => {
+                if let Err(status) = s.keep_alive(method, now) {
+                    refused(status, s)
+                }
+            }
         }
     }
 }
