@@ -6,6 +6,7 @@
 //! client sends LF) and is lenient where real peers are sloppy (header-name case, stray spaces),
 //! but every input is bounded by [`Limits`].
 
+pub mod framer;
 mod headers;
 mod status;
 
