@@ -1,23 +1,25 @@
-//! The RTSP control connection. A reader thread parses what the server sends and hands
-//! responses to the caller, who matches them by CSeq; the writer side is the caller's. Every
-//! wait has a deadline.
+//! The RTSP control connection. A reader thread feeds what the server sends through the
+//! framer both sides share ([`rtsp_proto::rtsp::framer`]), hands responses to the caller, who
+//! matches them by CSeq, and interleaved frames to the receiver; the writer side is the
+//! caller's. Every wait has a deadline.
 //!
-//! The lab's server ends its replies without a blank line, so in the lab dialect a reply is
-//! taken as whole once the server has been quiet for a moment (as our server does for the
-//! lab's requests).
+//! The lab's server ends its replies without a blank line, so in the lab dialect the framer
+//! takes a reply as whole once the server has been quiet for a moment (as our server does for
+//! the lab's requests).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rtsp_proto::auth::Challenge;
-use rtsp_proto::interleaved;
-use rtsp_proto::rtsp::{self, Limits, Parsed, Request, Response, StatusCode};
+use rtsp_proto::rtsp::framer::{Frame, Framer, FramingError, Role};
+use rtsp_proto::rtsp::{Limits, Method, Request, Response, StatusCode};
 
-use crate::ClientError;
+use crate::{ClientError, Closed};
 
 /// How long the lab's server must be quiet before its unterminated reply is taken as whole.
 const LAB_QUIET: Duration = Duration::from_millis(100);
@@ -26,7 +28,7 @@ const LAB_QUIET: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 enum Incoming {
     Response(Response),
-    Closed(String),
+    Closed(Closed),
 }
 
 /// Where interleaved frames (`$ channel len packet`) go once a TCP transport is set up.
@@ -57,7 +59,7 @@ impl Connection {
     /// Connects with a deadline and starts the reader thread.
     pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<Connection, ClientError> {
         let stream = TcpStream::connect_timeout(&addr, timeout)
-            .map_err(|e| ClientError::Connect(addr, e.to_string()))?;
+            .map_err(|source| ClientError::Connect { addr, source })?;
         stream.set_nodelay(true).ok();
         stream
             .set_write_timeout(Some(Duration::from_secs(5)))
@@ -164,11 +166,17 @@ impl Connection {
         }
         log::debug!("-> {} {}", req.method, req.uri);
         self.send_raw(&req.to_bytes())?;
-        self.wait_response(cseq, timeout)
+        self.wait_response(&req.method, cseq, timeout)
     }
 
-    /// Waits for the response carrying `cseq`, discarding stale ones.
-    pub fn wait_response(&mut self, cseq: u32, timeout: Duration) -> Result<Response, ClientError> {
+    /// Waits for the response carrying `cseq` (of a `method` request, for the error), discarding
+    /// stale ones.
+    pub fn wait_response(
+        &mut self,
+        method: &Method,
+        cseq: u32,
+        timeout: Duration,
+    ) -> Result<Response, ClientError> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -181,9 +189,15 @@ impl Connection {
                     log::debug!("ignoring response with CSeq {:?}", r.headers.cseq())
                 }
                 Ok(Incoming::Closed(why)) => return Err(ClientError::Closed(why)),
-                Err(RecvTimeoutError::Timeout) => return Err(ClientError::Timeout(cseq)),
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(ClientError::Timeout {
+                        method: method.clone(),
+                        cseq,
+                        waited: timeout,
+                    })
+                }
                 Err(RecvTimeoutError::Disconnected) => {
-                    return Err(ClientError::Closed("reader stopped".into()))
+                    return Err(ClientError::Closed(Closed::ReaderStopped))
                 }
             }
         }
@@ -205,27 +219,25 @@ impl Drop for Connection {
     }
 }
 
+/// The reader thread: socket bytes into the framer, what it cuts out to where it goes.
 fn read_loop(
     mut stream: TcpStream,
     tx: mpsc::Sender<Incoming>,
     lab: Arc<AtomicBool>,
     sink: InterleavedSink,
 ) {
-    let limits = Limits::default();
-    let mut buf: Vec<u8> = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let mut last_rx = Instant::now();
+    let mut framer = Framer::new(Role::Client, Limits::default(), None);
+    // Short reads: the loop must notice the quiet time and a switch to the lab dialect.
     let _ = stream.set_read_timeout(Some(LAB_QUIET / 2));
+    let mut chunk = [0u8; 8192];
     loop {
+        framer.set_lab_quiet(lab.load(Ordering::SeqCst).then_some(LAB_QUIET));
         match stream.read(&mut chunk) {
             Ok(0) => {
-                let _ = tx.send(Incoming::Closed("server closed the connection".into()));
+                let _ = tx.send(Incoming::Closed(Closed::ByServer));
                 return;
             }
-            Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                last_rx = Instant::now();
-            }
+            Ok(n) => framer.push(&chunk[..n], Instant::now()),
             Err(e)
                 if matches!(
                     e.kind(),
@@ -234,96 +246,45 @@ fn read_loop(
                         | io::ErrorKind::Interrupted
                 ) => {}
             Err(e) => {
-                let _ = tx.send(Incoming::Closed(e.to_string()));
+                let _ = tx.send(Incoming::Closed(Closed::Read(e)));
                 return;
             }
         }
-        loop {
-            if buf.is_empty() {
-                break;
-            }
-            match interleaved::parse(&buf) {
-                Some(Some(frame)) => {
-                    let packet = buf[frame.payload.clone()].to_vec();
-                    buf.drain(..frame.len);
-                    if let Some(s) = sink.lock().unwrap().as_ref() {
-                        let _ = s.send((frame.channel, packet));
-                    }
-                    continue;
+        while let Some(item) = framer.poll(Instant::now()) {
+            if let ControlFlow::Break(closed) = deliver(item, &tx, &sink) {
+                if let Some(closed) = closed {
+                    let _ = tx.send(Incoming::Closed(closed));
                 }
-                Some(None) => break,
-                None => {}
-            }
-            // Anything but a response or an interleaved frame is a server request, or garbage.
-            if !buf.starts_with(b"RTSP/") && buf.len() >= 5 {
-                let garbage = !buf[0].is_ascii_uppercase();
-                match rtsp::parse_request(&buf, &limits) {
-                    Ok(Parsed::Complete(req, used)) if !garbage => {
-                        log::info!("server sent {} {}: ignored", req.method, req.uri);
-                        buf.drain(..used);
-                        continue;
-                    }
-                    Ok(Parsed::Incomplete) if !garbage => break,
-                    _ => {
-                        // Resynchronize on the next frame or response rather than give up
-                        // the connection over stray bytes.
-                        let next = resync_point(&buf);
-                        log::warn!("{next} bytes of garbage from the server skipped");
-                        buf.drain(..next);
-                        continue;
-                    }
-                }
-            }
-            match rtsp::parse_response(&buf, &limits) {
-                Ok(Parsed::Complete(r, used)) => {
-                    buf.drain(..used);
-                    if tx.send(Incoming::Response(r)).is_err() {
-                        return;
-                    }
-                }
-                Ok(Parsed::Incomplete) => {
-                    let quiet = last_rx.elapsed() >= LAB_QUIET;
-                    if lab.load(Ordering::SeqCst) && quiet && !buf.contains(&b'\r') {
-                        let taken = std::mem::take(&mut buf);
-                        match rtsp::parse_unterminated_response(&taken, &limits) {
-                            Ok(r) => {
-                                if tx.send(Incoming::Response(r)).is_err() {
-                                    return;
-                                }
-                            }
-                            Err(e) => log::warn!("unparsable lab reply: {e}"),
-                        }
-                    } else if buf.len() > limits.max_message() {
-                        let _ = tx.send(Incoming::Closed("response too large".into()));
-                        return;
-                    }
-                    break;
-                }
-                Err(e) => {
-                    let _ = tx.send(Incoming::Closed(format!("malformed response: {e}")));
-                    return;
-                }
+                return;
             }
         }
     }
 }
 
-/// Where the next interleaved frame (`$`) or response (`RTSP/`) could start after garbage at
-/// the start of `buf` (the whole buffer if nowhere).
-fn resync_point(buf: &[u8]) -> usize {
-    (1..buf.len())
-        .find(|&i| buf[i] == b'$' || buf[i..].starts_with(b"RTSP/"))
-        .unwrap_or(buf.len())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn garbage_is_skipped_up_to_the_next_frame_or_response() {
-        assert_eq!(resync_point(b"\x00\x01junk$\x00\x00\x01x"), 6);
-        assert_eq!(resync_point(b"xxRTSP/1.0 200 OK"), 2);
-        assert_eq!(resync_point(b"nothing here"), 12);
+/// Passes one thing the framer cut on. `Break` ends the reader: with `None` when the caller is
+/// gone, with why when the server sent a response that leaves no way to find the next one.
+fn deliver(
+    item: Result<Frame, FramingError>,
+    tx: &mpsc::Sender<Incoming>,
+    sink: &InterleavedSink,
+) -> ControlFlow<Option<Closed>> {
+    match item {
+        Ok(Frame::Response(r)) => {
+            if tx.send(Incoming::Response(r)).is_err() {
+                return ControlFlow::Break(None);
+            }
+        }
+        Ok(Frame::Interleaved { channel, payload }) => {
+            if let Some(s) = sink.lock().unwrap().as_ref() {
+                let _ = s.send((channel, payload));
+            }
+        }
+        Ok(Frame::Request(req)) => log::info!("server sent {} {}: ignored", req.method, req.uri),
+        // Stray bytes and a broken lab reply cost one message, not the connection.
+        Err(e @ (FramingError::Garbage { .. } | FramingError::Unterminated { .. })) => {
+            log::warn!("from the server: {e}")
+        }
+        Err(e) => return ControlFlow::Break(Some(Closed::Framing(e))),
     }
+    ControlFlow::Continue(())
 }

@@ -7,6 +7,7 @@
 //! RTP timestamp ([`player`]), and the caller's thread for keys and the window ([`ui`]).
 
 pub mod connection;
+pub mod error;
 pub mod font;
 pub mod headless;
 pub mod player;
@@ -15,8 +16,12 @@ pub mod session;
 pub mod stats;
 pub mod ui;
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+
+use rtsp_proto::url::{self, RtspUrl};
+
+pub use error::{ClientError, Closed, ResponseProblem};
 
 /// Set by the binary's SIGINT/SIGTERM handler: headless playback and the window stop, and
 /// the session is torn down before the process exits.
@@ -25,36 +30,6 @@ pub static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 /// Whether a stop was asked for.
 pub fn stop_requested() -> bool {
     STOP.load(std::sync::atomic::Ordering::SeqCst)
-}
-
-/// What can go wrong talking to a server, with enough context to find it in a capture.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("cannot connect to {0}: {1}")]
-    Connect(SocketAddr, String),
-    #[error("{0}: {1}")]
-    Io(&'static str, std::io::Error),
-    #[error("connection closed: {0}")]
-    Closed(String),
-    #[error("no response to request CSeq {0} in time")]
-    Timeout(u32),
-    #[error("{method} failed: {status} {reason}")]
-    Status {
-        method: &'static str,
-        status: u16,
-        reason: String,
-    },
-    #[error("bad response to {0}: {1}")]
-    BadResponse(&'static str, String),
-    #[error("{0}")]
-    Invalid(String),
-}
-
-impl ClientError {
-    /// Wraps an IO error with what was being done, for `map_err`.
-    pub fn io(what: &'static str) -> impl Fn(std::io::Error) -> ClientError {
-        move |e| ClientError::Io(what, e)
-    }
 }
 
 /// How recorded frames are stored.
@@ -132,74 +107,37 @@ impl Options {
 }
 
 /// Takes `user:password@` out of an RTSP URL: requests must not carry it (servers answer 400
-/// or leak it into logs), and it is used only to answer a 401.
+/// or leak it into logs), and it is used only to answer a 401. A part that does not
+/// percent-decode is kept as written. Text that is not an RTSP URL comes back unchanged.
 pub fn split_credentials(url: &str) -> (String, Option<(String, String)>) {
-    let Some(rest) = url
-        .get(7..)
-        .filter(|_| url[..7].eq_ignore_ascii_case("rtsp://"))
-    else {
+    let Ok(parsed) = RtspUrl::parse(url) else {
         return (url.to_string(), None);
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
+    let Some(userinfo) = parsed.userinfo else {
         return (url.to_string(), None);
     };
-    let userinfo = &rest[..at];
     let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-    let decode = |s: &str| percent_decode(s).unwrap_or_else(|| s.to_string());
+    let decode = |s: &str| url::percent_decode(s).unwrap_or_else(|_| s.to_string());
     (
-        format!("{}{}", &url[..7], &rest[at + 1..]),
+        parsed.without_userinfo(),
         Some((decode(user), decode(pass))),
     )
 }
 
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            out.push(u8::from_str_radix(std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 /// Splits `rtsp://host[:port]/path` into the server address (port 554 by default, as RFC
-/// 2326 3.2 says) and the path.
-pub fn parse_rtsp_url(url: &str) -> Result<(SocketAddr, String), ClientError> {
-    use std::net::ToSocketAddrs;
-    let bad = || ClientError::Invalid(format!("{url:?} is not an rtsp://HOST[:PORT]/PATH URL"));
-    let rest = url
-        .get(..7)
-        .filter(|s| s.eq_ignore_ascii_case("rtsp://"))
-        .map(|_| &url[7..])
-        .ok_or_else(bad)?;
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let authority = authority.rsplit('@').next().unwrap_or(authority);
-    if authority.is_empty() {
-        return Err(bad());
-    }
-    let with_port = if authority.starts_with('[') {
-        if authority.contains("]:") {
-            authority.to_string()
-        } else {
-            format!("{authority}:554")
-        }
-    } else if authority.contains(':') {
-        authority.to_string()
-    } else {
-        format!("{authority}:554")
-    };
-    let addr = with_port
+/// 2326 3.2 says) and the path without its leading `/` (the lab's dialect sends it bare).
+pub fn parse_rtsp_url(text: &str) -> Result<(SocketAddr, String), ClientError> {
+    let parsed = RtspUrl::parse(text)?;
+    let host_port = parsed.host_port();
+    let addr = host_port
         .to_socket_addrs()
-        .map_err(|e| ClientError::Invalid(format!("cannot resolve {with_port}: {e}")))?
+        .map_err(|source| ClientError::Resolve {
+            host_port: host_port.clone(),
+            source,
+        })?
         .next()
-        .ok_or_else(bad)?;
+        .ok_or(ClientError::NoAddress { host_port })?;
+    let path = parsed.path.strip_prefix('/').unwrap_or(parsed.path);
     Ok((addr, path.to_string()))
 }
 
@@ -213,8 +151,16 @@ mod tests {
         assert_eq!((a.port(), p.as_str()), (1025, "video.mjpeg"));
         let (a, p) = parse_rtsp_url("RTSP://127.0.0.1/a/b").unwrap();
         assert_eq!((a.port(), p.as_str()), (554, "a/b"));
-        assert!(parse_rtsp_url("http://x/").is_err());
-        assert!(parse_rtsp_url("rtsp:///x").is_err());
+        let (a, p) = parse_rtsp_url("rtsp://u:p@[::1]:9/v").unwrap();
+        assert_eq!((a.to_string(), p.as_str()), ("[::1]:9".to_string(), "v"));
+        assert!(matches!(
+            parse_rtsp_url("http://x/"),
+            Err(ClientError::Url(url::UrlError::NotRtsp { .. }))
+        ));
+        assert!(matches!(
+            parse_rtsp_url("rtsp:///x"),
+            Err(ClientError::Url(url::UrlError::NoHost { .. }))
+        ));
     }
 
     #[test]
@@ -223,5 +169,10 @@ mod tests {
         assert_eq!(u, "rtsp://127.0.0.1:8554/v.mjpeg");
         assert_eq!(c, Some(("alice".into(), "p@ss".into())));
         assert_eq!(split_credentials("rtsp://h/a@b").1, None);
+        // An escape that does not decode is kept as written.
+        assert_eq!(
+            split_credentials("rtsp://bob:%zz@h/").1,
+            Some(("bob".into(), "%zz".into()))
+        );
     }
 }

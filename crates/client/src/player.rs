@@ -52,6 +52,7 @@ pub struct Recorder {
 }
 
 impl Recorder {
+    /// Creates (or truncates) `path` for frames stored in `format`.
     pub fn create(path: &std::path::Path, format: RecordFormat) -> std::io::Result<Recorder> {
         Ok(Recorder {
             out: BufWriter::new(File::create(path)?),
@@ -93,87 +94,129 @@ pub fn spawn(
     display: Arc<Mutex<Display>>,
     clock: Clock,
     delay: Duration,
-    mut recorder: Option<Recorder>,
+    recorder: Option<Recorder>,
 ) -> std::io::Result<Player> {
     let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = stop.clone();
+    let mut player = PlayerLoop {
+        display,
+        clock,
+        delay,
+        recorder,
+        stop: stop.clone(),
+        anchor: None,
+    };
     let thread = std::thread::Builder::new()
         .name("player".into())
-        .spawn(move || {
-            let mut anchor: Option<(Instant, u32)> = None;
-            while !stop2.load(Ordering::Relaxed) {
-                let frame = match frames.recv_timeout(Duration::from_millis(50)) {
-                    Ok(f) => f,
-                    Err(RecvTimeoutError::Timeout) => continue,
-                    Err(RecvTimeoutError::Disconnected) => break,
-                };
-                if let Some(r) = &mut recorder {
-                    if let Err(e) = r.write(&frame.jpeg) {
-                        log::warn!("recording: {e}");
-                    }
-                }
-                let picture = match decode(&frame.jpeg) {
-                    Ok((width, height, pixels)) => Picture {
-                        width,
-                        height,
-                        pixels,
-                        rtp_timestamp: frame.rtp_timestamp,
-                    },
-                    Err(e) => {
-                        log::warn!(
-                            "frame at RTP time {} does not decode: {e}",
-                            frame.rtp_timestamp
-                        );
-                        display.lock().unwrap().decode_errors += 1;
-                        continue;
-                    }
-                };
-                // first_frame_ms is PLAY to the first frame decoded; the playout delay that
-                // follows (before it is shown) is a choice, not a cost.
-                display
-                    .lock()
-                    .unwrap()
-                    .first_decoded
-                    .get_or_insert_with(Instant::now);
-                if clock == Clock::Rtp90k {
-                    if std::mem::take(&mut display.lock().unwrap().reanchor) {
-                        anchor = None;
-                    }
-                    let (t0, ts0) =
-                        *anchor.get_or_insert((frame.arrival + delay, frame.rtp_timestamp));
-                    let offset = frame.rtp_timestamp.wrapping_sub(ts0) as i32 as f64 / 90_000.0;
-                    let due = if offset >= 0.0 {
-                        t0 + Duration::from_secs_f64(offset)
-                    } else {
-                        t0
-                    };
-                    let now = Instant::now();
-                    // A jump (seek, loop, new session) re-anchors instead of stalling.
-                    if offset < 0.0 || due > now + Duration::from_secs(2) {
-                        anchor = Some((frame.arrival + delay, frame.rtp_timestamp));
-                    } else {
-                        while Instant::now() < due && !stop2.load(Ordering::Relaxed) {
-                            std::thread::sleep(
-                                (due - Instant::now()).min(Duration::from_millis(20)),
-                            );
-                        }
-                    }
-                }
-                let now = Instant::now();
-                let mut d = display.lock().unwrap();
-                d.frames_decoded += 1;
-                d.first_decoded.get_or_insert(now);
-                d.last_decoded = Some(now);
-                d.latest = Some(Arc::new(picture));
-            }
-            if let Some(mut r) = recorder {
-                let _ = r.out.flush();
-            }
-        })?;
+        .spawn(move || player.run(frames))?;
     Ok(Player {
         stop,
         thread: Some(thread),
     })
+}
+
+/// The player thread's state.
+struct PlayerLoop {
+    display: Arc<Mutex<Display>>,
+    clock: Clock,
+    delay: Duration,
+    recorder: Option<Recorder>,
+    stop: Arc<AtomicBool>,
+    /// Where RTP time meets the local clock: a frame stamped `.1` is due at `.0`.
+    anchor: Option<(Instant, u32)>,
+}
+
+impl PlayerLoop {
+    fn run(&mut self, frames: Receiver<ReceivedFrame>) {
+        while !self.stop.load(Ordering::Relaxed) {
+            let frame = match frames.recv_timeout(Duration::from_millis(50)) {
+                Ok(f) => f,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            self.record(&frame);
+            let Some(picture) = self.decode(&frame) else {
+                continue;
+            };
+            if self.clock == Clock::Rtp90k {
+                self.wait_until_due(&frame);
+            }
+            self.show(picture);
+        }
+        if let Some(r) = &mut self.recorder {
+            let _ = r.out.flush();
+        }
+    }
+
+    fn record(&mut self, frame: &ReceivedFrame) {
+        if let Some(r) = &mut self.recorder {
+            if let Err(e) = r.write(&frame.jpeg) {
+                log::warn!("recording: {e}");
+            }
+        }
+    }
+
+    /// The frame's picture, or `None` (counted) when it does not decode.
+    fn decode(&self, frame: &ReceivedFrame) -> Option<Picture> {
+        match decode(&frame.jpeg) {
+            Ok((width, height, pixels)) => {
+                // first_frame_ms is PLAY to the first frame decoded; the playout delay that
+                // follows (before it is shown) is a choice, not a cost.
+                self.display
+                    .lock()
+                    .unwrap()
+                    .first_decoded
+                    .get_or_insert_with(Instant::now);
+                Some(Picture {
+                    width,
+                    height,
+                    pixels,
+                    rtp_timestamp: frame.rtp_timestamp,
+                })
+            }
+            Err(e) => {
+                log::warn!(
+                    "frame at RTP time {} does not decode: {e}",
+                    frame.rtp_timestamp
+                );
+                self.display.lock().unwrap().decode_errors += 1;
+                None
+            }
+        }
+    }
+
+    /// Sleeps until the frame's RTP timestamp says it is due, a playout delay after the
+    /// anchor frame arrived.
+    fn wait_until_due(&mut self, frame: &ReceivedFrame) {
+        if std::mem::take(&mut self.display.lock().unwrap().reanchor) {
+            self.anchor = None;
+        }
+        let (t0, ts0) = *self
+            .anchor
+            .get_or_insert((frame.arrival + self.delay, frame.rtp_timestamp));
+        let offset = frame.rtp_timestamp.wrapping_sub(ts0) as i32 as f64 / 90_000.0;
+        let due = if offset >= 0.0 {
+            t0 + Duration::from_secs_f64(offset)
+        } else {
+            t0
+        };
+        // A jump (seek, loop, new session) re-anchors instead of stalling.
+        if offset < 0.0 || due > Instant::now() + Duration::from_secs(2) {
+            self.anchor = Some((frame.arrival + self.delay, frame.rtp_timestamp));
+            return;
+        }
+        while Instant::now() < due && !self.stop.load(Ordering::Relaxed) {
+            std::thread::sleep((due - Instant::now()).min(Duration::from_millis(20)));
+        }
+    }
+
+    fn show(&self, picture: Picture) {
+        let now = Instant::now();
+        let mut d = self.display.lock().unwrap();
+        d.frames_decoded += 1;
+        d.first_decoded.get_or_insert(now);
+        d.last_decoded = Some(now);
+        d.latest = Some(Arc::new(picture));
+    }
 }
 
 /// Decodes a JPEG to minifb's 0RGB pixels: BGRA bytes read as little-endian words are

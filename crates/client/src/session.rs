@@ -11,14 +11,16 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rtsp_proto::rtp::{bind_even_pair, PORT_PAIR_ATTEMPTS};
 use rtsp_proto::rtsp::{Method, Public, Request, Response, Session, Transport};
 use rtsp_proto::sdp::{self, VideoInfo};
+use rtsp_proto::url;
 
 use crate::connection::Connection;
 use crate::player::{self, Clock, Display, Player, Recorder};
 use crate::receiver::{self, Input, Payload, Receiver, RtcpOut, RxStats};
 use crate::stats::Stats;
-use crate::{ClientError, Options, TransportChoice};
+use crate::{ClientError, Options, ResponseProblem, TransportChoice};
 
 /// With `TransportChoice::Auto`, how long after PLAY UDP may stay silent before TCP is tried.
 pub const UDP_FALLBACK_AFTER: Duration = Duration::from_secs(2);
@@ -48,6 +50,7 @@ pub enum PlayState {
 }
 
 impl PlayState {
+    /// The state's name in capitals, as the window title shows it.
     pub fn name(self) -> &'static str {
         match self {
             PlayState::Init => "INIT",
@@ -55,6 +58,12 @@ impl PlayState {
             PlayState::Playing => "PLAYING",
             PlayState::Paused => "PAUSED",
         }
+    }
+}
+
+impl std::fmt::Display for PlayState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -104,7 +113,7 @@ impl ClientSession {
                     Dialect::Standard,
                     r.headers.get("Public").map(Public::parse),
                 ),
-                Err(ClientError::Timeout(_)) => {
+                Err(ClientError::Timeout { .. }) => {
                     log::info!("no answer to OPTIONS within {LAB_DETECT_TIMEOUT:?}: switching to the lab dialect");
                     (Dialect::Lab, None)
                 }
@@ -133,11 +142,12 @@ impl ClientSession {
             tcp: false,
             fallback: None,
             rtcp_out: RtcpOut::None,
-            ssrc: random_ssrc(),
+            // RFC 3550 8.1: a random SSRC, so two clients of one server do not collide.
+            ssrc: getrandom::u32().map_err(ClientError::Random)?,
         })
     }
 
-    fn check(method: &'static str, r: Response) -> Result<Response, ClientError> {
+    fn check(method: Method, r: Response) -> Result<Response, ClientError> {
         if r.status.is_success() {
             Ok(r)
         } else {
@@ -164,20 +174,11 @@ impl ClientSession {
         }
         self.last_request = Instant::now();
         let r = self.conn.request(req, REQUEST_TIMEOUT)?;
-        let name = match method {
-            Method::Describe => "DESCRIBE",
-            Method::Setup => "SETUP",
-            Method::Play => "PLAY",
-            Method::Pause => "PAUSE",
-            Method::Teardown => "TEARDOWN",
-            Method::GetParameter => "GET_PARAMETER",
-            _ => "OPTIONS",
-        };
-        Self::check(name, r)
+        Self::check(method, r)
     }
 
     /// A request in the lab's shape: one write, LF lines, no blank line.
-    fn lab(&mut self, method: &'static str, third_line: String) -> Result<Response, ClientError> {
+    fn lab(&mut self, method: Method, third_line: String) -> Result<Response, ClientError> {
         let cseq = self.conn.next_cseq();
         let text = format!(
             "{method} {} RTSP/1.0\nCSeq: {cseq}\n{third_line}",
@@ -185,16 +186,14 @@ impl ClientSession {
         );
         self.last_request = Instant::now();
         self.conn.send_raw(text.as_bytes())?;
-        let r = self.conn.wait_response(cseq, REQUEST_TIMEOUT)?;
+        let r = self.conn.wait_response(&method, cseq, REQUEST_TIMEOUT)?;
         Self::check(method, r)
     }
 
     /// DESCRIBE: reads the video's control URL, frame rate, range and size from the SDP.
     pub fn describe(&mut self) -> Result<String, ClientError> {
         if self.dialect == Dialect::Lab {
-            return Err(ClientError::Invalid(
-                "the lab's server has no DESCRIBE".into(),
-            ));
+            return Err(ClientError::NotInLabDialect(Method::Describe));
         }
         let url = self.opts.url.clone();
         let r = self.standard(
@@ -202,8 +201,10 @@ impl ClientSession {
             &url,
             &[("Accept", "application/sdp".into())],
         )?;
-        let info = sdp::parse_video(&r.body)
-            .map_err(|e| ClientError::BadResponse("DESCRIBE", e.to_string()))?;
+        let info = sdp::parse_video(&r.body).map_err(|e| ClientError::BadResponse {
+            method: Method::Describe,
+            problem: ResponseProblem::Sdp(e),
+        })?;
         // RFC 2326 C.1.1: Content-Base, else Content-Location, else the request URL.
         self.base = r
             .headers
@@ -236,20 +237,15 @@ impl ClientSession {
                 let rtcp = UdpSocket::bind(("0.0.0.0", p.wrapping_add(1))).map_err(&io)?;
                 Ok((rtp, rtcp))
             }
-            None => {
-                for _ in 0..64 {
-                    let rtp = UdpSocket::bind("0.0.0.0:0").map_err(&io)?;
-                    let port = rtp.local_addr().map_err(&io)?.port();
-                    if port % 2 == 0 && port < u16::MAX {
-                        if let Ok(rtcp) = UdpSocket::bind(("0.0.0.0", port + 1)) {
-                            return Ok((rtp, rtcp));
-                        }
-                    }
-                }
-                Err(ClientError::Invalid(
-                    "no free even/odd UDP port pair".into(),
-                ))
-            }
+            None => bind_even_pair(
+                |port| {
+                    let socket = UdpSocket::bind(("0.0.0.0", port))?;
+                    let port = socket.local_addr()?.port();
+                    Ok((socket, port))
+                },
+                PORT_PAIR_ATTEMPTS,
+            )
+            .map_err(ClientError::PortPair),
         }
     }
 
@@ -257,10 +253,10 @@ impl ClientSession {
     /// UDP with 461) and starts the receiver and the player.
     pub fn setup(&mut self) -> Result<(), ClientError> {
         if self.state != PlayState::Init {
-            return Err(ClientError::Invalid(format!(
-                "SETUP in state {}",
-                self.state.name()
-            )));
+            return Err(ClientError::NotAllowed {
+                method: Method::Setup,
+                state: self.state,
+            });
         }
         if self.dialect == Dialect::Lab {
             let (rtp, rtcp) = self.bind_rtp()?;
@@ -268,7 +264,10 @@ impl ClientSession {
                 .local_addr()
                 .map_err(ClientError::io("local address"))?
                 .port();
-            let r = self.lab("SETUP", format!("Transport: RTP/UDP; client_port= {port}"))?;
+            let r = self.lab(
+                Method::Setup,
+                format!("Transport: RTP/UDP; client_port= {port}"),
+            )?;
             self.take_session(&r)?;
             let input = Input::Udp {
                 rtp,
@@ -288,7 +287,7 @@ impl ClientSession {
             .as_ref()
             .and_then(|i| i.control.clone())
             .unwrap_or_default();
-        let track = sdp::resolve_control(&self.base, &control);
+        let track = url::resolve_control(&self.base, &control);
         let want_tcp = self.opts.transport == TransportChoice::Tcp || self.fallback.is_some();
         if !want_tcp {
             match self.setup_udp(&track) {
@@ -306,12 +305,21 @@ impl ClientSession {
     }
 
     fn take_session(&mut self, r: &Response) -> Result<(), ClientError> {
-        let session = r
+        let bad = |problem| ClientError::BadResponse {
+            method: Method::Setup,
+            problem,
+        };
+        let value = r
             .headers
             .get("Session")
-            .ok_or_else(|| ClientError::BadResponse("SETUP", "no Session header".into()))?;
-        let session = Session::parse(session)
-            .map_err(|e| ClientError::BadResponse("SETUP", e.to_string()))?;
+            .ok_or_else(|| bad(ResponseProblem::MissingHeader("Session")))?;
+        let session = Session::parse(value).map_err(|e| {
+            bad(ResponseProblem::BadHeader {
+                header: "Session",
+                value: value.to_string(),
+                why: e.to_string(),
+            })
+        })?;
         if let Some(t) = session.timeout {
             self.timeout = Duration::from_secs(t.max(2) as u64);
         }
@@ -459,10 +467,10 @@ impl ClientSession {
     /// PLAY, from Ready (the start, or a resume after PAUSE).
     pub fn play(&mut self) -> Result<(), ClientError> {
         if !matches!(self.state, PlayState::Ready | PlayState::Paused) {
-            return Err(ClientError::Invalid(format!(
-                "PLAY in state {}",
-                self.state.name()
-            )));
+            return Err(ClientError::NotAllowed {
+                method: Method::Play,
+                state: self.state,
+            });
         }
         let resume = self.state == PlayState::Paused;
         self.display.lock().unwrap().reanchor = resume;
@@ -481,7 +489,7 @@ impl ClientSession {
             }
             Dialect::Lab => {
                 let s = self.session_header();
-                self.lab("PLAY", s)?;
+                self.lab(Method::Play, s)?;
             }
         }
         self.state = PlayState::Playing;
@@ -491,10 +499,10 @@ impl ClientSession {
     /// PAUSE while playing.
     pub fn pause(&mut self) -> Result<(), ClientError> {
         if self.state != PlayState::Playing {
-            return Err(ClientError::Invalid(format!(
-                "PAUSE in state {}",
-                self.state.name()
-            )));
+            return Err(ClientError::NotAllowed {
+                method: Method::Pause,
+                state: self.state,
+            });
         }
         match self.dialect {
             Dialect::Standard => {
@@ -503,7 +511,7 @@ impl ClientSession {
             }
             Dialect::Lab => {
                 let s = self.session_header();
-                self.lab("PAUSE", s)?;
+                self.lab(Method::Pause, s)?;
             }
         }
         self.state = PlayState::Paused;
@@ -513,7 +521,10 @@ impl ClientSession {
     /// TEARDOWN (after an RTCP BYE), and the threads stop.
     pub fn teardown(&mut self) -> Result<(), ClientError> {
         if self.state == PlayState::Init {
-            return Err(ClientError::Invalid("TEARDOWN without a session".into()));
+            return Err(ClientError::NotAllowed {
+                method: Method::Teardown,
+                state: self.state,
+            });
         }
         self.rtcp_out.send(&receiver::bye_packet(self.ssrc));
         let result = match self.dialect {
@@ -523,7 +534,7 @@ impl ClientSession {
             }
             Dialect::Lab => {
                 let s = self.session_header();
-                self.lab("TEARDOWN", s).map(|_| ())
+                self.lab(Method::Teardown, s).map(|_| ())
             }
         };
         self.receiver = None;
@@ -684,17 +695,4 @@ impl ClientSession {
     pub fn server(&self) -> SocketAddr {
         self.conn.peer
     }
-}
-
-/// An SSRC for our RTCP: random enough that two clients of one server do not collide.
-fn random_ssrc() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish() as u32
 }

@@ -186,7 +186,10 @@ pub fn run_window(opts: &Options, autoplay: bool) -> Result<crate::stats::Stats,
         }
         window
             .update_with_buffer(&buffer, w, h)
-            .map_err(|e| ClientError::Invalid(format!("window: {e}")))?;
+            .map_err(|source| ClientError::Window {
+                what: "drawing the window",
+                source,
+            })?;
     }
     let stats = s.stats();
     if s.state != PlayState::Init {
@@ -202,8 +205,10 @@ fn open_window(title: &str, w: usize, h: usize) -> Result<Window, ClientError> {
         scale_mode: ScaleMode::AspectRatioStretch,
         ..WindowOptions::default()
     };
-    let mut window = Window::new(title, w, h, options)
-        .map_err(|e| ClientError::Invalid(format!("cannot open a window: {e}")))?;
+    let mut window = Window::new(title, w, h, options).map_err(|source| ClientError::Window {
+        what: "opening a window",
+        source,
+    })?;
     window.set_target_fps(60);
     Ok(window)
 }

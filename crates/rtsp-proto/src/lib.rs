@@ -4,6 +4,9 @@
 //! passed in by the caller), so every protocol rule can be exercised by a unit test:
 //!
 //! - [`rtsp`]: RTSP 1.0 messages (RFC 2326), an incremental parser and typed headers.
+//! - [`rtsp::framer`]: the RTSP TCP byte stream cut into messages, `$` frames and the lab's
+//!   unterminated messages, for server and client alike.
+//! - [`url`]: RTSP URLs split and percent-decoded; control URLs resolved against a base.
 //! - [`auth`]: Digest and Basic authentication (RFC 2617 as RTSP uses it).
 //! - [`sdp`]: the session description the server answers DESCRIBE with (RFC 4566).
 //! - [`rtp`]: the RTP fixed header (RFC 3550) and sequence-number arithmetic.
@@ -29,3 +32,4 @@ pub mod rtsp;
 pub mod sdp;
 pub mod session;
 pub mod stats;
+pub mod url;

@@ -2,6 +2,7 @@
 //!
 //! [`RtpPacket::parse`] borrows from the datagram (no copy of the payload); [`RtpHeader::write`]
 //! writes into a caller's buffer so the server's per-packet path allocates nothing.
+//! [`bind_even_pair`] holds the even/odd port-pair rule, over sockets the caller binds.
 
 /// The only RTP version there is.
 pub const RTP_VERSION: u8 = 2;
@@ -196,6 +197,40 @@ impl SeqExtender {
     }
 }
 
+/// How many sockets [`bind_even_pair`] tries before giving up: enough that a busy host still
+/// yields a pair, few enough that a host with no free pair answers at once.
+pub const PORT_PAIR_ATTEMPTS: u32 = 64;
+
+/// Why [`bind_even_pair`] found no pair.
+#[derive(Debug, thiserror::Error)]
+pub enum PortPairError<E> {
+    /// Binding an ephemeral port failed outright (no socket at all can be had).
+    #[error("cannot bind an RTP port: {0}")]
+    Bind(#[source] E),
+    /// Every ephemeral port offered was odd, the last one, or had its successor taken.
+    #[error("no free even/odd UDP port pair in {attempts} attempts")]
+    Exhausted { attempts: u32 },
+}
+
+/// Binds an RTP/RTCP pair on consecutive ports, RTP on the even one (RFC 3550 11). The caller's
+/// `bind(port)` binds one socket (port 0: any ephemeral one) and says which port it got, so this
+/// rule lives here while the sockets stay the caller's; a socket that does not fit is dropped.
+pub fn bind_even_pair<S, E>(
+    mut bind: impl FnMut(u16) -> Result<(S, u16), E>,
+    attempts: u32,
+) -> Result<(S, S), PortPairError<E>> {
+    for _ in 0..attempts {
+        let (rtp, port) = bind(0).map_err(PortPairError::Bind)?;
+        if port % 2 != 0 || port == u16::MAX {
+            continue;
+        }
+        if let Ok((rtcp, _)) = bind(port + 1) {
+            return Ok((rtp, rtcp));
+        }
+    }
+    Err(PortPairError::Exhausted { attempts })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,5 +332,44 @@ mod tests {
                 last = e;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod port_pair_tests {
+    use super::*;
+
+    /// A fake host: ephemeral binds hand out `offers` in turn; `taken` ports refuse a bind.
+    fn host(
+        offers: &'static [u16],
+        taken: &'static [u16],
+    ) -> impl FnMut(u16) -> Result<(u16, u16), String> {
+        let mut offers = offers.iter().copied();
+        move |port| match port {
+            0 => offers
+                .next()
+                .map(|p| (p, p))
+                .ok_or_else(|| "no ports".to_string()),
+            p if taken.contains(&p) => Err(format!("{p} in use")),
+            p => Ok((p, p)),
+        }
+    }
+
+    #[test]
+    fn odd_ports_and_taken_successors_are_skipped() {
+        let pair = bind_even_pair(host(&[5001, 65535, 6000, 7000], &[6001]), 8);
+        assert_eq!(pair.unwrap(), (7000, 7001));
+    }
+
+    #[test]
+    fn gives_up_after_the_attempts() {
+        let r = bind_even_pair(host(&[1, 3, 5, 8], &[]), 3);
+        assert!(matches!(r, Err(PortPairError::Exhausted { attempts: 3 })));
+    }
+
+    #[test]
+    fn a_failing_ephemeral_bind_is_reported() {
+        let r = bind_even_pair(host(&[], &[]), 8);
+        assert!(matches!(r, Err(PortPairError::Bind(e)) if e == "no ports"));
     }
 }

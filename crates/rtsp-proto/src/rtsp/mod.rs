@@ -12,6 +12,7 @@
 //! Everything is re-exported here, so callers name `rtsp_proto::rtsp::Request` and never the
 //! file it lives in.
 
+pub mod framer;
 mod headers;
 mod msg;
 mod parse;
