@@ -160,17 +160,13 @@ impl RtspConn {
 
 /// A UDP socket pair on consecutive ports (even RTP port, RTCP beside it) on 127.0.0.1.
 pub fn udp_pair() -> (UdpSocket, UdpSocket) {
-    for _ in 0..100 {
-        let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = rtp.local_addr().unwrap().port();
-        if port % 2 == 1 {
-            continue;
-        }
-        if let Ok(rtcp) = UdpSocket::bind(("127.0.0.1", port + 1)) {
-            return (rtp, rtcp);
-        }
-    }
-    panic!("no UDP port pair");
+    let bind = |port| {
+        let socket = UdpSocket::bind(("127.0.0.1", port))?;
+        let port = socket.local_addr()?.port();
+        Ok::<_, std::io::Error>((socket, port))
+    };
+    rtsp_proto::rtp::bind_even_pair(bind, rtsp_proto::rtp::PORT_PAIR_ATTEMPTS)
+        .expect("a UDP port pair")
 }
 
 /// Receives datagrams until `timeout` passes (or `stop` says enough), with arrival times.

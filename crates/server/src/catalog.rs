@@ -2,6 +2,8 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use rtsp_proto::url;
+
 /// The control name of the one video track, relative to the Content-Base `rtsp://h/FILE/`.
 pub const TRACK_CONTROL: &str = "track1";
 
@@ -25,44 +27,12 @@ pub enum CatalogError {
     NotFound(String),
 }
 
-/// The path part of `uri` with any `rtsp://host[:port]` removed: the lab sends a bare file name,
-/// ffmpeg and GStreamer an absolute URL.
-pub fn uri_path(uri: &str) -> &str {
-    let lower = uri.get(..7).map(str::to_ascii_lowercase);
-    let rest = match lower.as_deref() {
-        Some("rtsp://") => &uri[7..],
-        _ => {
-            return uri.trim_start_matches('/');
-        }
-    };
-    match rest.find('/') {
-        Some(i) => rest[i + 1..].trim_start_matches('/'),
-        None => "",
-    }
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 /// Parses a request URI into a [`Target`]. Query strings are ignored.
 pub fn target(uri: &str) -> Result<Target, CatalogError> {
-    let path = uri_path(uri);
+    // The lab sends a bare file name, ffmpeg and GStreamer an absolute URL.
+    let path = url::request_path(uri);
     let path = path.split(['?', '#']).next().unwrap_or("");
-    let path = percent_decode(path).ok_or_else(|| CatalogError::NoPath(uri.to_string()))?;
+    let path = url::percent_decode(path).map_err(|_| CatalogError::NoPath(uri.to_string()))?;
     let mut path = path.trim_end_matches('/');
     let mut track = false;
     if let Some(file) = path

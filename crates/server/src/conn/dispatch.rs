@@ -176,7 +176,7 @@ impl Connection<'_> {
     /// The base URL for a file: the client's absolute URL when it sent one (minus the track
     /// control), so relative controls resolve against the address the client actually used.
     pub(super) fn content_base(&self, uri: &str, target: &catalog::Target) -> String {
-        if !uri.to_ascii_lowercase().starts_with("rtsp://") {
+        if rtsp_proto::url::RtspUrl::parse(uri).is_err() {
             return format!("rtsp://{}/{}/", self.local, target.name);
         }
         let mut base = uri

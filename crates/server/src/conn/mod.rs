@@ -2,14 +2,13 @@
 //!
 //! The thread sleeps until a request, RTCP from the client, the server stopping, or its own
 //! next deadline (a timeout, a sender report; see [`crate::net::wait`]), then frames what
-//! arrived ([`framing`]) and answers it ([`dispatch`], [`setup`]). Everything it writes goes
+//! arrived ([`rtsp_proto::rtsp::framer`]) and answers it ([`dispatch`], [`setup`]). Everything it writes goes
 //! through the connection's writer thread ([`crate::net::writer`]), which interleaved RTP from
 //! the pacers shares, so a frame can never land inside a response. The session's frames are the
 //! pacers' ([`crate::pacer`]); this thread only starts, pauses and ends them through the
 //! session's [`SessionHandle`], and reads the client's RTCP ([`rtcp`]).
 
 mod dispatch;
-mod framing;
 mod rtcp;
 mod setup;
 
@@ -19,7 +18,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rtsp_proto::rtsp::{self, Method, Public, Response, Session, StatusCode};
+use rtsp_proto::rtsp::framer::{Frame, Framer, FramingError, Role};
+use rtsp_proto::rtsp::{self, Method, ParseError, Public, Response, Session, StatusCode};
 
 use crate::net::wait;
 use crate::net::writer::Writer;
@@ -86,7 +86,7 @@ struct Connection<'a> {
     writer: Writer,
     peer: SocketAddr,
     local: SocketAddr,
-    framer: framing::Framer,
+    framer: Framer,
     last_rx: Instant,
     session: Option<SessionLink>,
 }
@@ -114,7 +114,7 @@ pub fn serve(stream: TcpStream, shared: &Shared) {
         writer,
         peer,
         local,
-        framer: framing::Framer::new(limits, shared.config.lab_quiet),
+        framer: Framer::new(Role::Server, limits, Some(shared.config.lab_quiet)),
         last_rx: now,
         session: None,
     };
@@ -232,23 +232,32 @@ impl Connection<'_> {
         wake + Duration::from_millis(1)
     }
 
-    /// Answers every whole message the framer holds at `now`.
+    /// Answers every whole message the framer holds at `now`. A broken request is answered
+    /// 400 (413 for a body over the limit) and the connection stays usable.
     fn handle_framed(&mut self, now: Instant) -> io::Result<()> {
         while let Some(framed) = self.framer.poll(now) {
             match framed {
-                Ok(framing::Framed::Request(req)) => self.handle(req)?,
-                Ok(framing::Framed::Interleaved { channel, payload }) => {
+                Ok(Frame::Request(req)) => self.handle(req)?,
+                Ok(Frame::Interleaved { channel, payload }) => {
                     self.on_interleaved(channel, &payload)
                 }
-                Err(framing::FramingError::TooLarge { .. }) => {
-                    self.bad_request("request too large")?
-                }
-                Err(framing::FramingError::BodyTooLarge(e)) => {
+                // A server reads no responses; the framer never gives one in this role.
+                Ok(Frame::Response(_)) => {}
+                Err(FramingError::TooLarge { .. }) => self.bad_request("request too large")?,
+                Err(FramingError::Malformed {
+                    source: e @ ParseError::BodyTooLarge { .. },
+                    ..
+                }) => {
+                    log::info!("{}: 413: {e}", self.peer);
                     let mut r = Response::new(StatusCode::REQUEST_ENTITY_TOO_LARGE);
                     r.body = format!("{e}\r\n").into_bytes();
                     self.write_response(None, r, false)?
                 }
-                Err(e) => self.bad_request(&e.to_string())?,
+                Err(
+                    FramingError::Malformed { source, .. }
+                    | FramingError::Unterminated { source, .. },
+                ) => self.bad_request(&source.to_string())?,
+                Err(e @ FramingError::Garbage { .. }) => self.bad_request(&e.to_string())?,
             }
         }
         Ok(())

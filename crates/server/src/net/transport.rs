@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use rtsp_proto::interleaved;
 use rtsp_proto::jpeg::{fragments, Rfc2435Params, MAX_PACKET};
+use rtsp_proto::rtp::{bind_even_pair, PortPairError, PORT_PAIR_ATTEMPTS};
 use rtsp_proto::rtp::{RtpHeader, FIXED_HEADER_LEN, PAYLOAD_TYPE_JPEG};
 
 use super::udp_batch::{ignore_refused, send_batch, Packet, MAX_BATCH};
@@ -49,20 +50,15 @@ pub struct Sent {
 
 /// Binds an RTP/RTCP socket pair on consecutive ports, even port first (RFC 3550 11).
 pub fn bind_pair(ip: IpAddr) -> io::Result<(UdpSocket, UdpSocket)> {
-    for _ in 0..64 {
-        let rtp = UdpSocket::bind(SocketAddr::new(ip, 0))?;
-        let port = rtp.local_addr()?.port();
-        if port % 2 != 0 || port == u16::MAX {
-            continue;
-        }
-        if let Ok(rtcp) = UdpSocket::bind(SocketAddr::new(ip, port + 1)) {
-            return Ok((rtp, rtcp));
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::AddrInUse,
-        "no free even/odd UDP port pair",
-    ))
+    let bind = |port| {
+        let socket = UdpSocket::bind(SocketAddr::new(ip, port))?;
+        let port = socket.local_addr()?.port();
+        Ok::<_, io::Error>((socket, port))
+    };
+    bind_even_pair(bind, PORT_PAIR_ATTEMPTS).map_err(|e| match e {
+        PortPairError::Bind(e) => e,
+        e @ PortPairError::Exhausted { .. } => io::Error::new(io::ErrorKind::AddrInUse, e),
+    })
 }
 
 impl MediaTransport {
