@@ -69,27 +69,34 @@ pub struct VideoInfo {
     pub session_control: Option<String>,
     /// The video media's `a=control` (absolute or relative).
     pub control: Option<String>,
+    /// The first payload type on the `m=video` line (26 for JPEG).
     pub payload_type: Option<u8>,
     /// The clock rate from `a=rtpmap` (90000 for JPEG).
     pub clock_rate: Option<u32>,
+    /// `a=framerate`, frames per second.
     pub framerate: Option<f64>,
     /// Start and end of `a=range:npt=` (end absent for live or open ranges).
     pub range: Option<(f64, Option<f64>)>,
+    /// `a=x-dimensions:W,H`, the size RFC 2435 cannot say above 2040 pixels.
     pub dimensions: Option<(u32, u32)>,
 }
 
 /// Why an SDP could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SdpError {
+    /// No `m=video` section: nothing this client can play.
     #[error("SDP has no m=video line")]
     NoVideo,
-    #[error("SDP is not UTF-8 text")]
-    NotText,
+    /// The description is not UTF-8; `at` is the first byte that is not.
+    #[error("SDP is not UTF-8 text (byte {at})")]
+    NotText { at: usize },
 }
 
 /// Reads the first `m=video` section and the session-level attributes before it.
 pub fn parse_video(sdp: &[u8]) -> Result<VideoInfo, SdpError> {
-    let text = std::str::from_utf8(sdp).map_err(|_| SdpError::NotText)?;
+    let text = std::str::from_utf8(sdp).map_err(|e| SdpError::NotText {
+        at: e.valid_up_to(),
+    })?;
     let mut info = VideoInfo::default();
     #[derive(PartialEq)]
     enum Level {

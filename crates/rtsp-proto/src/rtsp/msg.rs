@@ -8,16 +8,27 @@ use super::{CSeq, StatusCode, RTSP_1_0};
 /// An RTSP method. Unknown methods are kept by name so the server can answer 501.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Method {
+    /// RFC 2326 10.1: what the server implements (answered with `Public`).
     Options,
+    /// 10.2: the presentation's description (SDP).
     Describe,
+    /// 10.4: a stream's transport; creates the session.
     Setup,
+    /// 10.5: start or resume sending.
     Play,
+    /// 10.6: stop sending, keep the position.
     Pause,
+    /// 10.7: end the session.
     Teardown,
+    /// 10.8: a keepalive, as clients send it.
     GetParameter,
+    /// 10.9: not offered; answered 501.
     SetParameter,
+    /// 10.3: recording, not offered.
     Announce,
+    /// 10.11: recording, not offered.
     Record,
+    /// 10.10: server to client, never sent by this project.
     Redirect,
     /// Any other token; method names are case-sensitive (RFC 2326 section 6.1).
     Other(String),
@@ -143,22 +154,30 @@ impl Headers {
 /// An RTSP request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    /// The method from the request line.
     pub method: Method,
     /// The request URI as sent: absolute (`rtsp://host/path`), `*`, or the lab's bare file name.
     pub uri: String,
     /// The version token; the server answers 505 unless it is [`RTSP_1_0`].
     pub version: String,
+    /// The header fields, in the order they came.
     pub headers: Headers,
+    /// The body (`Content-Length` bytes of it), empty for most requests.
     pub body: Vec<u8>,
 }
 
 /// An RTSP response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
+    /// The version token of the status line (`RTSP/1.0`).
     pub version: String,
+    /// The status code.
     pub status: StatusCode,
+    /// The reason phrase as sent (peers word them differently: VLC's "Unsupported transport").
     pub reason: String,
+    /// The header fields, in order: the lab's client reads them by line number.
     pub headers: Headers,
+    /// The body (the SDP of a DESCRIBE answer), empty for most responses.
     pub body: Vec<u8>,
 }
 

@@ -13,13 +13,11 @@ impl CSeq {
     /// The header's name as RFC 2326 spells it (VLC writes `Cseq`; lookups ignore case).
     pub const NAME: &'static str = "CSeq";
 
-    /// Parses a CSeq value: decimal digits, surrounding white space allowed.
+    /// Parses a CSeq value: a 32-bit decimal number, surrounding white space allowed (and, as
+    /// the parser has always taken it, a leading `+`).
     pub fn parse(value: &str) -> Result<CSeq, HeaderError> {
-        let digits = value.trim();
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(HeaderError::new(Self::NAME, value, HeaderFault::BadCSeq));
-        }
-        digits
+        value
+            .trim()
             .parse()
             .map(CSeq)
             .map_err(|_| HeaderError::new(Self::NAME, value, HeaderFault::BadCSeq))

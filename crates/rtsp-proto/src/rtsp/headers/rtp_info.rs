@@ -7,8 +7,11 @@ use super::{unquote, HeaderError, HeaderFault};
 /// One stream's entry in `RTP-Info` (RFC 2326 12.33): where the PLAY starts in RTP terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RtpInfo {
+    /// The stream's URL (the SETUP URL of that track).
     pub url: String,
+    /// The sequence number of the first packet sent after this PLAY.
     pub seq: Option<u16>,
+    /// The RTP timestamp that corresponds to the Range's start.
     pub rtptime: Option<u32>,
 }
 

@@ -30,15 +30,24 @@ impl LowerTransport {
 /// `RTP/UDP; client_port= N`. Unknown parameters are kept so a round trip loses nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transport {
+    /// The protocol at the start of the spec.
     pub lower: LowerTransport,
     /// `Some(true)` for `unicast`, `Some(false)` for `multicast`, `None` when not said.
     pub unicast: Option<bool>,
+    /// `destination=`: where the client wants RTP (the server only sends to the peer's own
+    /// address).
     pub destination: Option<String>,
+    /// `source=`: where RTP comes from.
     pub source: Option<String>,
+    /// `client_port=`: the client's RTP (and RTCP) ports.
     pub client_port: Option<PortRange>,
+    /// `server_port=`: the server's RTP (and RTCP) ports.
     pub server_port: Option<PortRange>,
+    /// `interleaved=`: the RTP and RTCP channels on the RTSP connection.
     pub interleaved: Option<(u8, u8)>,
+    /// `ssrc=`: the sender's SSRC (hex on the wire).
     pub ssrc: Option<u32>,
+    /// `ttl=`: multicast time-to-live.
     pub ttl: Option<u8>,
     pub mode: Option<String>,
     /// Parameters this struct does not model, verbatim.
@@ -48,7 +57,9 @@ pub struct Transport {
 /// `a` or `a-b` in `client_port` / `server_port`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortRange {
+    /// The first (RTP) port or channel.
     pub rtp: u16,
+    /// The second (RTCP) one, when a pair was given.
     pub rtcp: Option<u16>,
 }
 
