@@ -237,7 +237,7 @@ pub fn describe_setup_play(addr: SocketAddr, url: &str) -> Playing {
     assert_eq!(r.status.0, 200, "DESCRIBE {url}: {r:?}");
     let info = rtsp_proto::sdp::parse_video(&r.body).unwrap();
     let base = r.headers.get("Content-Base").unwrap_or(url).to_string();
-    let track = rtsp_proto::sdp::resolve_control(&base, info.control.as_deref().unwrap_or(""));
+    let track = rtsp_proto::url::resolve_control(&base, info.control.as_deref().unwrap_or(""));
     let (rtp, rtcp) = udp_pair();
     let port = rtp.local_addr().unwrap().port();
     let t = format!("RTP/AVP;unicast;client_port={}-{}", port, port + 1);

@@ -74,7 +74,7 @@ pub fn describe(addr: SocketAddr, url: &str) -> Result<Described, SetupError> {
     }
     let info = rtsp_proto::sdp::parse_video(&d.body)?;
     let base = d.headers.get("Content-Base").unwrap_or(url).to_string();
-    let track = rtsp_proto::sdp::resolve_control(&base, info.control.as_deref().unwrap_or(""));
+    let track = rtsp_proto::url::resolve_control(&base, info.control.as_deref().unwrap_or(""));
     Ok(Described { base, track })
 }
 

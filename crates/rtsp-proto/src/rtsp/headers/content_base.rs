@@ -5,7 +5,7 @@ use std::fmt;
 use super::{HeaderError, HeaderFault};
 
 /// `Content-Base: rtsp://host/path/`. gst-rtsp-server's ends in `/`, VLC's and ours may not;
-/// [`crate::sdp::resolve_control`] handles both.
+/// [`crate::url::resolve_control`] handles both.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContentBase(pub String);
 
