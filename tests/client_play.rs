@@ -211,6 +211,9 @@ fn have_vlc() -> bool {
     )
 }
 
+/// Starts VLC's server, plays it with our client and checks every frame against the source: one
+/// scenario from peer to pixels, kept in one function so its steps read in order (hence its
+/// length).
 #[test]
 fn our_client_plays_vlc_single_table_stream_without_chroma_garbage() {
     if !have_vlc() || !have_ffmpeg() {

@@ -43,6 +43,8 @@ enum Before {
     SetupPlay,
 }
 
+/// Every hostile request with the state it needs and the status it must get. A table, not
+/// logic: one line per case reads best as one long list (it is over 80 lines for that reason).
 fn cases(base: &str) -> Vec<(&'static str, Before, Vec<u8>, u16)> {
     let req = |m: &str, uri: &str, extra: &str| {
         format!("{m} {uri} RTSP/1.0\r\nCSeq: 7\r\n{extra}\r\n").into_bytes()

@@ -27,6 +27,8 @@ fn setup(conn: &mut RtspConn, url: &str, rtp_port: u16) -> (Response, String) {
     (r, id)
 }
 
+/// One whole exchange in the order a client makes it, each answer checked before the next
+/// request: split in pieces it would no longer read as the exchange it is (hence its length).
 #[test]
 fn options_describe_setup_play_pause_teardown() {
     let server = start_server(&videos_dir(), |_| {});

@@ -187,6 +187,23 @@ pub fn start_standard_double(frames: Vec<Vec<u8>>, config: StandardDoubleConfig)
     }
 }
 
+/// The standard double's DESCRIBE answer: one JPEG track of `frames` frames at 20 fps.
+fn describe(r: &mut Response, addr: SocketAddr, frames: usize) {
+    let d = rtsp_proto::sdp::MediaDescription {
+        session_id: 1,
+        name: "double".into(),
+        origin_address: "127.0.0.1".into(),
+        framerate: 20.0,
+        duration: Some(frames as f64 / 20.0),
+        track_control: "track1".into(),
+        dimensions: None,
+    };
+    r.headers
+        .append("Content-Base", format!("rtsp://{addr}/double/"));
+    r.headers.append("Content-Type", "application/sdp");
+    r.body = d.to_sdp().into_bytes();
+}
+
 fn standard_conn(
     mut conn: TcpStream,
     peer: SocketAddr,
@@ -222,21 +239,7 @@ fn standard_conn(
                     "Public",
                     "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER",
                 ),
-                "DESCRIBE" => {
-                    let d = rtsp_proto::sdp::MediaDescription {
-                        session_id: 1,
-                        name: "double".into(),
-                        origin_address: "127.0.0.1".into(),
-                        framerate: 20.0,
-                        duration: Some(frames.len() as f64 / 20.0),
-                        track_control: "track1".into(),
-                        dimensions: None,
-                    };
-                    r.headers
-                        .append("Content-Base", format!("rtsp://{addr}/double/"));
-                    r.headers.append("Content-Type", "application/sdp");
-                    r.body = d.to_sdp().into_bytes();
-                }
+                "DESCRIBE" => describe(&mut r, addr, frames.len()),
                 "SETUP" => {
                     let t = Transport::parse(req.headers.get("Transport").unwrap()).unwrap();
                     r.headers.append("Session", "4242");
