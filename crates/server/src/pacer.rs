@@ -216,7 +216,7 @@ impl Playout {
                     .send_lab(jpeg, timestamp, &mut self.seq, scratch)
             } else {
                 match media.rtp_frame(index) {
-                    Some(frame) => {
+                    Ok(frame) => {
                         let (params, scan) = frame.parts();
                         let stamp = RtpStamp {
                             timestamp,
@@ -225,7 +225,12 @@ impl Playout {
                         self.transport
                             .send_rtp(params, scan, stamp, &mut self.seq, scratch)
                     }
-                    None => Ok(Sent::default()),
+                    Err(crate::media::Unavailable::Skipped) => Ok(Sent::default()),
+                    Err(crate::media::Unavailable::NotReady) => {
+                        dropped.fetch_add(1, Ordering::Relaxed);
+                        log::debug!("{}: frame {index} not converted yet: skipped", self.peer);
+                        Ok(Sent::default())
+                    }
                 }
             };
             match result {
