@@ -8,6 +8,7 @@
 //! workers take files in turn, one frame at a time, so one file cannot starve the others.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
@@ -210,12 +211,20 @@ fn work(pool: Weak<Pool>) {
         };
         drop(p);
         let frame = &media.frames[i];
+        // pick() only returns frames whose class asks for a conversion.
         let Some(how) = frame.class.conversion() else {
             continue;
         };
         // No lock is held here: readers of this file keep getting answers meanwhile.
         let jpeg = &media.data[frame.jpeg.clone()];
-        let result = media.conversions.converter.convert(i, jpeg, how);
-        media.conversions.finish(i, result, &media.path);
+        let converter = &media.conversions.converter;
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| converter.convert(i, jpeg, how)));
+        match result {
+            Ok(result) => {
+                media.conversions.finish(i, result, &media.path);
+            }
+            // A decoder bug on a hostile frame costs that frame, not the worker.
+            Err(_) => media.conversions.panicked(i, &media.path),
+        }
     }
 }

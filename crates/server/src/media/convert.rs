@@ -274,6 +274,17 @@ impl Conversions {
         Some(converted)
     }
 
+    /// Records that converting frame `i` panicked: it is skipped from now on.
+    pub(crate) fn panicked(&self, i: usize, path: &Path) {
+        log::error!(
+            "{}: frame {i}: the converter panicked: skipped",
+            path.display()
+        );
+        if let Some(slot) = self.lock().slots.get_mut(i) {
+            *slot = Slot::Failed;
+        }
+    }
+
     /// Converts frame `i` on this thread unless it is ready or known to fail.
     pub(crate) fn convert_now(
         &self,

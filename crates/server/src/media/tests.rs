@@ -214,3 +214,23 @@ fn media_names_are_mjpeg_or_mjpg_in_any_case() {
         assert_eq!(is_media_name(Path::new(name)), ok, "{name}");
     }
 }
+
+#[test]
+fn a_converter_that_panics_costs_its_frame_not_the_workers() {
+    let (_dir, file) = file_needing_conversion(10);
+    let converter = |i: usize, jpeg: &[u8], how| {
+        assert!(i % 4 != 2, "a decoder bug on frame {i}");
+        Recoder.convert(i, jpeg, how)
+    };
+    let cache = MediaCache::new(usize::MAX, MAX_FRAME).with_converter(Arc::new(converter));
+    let media = cache.get(&file).unwrap();
+    // Frames 2 and 6 panic, one on each worker or both on one: the rest still converts.
+    assert!(eventually(|| [0, 1, 3, 4, 5, 7, 8, 9]
+        .iter()
+        .all(|&i| media.is_ready(i))));
+    assert!(eventually(|| [2, 6]
+        .iter()
+        .all(
+            |&i| media.rtp_frame(i).err() == Some(Unavailable::Skipped)
+        )));
+}
