@@ -19,6 +19,10 @@ use super::{PrepareError, PreparedMedia, DEFAULT_CONVERTED_LIMIT, MAX_FRAME};
 
 /// Conversion threads for the whole server (see the module doc).
 pub const DEFAULT_WORKERS: usize = 2;
+/// Frames [`MediaCache::get`] waits to see converted before it returns a new file.
+const READY_AT_START: usize = 2;
+/// The most it waits for them (a held or slow conversion must not stall DESCRIBE long).
+const START_WAIT: Duration = Duration::from_secs(1);
 /// How long an idle worker sleeps before looking again on its own (readers that timed out
 /// are dropped then); a moving reader wakes it at once.
 const IDLE_RECHECK: Duration = Duration::from_millis(500);
@@ -69,8 +73,10 @@ impl MediaCache {
         self
     }
 
-    /// The prepared file at `path`, prepared now if it is new or changed on disk; frames that
-    /// need converting start converting at once, from frame 0.
+    /// The prepared file at `path`, prepared now if it is new or changed on disk. Frames that
+    /// need converting start converting at once, from frame 0, and a new file is returned
+    /// once its first frames are converted (or after a second at most), so a PLAY right
+    /// after finds them ready. Only the caller that prepares the file waits.
     pub fn get(&self, path: &Path) -> Result<Arc<PreparedMedia>, PrepareError> {
         let meta = std::fs::metadata(path).map_err(|source| PrepareError::Io {
             path: path.to_path_buf(),
@@ -92,6 +98,9 @@ impl MediaCache {
         if media.conversions.needs_conversion() {
             self.pool.add(&media);
             media.conversions.attach(self.pool.clone(), self.lookahead);
+            // PLAY follows at once: the first frames are converted while DESCRIBE waits
+            // (boundedly), the rest while they play.
+            media.conversions.wait_for_start(READY_AT_START, START_WAIT);
         }
         self.entries
             .lock()
@@ -201,10 +210,14 @@ fn work(pool: Weak<Pool>) {
             return;
         }
         let seen = p.signal.load(Ordering::SeqCst);
-        let job = p
-            .live_files()
-            .into_iter()
-            .find_map(|media| media.conversions.pick().map(|i| (media, i)));
+        // The most urgent frame of all files first: a reader about to reach an unconverted
+        // frame matters more than another file's lookahead (ties go to files in turn).
+        let mut files: Vec<(usize, Arc<PreparedMedia>)> = (p.live_files().into_iter())
+            .filter_map(|m| m.conversions.most_urgent().map(|d| (d, m)))
+            .collect();
+        files.sort_by_key(|(d, _)| *d);
+        let job =
+            (files.into_iter()).find_map(|(_, media)| media.conversions.pick().map(|i| (media, i)));
         let Some((media, i)) = job else {
             p.idle(seen);
             continue;

@@ -14,7 +14,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use jpeg_recode::{Conversion, ConvertError, Converted};
@@ -100,6 +100,8 @@ pub(crate) trait Wake: Send + Sync {
 /// One file's converted frames (see the module doc).
 pub(crate) struct Conversions {
     state: Mutex<State>,
+    /// Signalled whenever a conversion ends, for [`Conversions::wait_for_start`].
+    finished: Condvar,
     /// `state.bytes`, readable without the lock.
     bytes: AtomicUsize,
     limit: usize,
@@ -134,6 +136,7 @@ impl Conversions {
                 moves: 0,
                 full_at: None,
             }),
+            finished: Condvar::new(),
             bytes: AtomicUsize::new(0),
             limit,
             lookahead: AtomicUsize::new(DEFAULT_LOOKAHEAD),
@@ -203,6 +206,22 @@ impl Conversions {
         matches!(self.lock().slots.get(i), Some(Slot::Ready(_)))
     }
 
+    /// How far the nearest frame still to convert is ahead of its reader, if there is one
+    /// and the limit may leave room: how urgent this file's next conversion is.
+    pub(crate) fn most_urgent(&self) -> Option<usize> {
+        if !self.any {
+            return None;
+        }
+        let mut st = self.lock();
+        let now = Instant::now();
+        st.readers
+            .retain(|r| now.duration_since(r.seen) < READER_TIMEOUT);
+        if st.full_at == Some(st.moves) {
+            return None;
+        }
+        nearest_empty(&st, self.lookahead.load(Ordering::Relaxed)).map(|(d, _)| d)
+    }
+
     /// The next frame a worker should convert, marked as being converted: the nearest one
     /// ahead of any reader that is not converted yet, if the limit leaves room.
     pub(crate) fn pick(&self) -> Option<usize> {
@@ -211,19 +230,10 @@ impl Conversions {
         }
         let lookahead = self.lookahead.load(Ordering::Relaxed);
         let mut st = self.lock();
-        let now = Instant::now();
-        st.readers
-            .retain(|r| now.duration_since(r.seen) < READER_TIMEOUT);
-        if st.readers.is_empty() || st.full_at == Some(st.moves) {
+        if st.full_at == Some(st.moves) {
             return None;
         }
-        let n = st.slots.len();
-        let found = (0..lookahead.min(n)).find_map(|d| {
-            st.readers
-                .iter()
-                .map(|r| (r.at + d) % n)
-                .find(|&j| matches!(st.slots[j], Slot::Empty))
-        })?;
+        let (_, found) = nearest_empty(&st, lookahead)?;
         let room = make_room(&mut st, found, 1, self.limit, lookahead);
         self.bytes.store(st.bytes, Ordering::Relaxed);
         if !room {
@@ -234,9 +244,29 @@ impl Conversions {
         Some(found)
     }
 
+    /// Waits until the first `frames` frames are converted (or failed), for at most `timeout`.
+    pub(crate) fn wait_for_start(&self, frames: usize, timeout: Duration) {
+        let pending = |st: &mut State| {
+            (st.slots.iter().take(frames)).any(|s| matches!(s, Slot::Empty | Slot::Converting))
+        };
+        let st = self.lock();
+        let _ = self.finished.wait_timeout_while(st, timeout, pending);
+    }
+
     /// Records the outcome of converting frame `i` (picked by [`Conversions::pick`]), keeping
     /// it if the limit allows, and returns the frame.
     pub(crate) fn finish(
+        &self,
+        i: usize,
+        result: Result<Converted, ConvertError>,
+        path: &Path,
+    ) -> Option<Arc<Converted>> {
+        let kept = self.record(i, result, path);
+        self.finished.notify_all();
+        kept
+    }
+
+    fn record(
         &self,
         i: usize,
         result: Result<Converted, ConvertError>,
@@ -283,6 +313,7 @@ impl Conversions {
         if let Some(slot) = self.lock().slots.get_mut(i) {
             *slot = Slot::Failed;
         }
+        self.finished.notify_all();
     }
 
     /// Converts frame `i` on this thread unless it is ready or known to fail.
@@ -333,6 +364,18 @@ fn note_reader(st: &mut State, i: usize, lookahead: usize) -> bool {
         st.moves += 1;
     }
     moved
+}
+
+/// The frame still to convert that is nearest ahead of a reader, and how far ahead it is.
+fn nearest_empty(st: &State, lookahead: usize) -> Option<(usize, usize)> {
+    let n = st.slots.len();
+    (0..lookahead.min(n)).find_map(|d| {
+        st.readers
+            .iter()
+            .map(|r| (r.at + d) % n)
+            .find(|&j| matches!(st.slots[j], Slot::Empty))
+            .map(|j| (d, j))
+    })
 }
 
 /// How far frame `j` is ahead of the nearest reader behind it (`n` frames in the file).
