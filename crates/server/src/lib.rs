@@ -96,7 +96,8 @@ pub struct Shared {
     pub connections: AtomicUsize,
     /// Sessions that exist now (SETUP done, not yet torn down or expired).
     pub sessions: AtomicUsize,
-    /// Media frames dropped whole because a TCP client was not reading fast enough.
+    /// Media frames not sent: a TCP client was not reading fast enough, or a frame was not
+    /// converted in time.
     pub dropped_frames: Arc<std::sync::atomic::AtomicU64>,
     /// The threads that send every playing session's frames.
     pub(crate) pacers: pacer::Pacers,

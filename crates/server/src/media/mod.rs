@@ -10,22 +10,25 @@
 //!   baseline with the source's own quantization tables, so quality stays where it was;
 //! - undecodable: skipped with a warning; the stream goes on.
 //!
-//! Conversion never happens on the send path. A small pool of workers shared by the whole
-//! server ([`convert`]) converts the frames just ahead of every position being read, under a
-//! byte limit per file; [`PreparedMedia::rtp_frame`] only looks up what is ready and reports a
-//! frame that is not as [`Unavailable::NotReady`] (the pacer skips it). [`MediaCache`] keys
-//! each file by path, size and modification time, shares it between sessions as an `Arc`, and
-//! starts converting from frame 0 as soon as a file is prepared, so by PLAY the first frames
-//! are ready. `server --prepare` ([`report`]) converts every frame on its own thread instead.
+//! Conversion never happens on the send path. Two workers shared by the whole server
+//! ([`MediaCache`]'s pool) convert the frames just ahead of every position being read, under a
+//! byte limit per file (the `convert` module keeps that state); [`PreparedMedia::rtp_frame`] only looks
+//! up what is ready and reports a frame that is not as [`Unavailable::NotReady`] (the pacer
+//! skips it and counts it). [`MediaCache`] keys each file by path, size and modification time,
+//! shares it between sessions as an `Arc`, and starts converting from frame 0 as soon as a file
+//! is prepared: the request that prepares it waits for the first frames, so a PLAY right after
+//! finds them ready. `server --prepare` ([`prepare_library`]) converts every frame on its own
+//! thread instead.
 
 mod cache;
-pub mod convert;
+mod convert;
 mod report;
 #[cfg(test)]
 mod tests;
 
 pub use cache::MediaCache;
-pub use convert::{Converter, Recoder};
+pub use cache::DEFAULT_WORKERS;
+pub use convert::{Converter, Recoder, DEFAULT_LOOKAHEAD, READER_TIMEOUT};
 pub use jpeg_recode::{Conversion, ConvertError, Converted, FrameClass};
 pub use report::{prepare_library, FileReport};
 
