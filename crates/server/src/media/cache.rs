@@ -60,7 +60,28 @@ impl MediaCache {
     }
 
     /// The same cache converting with `converter` instead of [`Recoder`]: the hook for tests
-    /// that hold one frame's conversion or make it fail. Set it before the first `get`.
+    /// that hold one frame's conversion or make it fail. Set it before the first `get`. A
+    /// conversion held among the first frames of a file also holds up (for at most a second)
+    /// the request that prepares the file, as [`MediaCache::get`] says.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use server::media::{Converter, MediaCache, Recoder};
+    ///
+    /// let config = server::Config::default();
+    /// // Frame 30's conversion takes half a second; every other frame converts as usual.
+    /// let slow = |i: usize, jpeg: &[u8], how| {
+    ///     if i == 30 {
+    ///         std::thread::sleep(Duration::from_millis(500));
+    ///     }
+    ///     Recoder.convert(i, jpeg, how)
+    /// };
+    /// let cache = MediaCache::new(config.converted_limit, config.max_frame)
+    ///     .with_converter(Arc::new(slow));
+    /// let _server = server::Server::bind_with_cache(config, cache)?.spawn()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn with_converter(mut self, converter: Arc<dyn Converter>) -> Self {
         self.converter = converter;
         self
