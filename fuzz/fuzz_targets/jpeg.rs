@@ -2,14 +2,15 @@
 //! arbitrary files: errors, never panics; anything re-coded is a JPEG RFC 2435 carries.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use rtsp_proto::jpeg::{coeff, JpegInfo};
+use jpeg_recode::FrameClass;
+use rtsp_proto::jpeg::JpegInfo;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(info) = JpegInfo::parse(data) else { return };
     assert!(info.len <= data.len() && info.scan_data.end <= data.len());
-    let _ = info.rfc2435();
-    if coeff::is_transcodable(&info).is_ok() && data.len() < 1 << 16 {
-        if let Ok(out) = coeff::transcode(data) {
+    let class = jpeg_recode::classify_info(&info);
+    if matches!(class, FrameClass::Lossless(_)) && data.len() < 1 << 16 {
+        if let Ok(out) = jpeg_recode::transcode(data) {
             let again = JpegInfo::parse(&out).expect("re-coded frames parse");
             again.rfc2435().expect("re-coded frames are RFC 2435 streamable");
         }

@@ -188,6 +188,17 @@ impl Playout {
         Ok(self.started())
     }
 
+    /// Starts the clock of a PLAY at `now` instead of at the PLAY itself, if no frame has
+    /// gone out since: the driver calls it once PLAY's response is sent (over TCP the response
+    /// must reach the client before any frame), so the first frame is not born late.
+    pub fn start_clock(&mut self, now: Instant) {
+        if let Clock::Playing { start, origin } = &mut self.clock {
+            if *origin == self.position {
+                *start = now;
+            }
+        }
+    }
+
     fn started(&self) -> PlayStarted {
         let frames = self.timeline.frames.max(1);
         PlayStarted {

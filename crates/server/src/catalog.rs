@@ -79,12 +79,7 @@ pub fn resolve(root: &Path, name: &str) -> Result<PathBuf, CatalogError> {
     Ok(full)
 }
 
-/// Only `.mjpeg` / `.mjpg` files are served, whatever else the directory holds.
-pub fn is_media_name(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("mjpeg") || e.eq_ignore_ascii_case("mjpg"))
-}
+pub use crate::media::is_media_name;
 
 #[cfg(test)]
 mod tests {

@@ -153,6 +153,13 @@ pub struct ServerHandle {
 impl Server {
     /// Binds the listening socket (port 0 picks a free one).
     pub fn bind(config: Config) -> io::Result<Server> {
+        let cache = media::MediaCache::new(config.converted_limit, config.max_frame);
+        Self::bind_with_cache(config, cache)
+    }
+
+    /// [`Server::bind`] serving files through `cache` (tests give it a converter of their own
+    /// with [`media::MediaCache::with_converter`]).
+    pub fn bind_with_cache(config: Config, cache: media::MediaCache) -> io::Result<Server> {
         let listener = TcpListener::bind(config.bind)?;
         let auth = match config.users.is_empty() {
             true => None,
@@ -174,7 +181,7 @@ impl Server {
             shared: Arc::new(Shared {
                 pacers,
                 stop_signal: net::wait::StopSignal::new()?,
-                cache: media::MediaCache::new(config.converted_limit, config.max_frame),
+                cache,
                 auth,
                 config,
                 connections: AtomicUsize::new(0),

@@ -313,3 +313,17 @@ fn a_new_timeline_waits_for_play_with_the_same_rtp_origin_and_position() {
     assert_eq!(p.ssrc(), ORIGIN.ssrc);
     assert!(p.has_started(), "packets went out: a teardown must say BYE");
 }
+
+#[test]
+fn the_clock_starts_when_the_driver_begins_unless_a_frame_went_out() {
+    let t0 = Instant::now();
+    let mut p = Playout::new(timeline(100, false), ORIGIN);
+    p.play(t0, None).unwrap();
+    // The response took 3 ms to go out: the first frame is due then, the rest from there.
+    p.start_clock(t0 + ms(3));
+    assert_eq!(p.poll_timeout(), Some(t0 + ms(3)));
+    assert_eq!(drain(&mut p, t0 + ms(53), 1).len(), 2);
+    // Once frames went out, the clock stays: no deadline moves.
+    p.start_clock(t0 + ms(60));
+    assert_eq!(p.poll_timeout(), Some(t0 + ms(103)));
+}

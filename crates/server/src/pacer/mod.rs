@@ -76,7 +76,10 @@ impl Pacers {
     /// deadline on, until a PAUSE, teardown or the end of its file.
     pub fn play(&self, session: &SessionHandle) {
         let (due, generation) = {
-            let state = session.lock();
+            let mut state = session.lock();
+            if let Some(p) = state.rtsp.playout_mut() {
+                p.start_clock(Instant::now());
+            }
             match (state.next_deadline(), state.generation()) {
                 (Some(due), Some(generation)) => (due, generation),
                 _ => return,

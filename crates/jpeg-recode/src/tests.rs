@@ -1,0 +1,186 @@
+use super::*;
+use crate::encode::category;
+use crate::huffman::extend;
+use rtsp_proto::jpeg::NotRfc2435;
+use rtsp_proto::mjpeg;
+
+fn sample_frames() -> Vec<Vec<u8>> {
+    let data = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../videos/video.mjpeg"
+    ))
+    .unwrap();
+    let idx = mjpeg::index(&data, mjpeg::LAB_MAX_FRAME).unwrap();
+    idx.frames
+        .iter()
+        .take(40)
+        .map(|r| data[r.clone()].to_vec())
+        .collect()
+}
+
+/// A 72x40 picture with detail in every channel, encoded by jpeg-encoder as asked.
+fn encoded(
+    color: jpeg_encoder::ColorType,
+    sampling: jpeg_encoder::SamplingFactor,
+    optimized: bool,
+    progressive: bool,
+) -> Vec<u8> {
+    let (w, h) = (72u16, 40u16);
+    let channels = match color {
+        jpeg_encoder::ColorType::Luma => 1,
+        jpeg_encoder::ColorType::Cmyk => 4,
+        _ => 3,
+    };
+    let pixels: Vec<u8> = (0..w as usize * h as usize * channels)
+        .map(|i| ((i * 37) ^ (i / 7 * 13)) as u8)
+        .collect();
+    let mut out = Vec::new();
+    let mut enc = jpeg_encoder::Encoder::new(&mut out, 80);
+    enc.set_sampling_factor(sampling);
+    enc.set_optimized_huffman_tables(optimized);
+    enc.set_progressive(progressive);
+    enc.encode(&pixels, w, h, color).unwrap();
+    out
+}
+
+fn rgb(jpeg: &[u8]) -> Vec<u8> {
+    image::load_from_memory_with_format(jpeg, image::ImageFormat::Jpeg)
+        .unwrap()
+        .to_rgb8()
+        .into_raw()
+}
+
+#[test]
+fn each_kind_of_jpeg_is_classified_and_converted() {
+    use jpeg_encoder::{ColorType as C, SamplingFactor as S};
+    let cases = [
+        (encoded(C::Rgb, S::R_4_2_0, false, false), "as-is", None),
+        // jpeg-encoder writes optimized tables with one scan per component.
+        (encoded(C::Rgb, S::R_4_2_0, true, false), "lossless", None),
+        (
+            encoded(C::Rgb, S::R_4_2_0, false, true),
+            "lossless",
+            Some(NotRfc2435::Progressive),
+        ),
+        (
+            encoded(C::Luma, S::R_4_4_4, false, false),
+            "lossless",
+            Some(NotRfc2435::NotThreeComponents),
+        ),
+        (encoded(C::Rgb, S::R_4_4_4, false, false), "lossy", None),
+        (encoded(C::Cmyk, S::R_4_4_4, false, false), "lossy", None),
+    ];
+    for (i, (jpeg, name, why)) in cases.iter().enumerate() {
+        let class = classify(jpeg);
+        assert_eq!(class.name(), *name, "case {i}: {class:?}");
+        if let (FrameClass::Lossless(got), Some(want)) = (&class, why) {
+            assert_eq!(got, want, "case {i}");
+        }
+        let Some(how) = class.conversion() else {
+            continue;
+        };
+        let out = convert(jpeg, how).unwrap_or_else(|e| panic!("case {i}: {e}"));
+        assert!(matches!(classify(&out.jpeg), FrameClass::AsIs { .. }));
+        // (Case 1 is left out: the image crate's decoder and ours disagree on jpeg-encoder's
+        // non-interleaved sequential scans; ffmpeg's optimized tables are checked pixel for
+        // pixel by tests/any_jpeg.rs.)
+        if how == Conversion::Lossless && i != 1 {
+            assert!(rgb(&out.jpeg) == rgb(jpeg), "case {i}: pixels changed");
+        }
+    }
+    let rgb444 = classify(&cases[4].0);
+    assert_eq!(rgb444, FrameClass::Lossy(Unrecodable::Yuv444));
+    assert_eq!(rgb444.to_string(), "lossy: 4:4:4");
+    assert_eq!(classify(&cases[5].0), FrameClass::Lossy(Unrecodable::Cmyk));
+}
+
+#[test]
+fn corrupt_and_undecodable_frames_are_skipped_with_a_reason() {
+    let class = classify(b"GIF89a");
+    assert!(matches!(class, FrameClass::Skipped(SkipReason::Corrupt(_))));
+    assert!(class.to_string().starts_with("skipped: corrupt: "));
+    // The same frame marked 12-bit: nothing here decodes that.
+    let mut f = sample_frames()[0].clone();
+    let info = JpegInfo::parse(&f).unwrap();
+    f[info.offsets.sof + 4] = 12;
+    let class = classify(&f);
+    assert_eq!(
+        class,
+        FrameClass::Skipped(SkipReason::Undecodable(Unrecodable::Precision))
+    );
+    assert_eq!(
+        class.to_string(),
+        "skipped: sample precision is not 8 bits: cannot be decoded here"
+    );
+}
+
+#[test]
+fn re_encoding_a_baseline_frame_gives_back_its_exact_scan_data() {
+    // ffmpeg wrote these with the Annex K tables: the same coefficients coded with the same
+    // tables must come out bit for bit, which checks decoder and encoder together.
+    for (i, f) in sample_frames().iter().enumerate() {
+        let out = transcode(f).unwrap();
+        let (a, b) = (JpegInfo::parse(f).unwrap(), JpegInfo::parse(&out).unwrap());
+        assert_eq!(
+            &out[b.scan_data.clone()],
+            &f[a.scan_data.clone()],
+            "frame {i}"
+        );
+        assert_eq!(b.rfc2435().unwrap().quant, a.rfc2435().unwrap().quant);
+    }
+}
+
+#[test]
+fn restart_intervals_survive() {
+    let f = &sample_frames()[0];
+    let mut c = decode(f).unwrap();
+    c.restart_interval = Some(7);
+    let with_rst = encode_baseline(&c).unwrap();
+    let info = JpegInfo::parse(&with_rst).unwrap();
+    assert_eq!(info.restart_interval, Some(7));
+    let back = decode(&with_rst).unwrap();
+    assert_eq!(back.components, c.components);
+}
+
+#[test]
+fn category_and_extend_agree() {
+    for v in -2047..=2047 {
+        let (s, bits) = category(v);
+        assert_eq!(extend(bits, s), v, "{v}");
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn corrupted_frames_never_panic(pos in proptest::prelude::any::<proptest::sample::Index>(), bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..8)) {
+        let mut f = sample_frames()[1].clone();
+        let at = pos.index(f.len());
+        for (i, b) in bytes.iter().enumerate() {
+            if at + i < f.len() {
+                f[at + i] = *b;
+            }
+        }
+        let class = classify(&f);
+        if let Some(how) = class.conversion() {
+            if let Ok(out) = convert(&f, how) {
+                proptest::prop_assert!(JpegInfo::parse(&out.jpeg).unwrap().rfc2435().is_ok());
+            }
+        }
+        if let Ok(out) = transcode(&f) {
+            let info = JpegInfo::parse(&out).unwrap();
+            proptest::prop_assert!(info.rfc2435().is_ok());
+        }
+    }
+}
+
+#[test]
+fn garbage_is_an_error_not_a_panic() {
+    let f = &sample_frames()[0];
+    let info = JpegInfo::parse(f).unwrap();
+    let mut bad = f.clone();
+    for b in &mut bad[info.scan_data.start + 10..info.scan_data.start + 400] {
+        *b = 0xfe;
+    }
+    assert!(transcode(&bad).is_err());
+    assert!(decode(b"\xff\xd8\xff\xd9").is_err());
+}

@@ -1,0 +1,292 @@
+//! Files prepared once for every session: the frame index and, per frame, how RFC 2435 carries
+//! it.
+//!
+//! Each frame is classified when the file is opened ([`jpeg_recode::classify`], a marker walk:
+//! fast):
+//! - streamable as is: sent straight from the file's bytes;
+//! - convertible without loss: its coefficients are re-coded as baseline with the Annex K
+//!   tables and canonical sampling: pixel for pixel the same;
+//! - convertible with loss (4:4:4, 4:4:0, 4:1:1, CMYK...): decoded and encoded again as 4:2:0
+//!   baseline with the source's own quantization tables, so quality stays where it was;
+//! - undecodable: skipped with a warning; the stream goes on.
+//!
+//! Conversion never happens on the send path. Two workers shared by the whole server
+//! ([`MediaCache`]'s pool) convert the frames just ahead of every position being read, under a
+//! byte limit per file (the `convert` module keeps that state); [`PreparedMedia::rtp_frame`] only looks
+//! up what is ready and reports a frame that is not as [`Unavailable::NotReady`] (the pacer
+//! skips it and counts it). [`MediaCache`] keys each file by path, size and modification time,
+//! shares it between sessions as an `Arc`, and starts converting from frame 0 as soon as a file
+//! is prepared: the request that prepares it waits for the first frames, so a PLAY right after
+//! finds them ready. `server --prepare` ([`prepare_library`]) converts every frame on its own
+//! thread instead.
+
+mod cache;
+mod convert;
+mod report;
+#[cfg(test)]
+mod tests;
+
+pub use cache::MediaCache;
+pub use cache::DEFAULT_WORKERS;
+pub use convert::{Converter, Recoder, DEFAULT_LOOKAHEAD, READER_TIMEOUT};
+pub use jpeg_recode::{Conversion, ConvertError, Converted, FrameClass};
+pub use report::{prepare_library, FileReport};
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use rtsp_proto::jpeg::{JpegInfo, Rfc2435Params};
+use rtsp_proto::mjpeg;
+
+use convert::Conversions;
+
+/// Largest file the server reads (it is held in memory whole).
+pub const MAX_FILE: u64 = 1 << 30;
+/// Default largest frame accepted from a file (RFC 2435's fragment offset has 24 bits: 16 MiB
+/// is the most it can carry).
+pub const MAX_FRAME: usize = 8 << 20;
+/// Default bound on the bytes of converted frames kept per file.
+pub const DEFAULT_CONVERTED_LIMIT: usize = 64 << 20;
+
+/// Whether `path` names a file the server serves: `.mjpeg` or `.mjpg`, in any case, whatever
+/// else the directory holds. The catalog and `--prepare` both ask this.
+pub fn is_media_name(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("mjpeg") || e.eq_ignore_ascii_case("mjpg"))
+}
+
+/// One frame of a prepared file.
+#[derive(Debug, Clone)]
+pub struct PreparedFrame {
+    /// The whole JPEG in the file, for the lab's one-JPEG-per-datagram transport.
+    pub jpeg: Range<usize>,
+    /// How RFC 2435 carries it; for frames sent as they are, with their RFC 2435 fields.
+    pub class: FrameClass,
+}
+
+/// What RTP sends for one frame: a view of the file, or a converted copy.
+pub enum RtpFrame<'a> {
+    File(&'a Rfc2435Params, &'a [u8]),
+    Converted(Arc<Converted>),
+}
+
+impl RtpFrame<'_> {
+    /// The RFC 2435 fields and the bytes to fragment.
+    pub fn parts(&self) -> (&Rfc2435Params, &[u8]) {
+        match self {
+            RtpFrame::File(p, scan) => (p, scan),
+            RtpFrame::Converted(c) => (&c.params, c.scan()),
+        }
+    }
+}
+
+/// Why [`PreparedMedia::rtp_frame`] has nothing to send for a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unavailable {
+    /// The frame cannot be decoded, or its conversion failed: it is never sent.
+    #[error("frame is skipped: it cannot be converted")]
+    Skipped,
+    /// The frame is still to be converted: the caller skips it this time and counts it.
+    #[error("frame is not converted yet")]
+    NotReady,
+}
+
+/// Counts of frame classes in a file, for the log and `--prepare`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClassCounts {
+    pub as_is: usize,
+    pub lossless: usize,
+    pub lossy: usize,
+    pub skipped: usize,
+    /// The first reason given for each converting class, as an example.
+    pub reasons: Vec<String>,
+}
+
+impl ClassCounts {
+    fn count(&mut self, class: &FrameClass) {
+        let n = match class {
+            FrameClass::AsIs { .. } => {
+                self.as_is += 1;
+                return;
+            }
+            FrameClass::Lossless(_) => &mut self.lossless,
+            FrameClass::Lossy(_) => &mut self.lossy,
+            FrameClass::Skipped(_) => &mut self.skipped,
+        };
+        *n += 1;
+        if *n == 1 {
+            self.reasons.push(class.to_string());
+        }
+    }
+}
+
+impl std::fmt::Display for ClassCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} as-is, {} lossless, {} lossy, {} skipped",
+            self.as_is, self.lossless, self.lossy, self.skipped
+        )?;
+        if !self.reasons.is_empty() {
+            write!(f, " ({})", self.reasons.join("; "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a file could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("file of {0} bytes is larger than the server holds in memory")]
+    TooLarge(u64),
+    #[error("not a .mjpeg file: {0}")]
+    Format(#[from] mjpeg::MjpegError),
+}
+
+/// A `.mjpeg` file ready to stream.
+pub struct PreparedMedia {
+    pub path: PathBuf,
+    pub data: Vec<u8>,
+    pub frames: Vec<PreparedFrame>,
+    /// Why RFC 2435 cannot carry this file at all (no frame it can send), if so.
+    pub unsupported: Option<String>,
+    /// Picture size of the first good frame.
+    pub dimensions: Option<(u16, u16)>,
+    /// The file's modification time as seconds, used as the SDP session id.
+    pub version: u64,
+    pub counts: ClassCounts,
+    conversions: Conversions,
+}
+
+impl std::fmt::Debug for PreparedMedia {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedMedia")
+            .field("path", &self.path)
+            .field("frames", &self.frames.len())
+            .field("counts", &self.counts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PreparedMedia {
+    /// Reads, indexes and classifies `path`, with the real converter. Nothing is converted
+    /// until a [`MediaCache`] serves it or [`PreparedMedia::convert_now`] is called.
+    pub fn prepare(path: &Path, converted_limit: usize) -> Result<PreparedMedia, PrepareError> {
+        Self::prepare_with(path, converted_limit, MAX_FRAME, Arc::new(Recoder))
+    }
+
+    /// [`PreparedMedia::prepare`] with a bound on frame size (frames beyond it end the index,
+    /// with a warning) and the converter to use (tests slow it down or make it fail).
+    pub fn prepare_with(
+        path: &Path,
+        converted_limit: usize,
+        max_frame: usize,
+        converter: Arc<dyn Converter>,
+    ) -> Result<PreparedMedia, PrepareError> {
+        let io = |source| PrepareError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let meta = std::fs::metadata(path).map_err(io)?;
+        if meta.len() > MAX_FILE {
+            return Err(PrepareError::TooLarge(meta.len()));
+        }
+        let data = std::fs::read(path).map_err(io)?;
+        let index = mjpeg::index(&data, max_frame.min(16 << 20))?;
+        if let Some(w) = &index.warning {
+            log::warn!("{}: {w}", path.display());
+        }
+        let mut dimensions = None;
+        let mut counts = ClassCounts::default();
+        let mut frames = Vec::with_capacity(index.frames.len());
+        for (i, r) in index.frames.iter().enumerate() {
+            let jpeg = &data[r.clone()];
+            let class = jpeg_recode::classify(jpeg);
+            if let FrameClass::Skipped(why) = &class {
+                log::warn!("{}: frame {i} skipped: {why}", path.display());
+            } else if dimensions.is_none() {
+                dimensions = JpegInfo::parse(jpeg).ok().map(|i| (i.width, i.height));
+            }
+            counts.count(&class);
+            frames.push(PreparedFrame {
+                jpeg: r.clone(),
+                class,
+            });
+        }
+        let unsupported = (counts.skipped == frames.len())
+            .then(|| format!("no frame of this file can be decoded or converted ({counts})"));
+        log::info!("{}: {} frames: {counts}", path.display(), frames.len());
+        let version = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let conversions = Conversions::new(&frames, converted_limit, converter);
+        Ok(PreparedMedia {
+            path: path.to_path_buf(),
+            data,
+            frames,
+            unsupported,
+            dimensions,
+            version,
+            counts,
+            conversions,
+        })
+    }
+
+    /// Duration at `fps` frames per second.
+    pub fn duration(&self, fps: f64) -> f64 {
+        self.frames.len() as f64 / fps
+    }
+
+    /// Bytes of converted frames held now.
+    pub fn converted_bytes(&self) -> usize {
+        self.conversions.bytes()
+    }
+
+    /// What RTP sends for frame `i`, if it is ready. Never converts and never waits: a frame
+    /// still to be converted is [`Unavailable::NotReady`]. Asking also tells the conversion
+    /// workers a reader is at `i`, so they convert the frames after it next.
+    pub fn rtp_frame(&self, i: usize) -> Result<RtpFrame<'_>, Unavailable> {
+        let frame = self.frames.get(i).ok_or(Unavailable::Skipped)?;
+        match &frame.class {
+            FrameClass::AsIs { params, scan_start } => {
+                self.conversions.reader_at(i);
+                let scan = frame.jpeg.start + scan_start..frame.jpeg.end;
+                Ok(RtpFrame::File(params, &self.data[scan]))
+            }
+            FrameClass::Skipped(_) => Err(Unavailable::Skipped),
+            FrameClass::Lossless(_) | FrameClass::Lossy(_) => {
+                self.conversions.get(i).map(RtpFrame::Converted)
+            }
+        }
+    }
+
+    /// What RTP sends for frame `i`, converting it on this thread if it is not ready (for
+    /// `server --prepare`, which has no one to wait for); `None` when the frame is skipped.
+    pub fn convert_now(&self, i: usize) -> Option<RtpFrame<'_>> {
+        let frame = self.frames.get(i)?;
+        let Some(how) = frame.class.conversion() else {
+            return self.rtp_frame(i).ok();
+        };
+        self.conversions
+            .convert_now(i, &self.data[frame.jpeg.clone()], how, &self.path)
+            .map(RtpFrame::Converted)
+    }
+
+    /// Whether frame `i` is converted and held now (for tests; asks nothing of the workers).
+    #[cfg(test)]
+    pub(crate) fn is_ready(&self, i: usize) -> bool {
+        self.conversions.is_ready(i)
+    }
+}
