@@ -5,7 +5,9 @@
 //! file: conversion is CPU work that competes with the pacers for the same cores, and a fixed
 //! pool bounds what it takes however many files play at once. Two workers, not one, so that
 //! one slow frame (a huge or hostile one) never stops every other conversion behind it. The
-//! workers take files in turn, one frame at a time, so one file cannot starve the others.
+//! workers take files in turn, one frame at a time, so one file cannot starve the others, and
+//! run at a lower priority than the pacers ([`WORKER_NICE`]), so an encode never makes a frame
+//! late.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
