@@ -151,7 +151,7 @@ pub struct JpegInfo {
 }
 
 /// Builds the JPEG headers an RFC 2435 receiver reconstructs (RFC 2435 Appendix B): SOI, DQT,
-/// [DRI], SOF0, the Annex K DHTs, SOS. Scan data and EOI follow it.
+/// (DRI), SOF0, the Annex K DHTs, SOS. Scan data and EOI follow it.
 pub fn write_headers(
     out: &mut Vec<u8>,
     type_: u8,

@@ -2,11 +2,11 @@
 //!
 //! The thread sleeps until a request, RTCP from the client, the server stopping, or its own
 //! next deadline (a timeout, a sender report; see [`crate::net::wait`]), then frames what
-//! arrived ([`rtsp_proto::rtsp::framer`]) and answers it ([`dispatch`], [`setup`]). Everything it writes goes
+//! arrived ([`rtsp_proto::rtsp::framer`]) and answers it (`dispatch`, `setup`). Everything it writes goes
 //! through the connection's writer thread ([`crate::net::writer`]), which interleaved RTP from
 //! the pacers shares, so a frame can never land inside a response. The session's frames are the
 //! pacers' ([`crate::pacer`]); this thread only starts, pauses and ends them through the
-//! session's [`SessionHandle`], and reads the client's RTCP ([`rtcp`]).
+//! session's [`SessionHandle`], and reads the client's RTCP (`rtcp`).
 
 mod dispatch;
 mod rtcp;

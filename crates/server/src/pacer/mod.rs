@@ -2,14 +2,14 @@
 //!
 //! A session's connection thread handles its RTSP requests and RTCP; its frames are sent by the
 //! pacers: one thread per core, sharing one heap of the sessions' next frame deadlines
-//! ([`schedule`]). Measured on two cores (BENCHMARKS.md), waking a thread per session per frame
+//! (`schedule`). Measured on two cores (BENCHMARKS.md), waking a thread per session per frame
 //! cost three times the kernel's own cost of sending the frames, because a wake-up (a timer, a
 //! context switch, a poll set up again) costs more than handing the kernel one segmented
 //! datagram. A pacer wakes at a deadline and sends every frame due within the next
 //! [`BATCH_WINDOW`], so at a thousand sessions one wake-up sends about ten frames.
 //!
 //! One pacer, the lead, sends everything while it keeps up; the others stand by, each pinned to
-//! its own core ([`cpu`]), and send what the lead has left overdue: on a virtual machine the
+//! its own core (`cpu`), and send what the lead has left overdue: on a virtual machine the
 //! host stops one CPU for milliseconds at a time, and with a single sender every frame due
 //! meanwhile was late.
 //!
