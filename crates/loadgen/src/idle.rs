@@ -11,7 +11,7 @@ use crate::rtsp::{authority, resolve, Rtsp};
 /// Sets up `n` sessions of `url`'s track1 (client ports that nothing listens on: nothing is
 /// played), waits 2 s, and prints the server's RSS growth per session.
 pub fn idle(url: &str, n: usize, pid: u32) -> anyhow::Result<()> {
-    let addr = resolve(authority(url).context("rtsp:// URL")?)?;
+    let addr = resolve(&authority(url).context("rtsp:// URL")?)?;
     let before = rss_kib(pid);
     let mut conns = Vec::with_capacity(n);
     for i in 0..n {

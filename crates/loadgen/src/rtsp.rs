@@ -32,10 +32,12 @@ pub enum AddressError {
     NoAddress,
 }
 
-/// The `host:port` of an rtsp:// URL, or `None` if the URL is not rtsp://.
-pub fn authority(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("rtsp://")?;
-    rest.split('/').next()
+/// The `host:port` of an rtsp:// URL (554 when none is written), or `None` if the URL is not
+/// rtsp://.
+pub fn authority(url: &str) -> Option<String> {
+    rtsp_proto::url::RtspUrl::parse(url)
+        .ok()
+        .map(|u| u.host_port())
 }
 
 /// The first address `authority` (`host:port`) resolves to.
@@ -105,10 +107,13 @@ mod tests {
     #[test]
     fn the_authority_is_what_comes_between_rtsp_and_the_path() {
         assert_eq!(
-            authority("rtsp://127.0.0.1:8554/video.mjpeg"),
+            authority("rtsp://127.0.0.1:8554/video.mjpeg").as_deref(),
             Some("127.0.0.1:8554")
         );
-        assert_eq!(authority("rtsp://127.0.0.1:8554"), Some("127.0.0.1:8554"));
+        assert_eq!(
+            authority("rtsp://127.0.0.1:8554").as_deref(),
+            Some("127.0.0.1:8554")
+        );
         assert_eq!(authority("http://127.0.0.1:8554/video.mjpeg"), None);
         assert!(resolve("127.0.0.1:8554").is_ok());
         assert!(matches!(resolve("127.0.0.1"), Err(AddressError::Lookup(_))));

@@ -54,7 +54,7 @@ pub enum SetupError {
 /// The address to connect to for an rtsp:// URL.
 pub fn server_address(url: &str) -> Result<SocketAddr, SetupError> {
     let authority = crate::rtsp::authority(url).ok_or(SetupError::NotRtsp)?;
-    Ok(crate::rtsp::resolve(authority)?)
+    Ok(crate::rtsp::resolve(&authority)?)
 }
 
 /// Where a stream's requests go, from its DESCRIBE.
