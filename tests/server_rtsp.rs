@@ -326,3 +326,41 @@ fn a_slow_standard_client_is_not_taken_for_the_lab() {
     let r = c.read_response();
     assert_eq!((r.status.0, r.headers.cseq()), (200, Some(1)));
 }
+
+#[test]
+fn a_second_setup_moves_the_stream_to_new_ports_under_the_same_ssrc() {
+    let server = start_server(&videos_dir(), |_| {});
+    let url = url(&server, "video.mjpeg");
+    let mut c = RtspConn::connect(server.addr);
+    let (first_rtp, _first_rtcp) = udp_pair();
+    let (r, id) = setup(&mut c, &url, first_rtp.local_addr().unwrap().port());
+    let ssrc = Transport::parse(r.headers.get("Transport").unwrap())
+        .unwrap()
+        .ssrc
+        .expect("ssrc");
+
+    // SETUP again in the session, to other ports: the stream keeps its SSRC (RFC 3550 8.2:
+    // a source does not change its SSRC for a new transport), and says so.
+    let (rtp, _rtcp) = udp_pair();
+    let port = rtp.local_addr().unwrap().port();
+    let transport = format!("RTP/AVP;unicast;client_port={}-{}", port, port + 1);
+    let r = c.request(
+        "SETUP",
+        &format!("{url}/track1"),
+        &[("Transport", &transport), ("Session", &id)],
+    );
+    assert_eq!(r.status.0, 200, "{r:?}");
+    let t = Transport::parse(r.headers.get("Transport").unwrap()).unwrap();
+    assert_eq!(t.ssrc, Some(ssrc));
+
+    let r = c.request("PLAY", &url, &[("Session", &id)]);
+    assert_eq!(r.status.0, 200, "{r:?}");
+    let got = receive_for(&rtp, Duration::from_secs(3), |g| !g.is_empty());
+    let packet = RtpPacket::parse(&got.first().expect("RTP on the new port").1).unwrap();
+    assert_eq!(packet.header.ssrc, ssrc);
+    first_rtp.set_nonblocking(true).unwrap();
+    assert!(
+        first_rtp.recv(&mut [0u8; 2048]).is_err(),
+        "RTP still went to the first port"
+    );
+}
