@@ -8,6 +8,8 @@
 //! - `headers`: one struct per header that both parses and writes ([`CSeq`], [`Session`],
 //!   [`Transport`], [`Range`], [`RtpInfo`], [`Public`], [`ContentBase`]).
 //! - `status`: [`StatusCode`].
+//! - [`framer`]: the TCP byte stream cut into requests, responses, `$` frames and the lab's
+//!   unterminated messages, for server and client alike.
 //!
 //! Everything is re-exported here, so callers name `rtsp_proto::rtsp::Request` and never the
 //! file it lives in.
