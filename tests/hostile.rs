@@ -59,30 +59,9 @@ fn cases(base: &str) -> Vec<(&'static str, Before, Vec<u8>, u16)> {
         big_head.push_str(&format!("X-{i}: {}\r\n", "v".repeat(400)));
     }
     big_head.push_str("\r\n");
-    let garbage: Vec<u8> = (0..1000u32)
-        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8 | 0x80)
-        .collect();
     let t = |transport: &str| format!("Transport: {transport}\r\n");
     let track = format!("{base}/track1");
     vec![
-        (
-            "not a request line",
-            Before::Nothing,
-            b"GARBAGE\r\n\r\n".to_vec(),
-            400,
-        ),
-        (
-            "method only",
-            Before::Nothing,
-            b"OPTIONS\r\n\r\n".to_vec(),
-            400,
-        ),
-        (
-            "four words",
-            Before::Nothing,
-            b"OPTIONS * RTSP/1.0 extra\r\nCSeq: 7\r\n\r\n".to_vec(),
-            400,
-        ),
         (
             "HTTP version",
             Before::Nothing,
@@ -163,18 +142,6 @@ fn cases(base: &str) -> Vec<(&'static str, Before, Vec<u8>, u16)> {
         ("unknown method", Before::Nothing, req("FROB", "*", ""), 501),
         ("RECORD", Before::Nothing, req("RECORD", base, ""), 501),
         ("ANNOUNCE", Before::Nothing, req("ANNOUNCE", base, ""), 501),
-        (
-            "binary garbage",
-            Before::Nothing,
-            [garbage, b"\r\n\r\n".to_vec()].concat(),
-            400,
-        ),
-        (
-            "NUL bytes",
-            Before::Nothing,
-            b"OPTIONS \0\0\0 RTSP/1.0\r\nCSeq: 7\r\n\r\n".to_vec(),
-            400,
-        ),
         (
             "PLAY without session",
             Before::Nothing,
@@ -397,6 +364,78 @@ fn cases(base: &str) -> Vec<(&'static str, Before, Vec<u8>, u16)> {
             req("PLAY", base, "Session: {session}\r\nRange: npt=x-y\r\n"),
             457,
         ),
+        // RFC 2326 12.17: one CSeq per request; two would say which request is answered.
+        (
+            "two CSeq",
+            Before::Nothing,
+            b"OPTIONS * RTSP/1.0\r\nCSeq: 7\r\nCSeq: 8\r\n\r\n".to_vec(),
+            400,
+        ),
+        // RFC 2326 12.37: one session per request.
+        (
+            "two Session",
+            Before::Setup,
+            req("PLAY", base, "Session: {session}\r\nSession: {session}\r\n"),
+            400,
+        ),
+        // RFC 2326 12.14 (RFC 7230 3.3.2): two lengths would let the peer choose where the
+        // next request starts.
+        (
+            "two Content-Length",
+            Before::Nothing,
+            req(
+                "SET_PARAMETER",
+                "*",
+                "Content-Length: 0\r\nContent-Length: 5\r\n",
+            )
+            .into_iter()
+            .chain(*b"hello")
+            .collect(),
+            400,
+        ),
+        // RFC 2326 12.14 takes HTTP's 1*DIGIT: no sign.
+        (
+            "signed Content-Length",
+            Before::Nothing,
+            req("SET_PARAMETER", "*", "Content-Length: +0\r\n"),
+            400,
+        ),
+        // RFC 2326 12.39: one Transport header (a list inside it, not several headers).
+        (
+            "two Transport",
+            Before::Nothing,
+            req(
+                "SETUP",
+                &track,
+                &format!(
+                    "{}{}",
+                    t("RTP/AVP;unicast;client_port=5000-5001"),
+                    t("RTP/AVP/TCP")
+                ),
+            ),
+            400,
+        ),
+        // RFC 2326 12.32: an option the server does not implement is 551.
+        (
+            "Require",
+            Before::Nothing,
+            req("OPTIONS", "*", "Require: some.option\r\n"),
+            551,
+        ),
+        // RFC 2326 12.39: RTP and RTCP each on a channel of its own.
+        (
+            "interleaved 0-0",
+            Before::Nothing,
+            req("SETUP", &track, &t("RTP/AVP/TCP;unicast;interleaved=0-0")),
+            461,
+        ),
+        // RFC 3550 11: RTCP on another port than RTP.
+        (
+            "client_port 5000-5000",
+            Before::Nothing,
+            req("SETUP", &track, &t("RTP/AVP;unicast;client_port=5000-5000")),
+            461,
+        ),
     ]
 }
 
@@ -405,7 +444,7 @@ fn hostile_requests_get_the_right_answer_and_the_server_keeps_serving() {
     let server = start_server(&videos_dir(), |_| {});
     let base = url(&server, "video.mjpeg");
     let cases = cases(&base);
-    assert!(cases.len() >= 40, "{} cases", cases.len());
+    assert!(cases.len() >= 45, "{} cases", cases.len());
     for (name, before, bytes, expect) in cases {
         let mut c = RtspConn::connect(server.addr);
         let mut bytes = bytes;
@@ -510,4 +549,79 @@ fn a_slowloris_peer_is_cut_off_while_a_normal_session_plays() {
         frames + 4 >= expected,
         "{frames} frames while the slow peer hung on ({expected} expected)"
     );
+}
+
+/// Bytes that start no RTSP request (RFC 2326 6.1: `Method SP Request-URI SP RTSP-Version`)
+/// are known to be bad when their first line ends: answered 400 at once, and the connection
+/// closed, since nothing after them can be trusted to start a message.
+#[test]
+fn a_first_line_that_is_no_request_is_answered_at_once_and_the_connection_closed() {
+    let server = start_server(&videos_dir(), |_| {});
+    let noise: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let cases: [(&str, Vec<u8>); 6] = [
+        ("not a request line", b"GARBAGE\r\n".to_vec()),
+        ("method only", b"OPTIONS\r\n".to_vec()),
+        (
+            "four words",
+            b"OPTIONS * RTSP/1.0 extra\r\nCSeq: 7\r\n".to_vec(),
+        ),
+        (
+            "NUL bytes",
+            b"OPTIONS \0\0\0 RTSP/1.0\r\nCSeq: 7\r\n".to_vec(),
+        ),
+        (
+            "binary garbage",
+            (0..1000u32)
+                .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8 | 0x80)
+                .chain(*b"\r\n")
+                .collect(),
+        ),
+        ("4096 random bytes", noise),
+    ];
+    for (name, bytes) in cases {
+        let mut c = TcpStream::connect(server.addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let sent = Instant::now();
+        // No blank line follows: the answer must not wait for one, nor for the request timeout.
+        c.write_all(&bytes).unwrap();
+        let mut reply = Vec::new();
+        let closed = loop {
+            let mut buf = [0u8; 4096];
+            match c.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(n) => reply.extend_from_slice(&buf[..n]),
+                // Reset by the server while our bytes were still arriving: closed, too.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+                Err(e) => panic!("{name}: no close within 3 s ({e}); got {reply:?}"),
+            }
+        };
+        let text = String::from_utf8_lossy(&reply);
+        assert!(text.starts_with("RTSP/1.0 400"), "{name}: {text:?}");
+        assert!(closed && sent.elapsed() < Duration::from_secs(3), "{name}");
+    }
+    still_plays(&server);
+}
+
+/// RFC 2326 12.32: the options a request requires and the server lacks come back in
+/// `Unsupported`, and the request is not carried out.
+#[test]
+fn required_options_are_listed_back_as_unsupported() {
+    let server = start_server(&videos_dir(), |_| {});
+    let mut c = RtspConn::connect(server.addr);
+    let r = c.request(
+        "OPTIONS",
+        "*",
+        &[
+            ("Require", "some.option, other.option"),
+            ("Require", "third"),
+        ],
+    );
+    assert_eq!(r.status.0, 551);
+    assert_eq!(
+        r.headers.get("Unsupported"),
+        Some("some.option, other.option, third")
+    );
+    c.assert_still_usable();
 }

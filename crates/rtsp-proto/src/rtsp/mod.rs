@@ -25,7 +25,7 @@ pub use headers::*;
 pub use msg::{Headers, Method, Request, Response};
 pub use parse::{
     parse_request, parse_response, parse_unterminated_request, parse_unterminated_response, Limits,
-    ParseError, Parsed,
+    ParseError, Parsed, SINGLE_HEADERS,
 };
 pub use status::StatusCode;
 

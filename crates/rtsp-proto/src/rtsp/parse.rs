@@ -73,7 +73,34 @@ pub enum ParseError {
     /// A line of the message head is not UTF-8.
     #[error("line {line} of the message head is not UTF-8 text")]
     NotText { line: usize },
+    /// A header that may appear once appears again (RFC 2326 12: CSeq, Session,
+    /// Content-Length... are single). Two `Content-Length`s would let the peer choose where the
+    /// next message starts (request smuggling), two `CSeq`s which request is answered.
+    #[error("header {name} repeated: lines {first} and {again}")]
+    RepeatedHeader {
+        name: &'static str,
+        first: usize,
+        again: usize,
+    },
 }
+
+/// The headers a message may carry at most once. RFC 2326 defines each with a single value
+/// (12.17 CSeq, 12.37 Session, 12.14 Content-Length, 12.39 Transport, 12.29 Range...); a second
+/// copy is ambiguous, so it is refused wherever a message is parsed.
+pub const SINGLE_HEADERS: [&str; 12] = [
+    "CSeq",
+    "Session",
+    "Content-Length",
+    "Content-Type",
+    "Content-Base",
+    "Content-Encoding",
+    "Transport",
+    "Range",
+    "RTP-Info",
+    "Authorization",
+    "Scale",
+    "Speed",
+];
 
 /// The result of offering bytes to a parser.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,11 +214,19 @@ fn parse_parts<S>(
     start_line: fn(&[u8]) -> Result<S, ParseError>,
 ) -> Result<Parsed<Parts<S>>, ParseError> {
     let (lines, head_len) = match split_head(buf, limits)? {
-        Parsed::Incomplete => return Ok(Parsed::Incomplete),
+        Parsed::Incomplete => {
+            // A start line is known to be bad as soon as it ends: say so now, not when the
+            // peer (which may never send a blank line) has sent a whole head.
+            if let Some(line) = first_line(buf) {
+                start_line(line)?;
+            }
+            return Ok(Parsed::Incomplete);
+        }
         Parsed::Complete(lines, n) => (lines, n),
     };
     let start = start_line(lines[0])?;
     let headers = parse_header_lines(&lines[1..])?;
+    check_single_headers(&headers)?;
     let announced = content_length(&headers, limits.max_body)?;
     let arrived = buf.len() - head_len;
     if arrived < announced {
@@ -288,15 +323,50 @@ fn parse_header_lines(lines: &[&[u8]]) -> Result<Headers, ParseError> {
 }
 
 /// The `Content-Length` header, parsed; absent means no body.
+/// The first line of `buf` after any leading empty lines, once its line ending has arrived.
+fn first_line(buf: &[u8]) -> Option<&[u8]> {
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n')?;
+    let rest = &buf[start..];
+    let end = rest.iter().position(|&b| b == b'\n')?;
+    let line = &rest[..end];
+    Some(line.strip_suffix(b"\r").unwrap_or(line))
+}
+
+/// Refuses a second copy of any of [`SINGLE_HEADERS`], naming both lines.
+fn check_single_headers(headers: &Headers) -> Result<(), ParseError> {
+    for name in SINGLE_HEADERS {
+        let mut lines = headers
+            .iter()
+            .enumerate()
+            .filter(|(_, (n, _))| n.eq_ignore_ascii_case(name))
+            .map(|(i, _)| i + 2);
+        if let (Some(first), Some(again)) = (lines.next(), lines.next()) {
+            return Err(ParseError::RepeatedHeader { name, first, again });
+        }
+    }
+    Ok(())
+}
+
+/// `Content-Length`: decimal digits only (RFC 2326 12.14 takes HTTP's `1*DIGIT`: no sign, no
+/// spaces inside), within the bound.
 fn content_length(headers: &Headers, limit: usize) -> Result<usize, ParseError> {
     let Some(v) = headers.get("Content-Length") else {
         return Ok(0);
     };
-    match v.trim().parse::<usize>() {
+    let digits = v.trim();
+    let bad = || ParseError::BadContentLength {
+        value: v.to_string(),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    match digits.parse::<usize>() {
         Ok(n) if n <= limit => Ok(n),
         Ok(n) => Err(ParseError::BodyTooLarge { len: n, limit }),
-        Err(_) => Err(ParseError::BadContentLength {
-            value: v.to_string(),
+        // More digits than a usize holds: larger than any bound.
+        Err(_) => Err(ParseError::BodyTooLarge {
+            len: usize::MAX,
+            limit,
         }),
     }
 }

@@ -22,6 +22,7 @@ impl StatusCode {
     pub const AGGREGATE_OPERATION_NOT_ALLOWED: StatusCode = StatusCode(459);
     pub const UNSUPPORTED_TRANSPORT: StatusCode = StatusCode(461);
     pub const INTERNAL_SERVER_ERROR: StatusCode = StatusCode(500);
+    pub const OPTION_NOT_SUPPORTED: StatusCode = StatusCode(551);
     pub const NOT_IMPLEMENTED: StatusCode = StatusCode(501);
     pub const SERVICE_UNAVAILABLE: StatusCode = StatusCode(503);
     pub const RTSP_VERSION_NOT_SUPPORTED: StatusCode = StatusCode(505);
@@ -46,6 +47,7 @@ impl StatusCode {
             501 => "Not Implemented",
             503 => "Service Unavailable",
             505 => "RTSP Version Not Supported",
+            551 => "Option Not Supported",
             _ => match self.0 / 100 {
                 1 => "Continue",
                 2 => "Success",

@@ -119,6 +119,83 @@ fn malformed_start_lines_and_headers_are_errors() {
 }
 
 #[test]
+fn a_header_that_may_appear_once_is_refused_twice_naming_both_lines() {
+    let twice = |head: &str| parse_request(head.as_bytes(), &limits());
+    assert_eq!(
+        twice("OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nX: y\r\ncseq: 2\r\n\r\n"),
+        Err(ParseError::RepeatedHeader {
+            name: "CSeq",
+            first: 2,
+            again: 4
+        })
+    );
+    for name in SINGLE_HEADERS {
+        let head = format!("OPTIONS * RTSP/1.0\r\n{name}: 0\r\n{name}: 0\r\n\r\n");
+        assert!(
+            matches!(twice(&head), Err(ParseError::RepeatedHeader { .. })),
+            "{name}"
+        );
+    }
+    // Smuggling: two lengths are refused, whichever comes first.
+    let smuggle = "SET_PARAMETER * RTSP/1.0\r\nCSeq: 1\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\nhello";
+    assert!(matches!(
+        twice(smuggle),
+        Err(ParseError::RepeatedHeader {
+            name: "Content-Length",
+            ..
+        })
+    ));
+    // Headers that are lists may repeat.
+    let r = twice("OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nRequire: a\r\nRequire: b\r\n\r\n");
+    assert!(matches!(r, Ok(Parsed::Complete(..))));
+    let resp = parse_response(b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nCSeq: 1\r\n\r\n", &limits());
+    assert!(matches!(resp, Err(ParseError::RepeatedHeader { .. })));
+}
+
+#[test]
+fn content_length_is_decimal_digits_only() {
+    let with = |v: &str| {
+        let head = format!("SET_PARAMETER * RTSP/1.0\r\nCSeq: 1\r\nContent-Length: {v}\r\n\r\n");
+        parse_request(head.as_bytes(), &limits())
+    };
+    for bad in ["+0", "-0", "0x10", "1 0", "", "1.0"] {
+        assert!(
+            matches!(with(bad), Err(ParseError::BadContentLength { .. })),
+            "{bad:?}"
+        );
+    }
+    assert!(matches!(with(" 0 "), Ok(Parsed::Complete(..))));
+    // More digits than any bound: too large, not malformed (413, not 400).
+    assert!(matches!(
+        with("99999999999999999999999"),
+        Err(ParseError::BodyTooLarge { .. })
+    ));
+}
+
+#[test]
+fn a_bad_start_line_is_an_error_as_soon_as_it_ends() {
+    let l = limits();
+    assert!(matches!(
+        parse_request(b"GARBAGE\r\n", &l),
+        Err(ParseError::BadStartLine { .. })
+    ));
+    assert!(matches!(
+        parse_request(b"\r\nOPTIONS\r\nCSeq: 1\r\n", &l),
+        Err(ParseError::BadStartLine { .. })
+    ));
+    // A good start line waits for the rest, and so does a line not yet ended.
+    assert_eq!(
+        parse_request(b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n", &l),
+        Ok(Parsed::Incomplete)
+    );
+    assert_eq!(parse_request(b"GARBAGE", &l), Ok(Parsed::Incomplete));
+    assert!(matches!(
+        parse_response(b"HELLO\r\n", &l),
+        Err(ParseError::BadStartLine { .. })
+    ));
+}
+
+#[test]
 fn parses_vlc_style_response() {
     let buf =
         b"RTSP/1.0 200 OK\r\nCseq: 4\r\nSession: 9a8b7c;timeout=60\r\nContent-Length: 0\r\n\r\n";

@@ -30,6 +30,10 @@ impl Connection<'_> {
         if let Some(challenge) = self.authenticate(&req) {
             return self.write_response(cseq, challenge, false);
         }
+        if let Some(refusal) = unsupported_options(&req) {
+            log::info!("{}: {} {}: 551", self.peer, req.method, req.uri);
+            return self.write_response(cseq, refusal, false);
+        }
         let named = match self.named_session(&req) {
             Ok(named) => named,
             Err(refusal) if refusal.status == StatusCode::BAD_REQUEST => {
@@ -269,4 +273,23 @@ impl Connection<'_> {
             self.shared.pacers.play(&s.handle);
         }
     }
+}
+
+/// 551 for a request that requires options (RFC 2326 12.32): this server implements none, so
+/// every option named in `Require` is listed back in `Unsupported`. (`Proxy-Require`, 12.27, is
+/// for proxies; an origin server ignores it.)
+fn unsupported_options(req: &Request) -> Option<Response> {
+    let options: Vec<&str> = req
+        .headers
+        .get_all("Require")
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .collect();
+    if options.is_empty() {
+        return None;
+    }
+    let mut r = Response::new(StatusCode::OPTION_NOT_SUPPORTED);
+    r.headers.append("Unsupported", options.join(", "));
+    Some(r)
 }

@@ -127,6 +127,16 @@ pub fn serve(stream: TcpStream, shared: &Shared) {
     let _ = conn.stream.shutdown(Shutdown::Read);
 }
 
+/// Whether a parse error is about the first line: the bytes are no RTSP request at all.
+fn starts_no_request(e: &ParseError) -> bool {
+    matches!(
+        e,
+        ParseError::BadStartLine { .. }
+            | ParseError::NotText { line: 1 }
+            | ParseError::LineTooLong { line: 1, .. }
+    )
+}
+
 /// 64 random bits from the operating system: session ids and SSRCs must not be guessable.
 pub(crate) fn random() -> io::Result<u64> {
     getrandom::u64().map_err(|e| io::Error::other(format!("no random source: {e}")))
@@ -252,6 +262,15 @@ impl Connection<'_> {
                     let mut r = Response::new(StatusCode::REQUEST_ENTITY_TOO_LARGE);
                     r.body = format!("{e}\r\n").into_bytes();
                     self.write_response(None, r, false)?
+                }
+                Err(
+                    FramingError::Malformed { source, .. }
+                    | FramingError::Unterminated { source, .. },
+                ) if starts_no_request(&source) => {
+                    // Not RTSP at all (random bytes, another protocol): nothing after it can be
+                    // trusted to start a message either, so answer once and hang up.
+                    self.bad_request(&source.to_string())?;
+                    return Err(io::Error::other(format!("not RTSP: {source}")));
                 }
                 Err(
                     FramingError::Malformed { source, .. }

@@ -35,6 +35,10 @@ pub(super) enum NoTransport {
     PortZero,
     #[error("destination differs from the client's address")]
     Elsewhere,
+    #[error("RTP and RTCP on the same interleaved channel")]
+    SameChannel,
+    #[error("RTP and RTCP on the same client port")]
+    SamePort,
 }
 
 /// A transport bound for a session, and the server ports to answer with (UDP only).
@@ -124,6 +128,10 @@ impl Connection<'_> {
         }
         match t.lower {
             LowerTransport::RtpAvpTcp if !config.tcp => return Some(NoTransport::TcpOff),
+            // RFC 2326 12.39: one channel for RTP, another for RTCP; one would mix the two.
+            LowerTransport::RtpAvpTcp if t.interleaved.is_some_and(|(rtp, rtcp)| rtp == rtcp) => {
+                return Some(NoTransport::SameChannel)
+            }
             LowerTransport::RtpAvpTcp => return None,
             LowerTransport::RtpAvpUdp if !config.udp => return Some(NoTransport::UdpOff),
             _ => {}
@@ -131,6 +139,7 @@ impl Connection<'_> {
         match t.client_port {
             None => return Some(NoTransport::NoClientPort),
             Some(p) if p.rtp == 0 || p.rtcp == Some(0) => return Some(NoTransport::PortZero),
+            Some(p) if p.rtcp == Some(p.rtp) => return Some(NoTransport::SamePort),
             _ => {}
         }
         // RTP goes only where the request came from: a destination elsewhere would turn the
