@@ -22,7 +22,7 @@ use rtsp_proto::rtsp::framer::{Frame, Framer, FramingError, Role};
 use rtsp_proto::rtsp::{self, Method, ParseError, Public, Response, Session, StatusCode};
 
 use crate::net::wait;
-use crate::net::writer::Writer;
+use crate::net::writer::{Writer, WRITE_DEADLINE};
 use crate::session::{SessionHandle, SERVER_NAME};
 use crate::Shared;
 
@@ -247,7 +247,15 @@ impl Connection<'_> {
     fn handle_framed(&mut self, now: Instant) -> io::Result<()> {
         while let Some(framed) = self.framer.poll(now) {
             match framed {
-                Ok(Frame::Request(req)) => self.handle(req)?,
+                Ok(Frame::Request(req)) => {
+                    self.handle(req)?;
+                    // Backpressure: a peer that does not read its answers gets no more read
+                    // from it until they drain (bounded memory, however fast it pipelines).
+                    let deadline = Instant::now() + WRITE_DEADLINE;
+                    if !self.writer.wait_for_room(deadline) {
+                        return Err(io::Error::other("the peer reads none of its answers"));
+                    }
+                }
                 Ok(Frame::Interleaved { channel, payload }) => {
                     self.on_interleaved(channel, &payload)
                 }

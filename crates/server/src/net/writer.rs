@@ -1,28 +1,42 @@
 //! The connection's writer thread. Everything sent on the RTSP TCP connection (responses, and
 //! interleaved RTP/RTCP) goes through one queue as whole messages, so an interleaved frame can
 //! never land inside a response, and a peer that stops reading blocks only this thread: the
-//! pacers keep their pace and drop whole media frames when the queue is full, and the
-//! connection thread goes on reading requests.
+//! pacers keep their pace and drop whole media frames when the queue is full.
+//!
+//! Responses are never dropped, so their queue is bounded the other way: once the answers the
+//! peer has not read pass [`MAX_UNREAD_MESSAGES`], the connection thread waits for them to
+//! drain ([`Writer::wait_for_room`]) before it takes the next request. A client that pipelines
+//! requests and never reads its answers costs that bound, not all the memory there is.
 
 use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 /// Media bytes that may wait in the queue; beyond this a frame is dropped whole.
 pub const MAX_QUEUED_MEDIA: usize = 1 << 20;
+/// Response bytes that may wait for a peer that does not read them before the connection stops
+/// reading its requests (a DESCRIBE answer is about 600 bytes: some 400 of them).
+pub const MAX_UNREAD_MESSAGES: usize = 256 << 10;
 /// A write that makes no progress for this long means the peer is gone: the connection closes
 /// (a partly written interleaved frame cannot be taken back).
 pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// What the writer thread and its handles share.
+struct Queue {
+    queued_media: AtomicUsize,
+    /// Response bytes queued and not yet written, behind a lock so a waiter can be woken.
+    queued_messages: Mutex<usize>,
+    written: Condvar,
+    dead: AtomicBool,
+}
 
 /// A handle to the writer thread; clones share the queue.
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<(Vec<u8>, bool)>,
-    queued_media: Arc<AtomicUsize>,
-    dead: Arc<AtomicBool>,
+    queue: Arc<Queue>,
 }
 
 impl Writer {
@@ -32,56 +46,63 @@ impl Writer {
         let out = stream.clone();
         out.set_write_timeout(Some(WRITE_DEADLINE))?;
         let (tx, rx) = mpsc::channel::<(Vec<u8>, bool)>();
-        let queued_media = Arc::new(AtomicUsize::new(0));
-        let dead = Arc::new(AtomicBool::new(false));
-        let (q, d) = (queued_media.clone(), dead.clone());
+        let queue = Arc::new(Queue {
+            queued_media: AtomicUsize::new(0),
+            queued_messages: Mutex::new(0),
+            written: Condvar::new(),
+            dead: AtomicBool::new(false),
+        });
+        let q = queue.clone();
         std::thread::Builder::new()
             .name("rtsp-writer".into())
-            .spawn(move || {
-                for (bytes, media) in rx {
-                    let result = (&*out).write_all(&bytes);
-                    if media {
-                        q.fetch_sub(bytes.len(), Ordering::SeqCst);
-                    }
-                    if let Err(e) = result {
-                        log::info!("write to {:?} failed ({e}): closing", out.peer_addr().ok());
-                        d.store(true, Ordering::SeqCst);
-                        let _ = out.shutdown(Shutdown::Both);
-                        return;
-                    }
-                }
-            })?;
-        Ok(Writer {
-            tx,
-            queued_media,
-            dead,
-        })
+            .spawn(move || write_all(&out, rx, &q))?;
+        Ok(Writer { tx, queue })
     }
 
     /// Queues an RTSP message; these are never dropped.
     pub fn send_message(&self, bytes: Vec<u8>) -> std::io::Result<()> {
-        if self.dead.load(Ordering::SeqCst) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::BrokenPipe,
-                "connection writer stopped",
-            ));
+        let stopped =
+            || std::io::Error::new(std::io::ErrorKind::BrokenPipe, "connection writer stopped");
+        if self.is_dead() {
+            return Err(stopped());
         }
+        let len = bytes.len();
+        *self.messages() += len;
         self.tx.send((bytes, false)).map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "connection writer stopped")
+            *self.messages() -= len;
+            stopped()
         })
+    }
+
+    /// Waits until the responses the peer has not read are under [`MAX_UNREAD_MESSAGES`].
+    /// False if the writer gave up on the peer, or they did not drain by `deadline`.
+    pub fn wait_for_room(&self, deadline: Instant) -> bool {
+        let mut queued = self.messages();
+        while *queued >= MAX_UNREAD_MESSAGES {
+            let now = Instant::now();
+            if self.is_dead() || now >= deadline {
+                return false;
+            }
+            queued = self
+                .queue
+                .written
+                .wait_timeout(queued, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        !self.is_dead()
     }
 
     /// Queues a whole media frame, or drops it whole when the peer is behind (false).
     pub fn send_media(&self, bytes: Vec<u8>) -> bool {
         let len = bytes.len();
-        if self.dead.load(Ordering::SeqCst)
-            || self.queued_media.load(Ordering::SeqCst) + len > MAX_QUEUED_MEDIA
-        {
+        let media = &self.queue.queued_media;
+        if self.is_dead() || media.load(Ordering::SeqCst) + len > MAX_QUEUED_MEDIA {
             return false;
         }
-        self.queued_media.fetch_add(len, Ordering::SeqCst);
+        media.fetch_add(len, Ordering::SeqCst);
         if self.tx.send((bytes, true)).is_err() {
-            self.queued_media.fetch_sub(len, Ordering::SeqCst);
+            media.fetch_sub(len, Ordering::SeqCst);
             return false;
         }
         true
@@ -89,6 +110,36 @@ impl Writer {
 
     /// Whether the writer gave up on the peer.
     pub fn is_dead(&self) -> bool {
-        self.dead.load(Ordering::SeqCst)
+        self.queue.dead.load(Ordering::SeqCst)
+    }
+
+    fn messages(&self) -> std::sync::MutexGuard<'_, usize> {
+        lock(&self.queue.queued_messages)
+    }
+}
+
+fn lock(m: &Mutex<usize>) -> std::sync::MutexGuard<'_, usize> {
+    // A count: a panic elsewhere leaves it as usable as any.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The writer thread: writes each queued message whole, in order, until the queue closes or
+/// a write fails (then the connection is shut, and waiters are woken to see it).
+fn write_all(out: &TcpStream, rx: mpsc::Receiver<(Vec<u8>, bool)>, queue: &Queue) {
+    for (bytes, media) in rx {
+        let result = (&*out).write_all(&bytes);
+        if media {
+            queue.queued_media.fetch_sub(bytes.len(), Ordering::SeqCst);
+        } else {
+            *lock(&queue.queued_messages) -= bytes.len();
+            queue.written.notify_all();
+        }
+        if let Err(e) = result {
+            log::info!("write failed ({e}): closing the connection");
+            queue.dead.store(true, Ordering::SeqCst);
+            queue.written.notify_all();
+            let _ = out.shutdown(Shutdown::Both);
+            return;
+        }
     }
 }
