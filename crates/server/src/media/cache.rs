@@ -6,8 +6,8 @@
 //! pool bounds what it takes however many files play at once. Two workers, not one, so that
 //! one slow frame (a huge or hostile one) never stops every other conversion behind it. The
 //! workers take files in turn, one frame at a time, so one file cannot starve the others, and
-//! run only on CPU time the pacers leave (SCHED_IDLE, see `lower_priority`), so an encode
-//! never makes a frame late.
+//! run at a lower priority than the pacers ([`WORKER_NICE`]), so an encode rarely delays a
+//! frame.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -227,21 +227,28 @@ impl Pool {
     }
 }
 
-/// Puts the calling thread in Linux's SCHED_IDLE class: it runs only on CPU time no other
-/// thread wants, and a pacer waking at a deadline takes the CPU from it at once. A nice value
-/// was not enough: tests/slow_conversion.rs measured pacer frames up to 1.7 ms late at nice 0
-/// and up to 4.7 ms at nice 10 while the workers caught up. When the CPU is full a conversion
-/// waits, and its frame is skipped if it is not ready in time: the send path comes first.
-/// Refused (a sandbox, say): the worker runs at the pacers' priority, as it would have.
+/// How much less CPU a conversion worker gets than the pacers when both want it (a nice
+/// value): a pacer waking at a deadline should not wait behind a frame being encoded
+/// (tests/slow_conversion.rs measured pacer frames up to 1.7 ms late at nice 0). Not
+/// SCHED_IDLE, which kept pacers closer still but starved the conversions whenever the CPU was
+/// busy with anything else (tests/any_jpeg.rs lost 17 of 20 frames of a progressive file with
+/// three players decoding on the same two cores).
+const WORKER_NICE: libc::c_int = 10;
+
+/// Lowers the calling thread's priority to [`WORKER_NICE`]. Refused (a sandbox, say): the
+/// worker runs at the pacers' priority, as it would have.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: pid 0 is the calling thread; `param` outlives the call.
-        let refused = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 };
+        // SAFETY: gettid has no arguments and cannot fail; setpriority on our own thread id
+        // changes only this thread's nice value (Linux's threads have their own).
+        let refused = unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, WORKER_NICE) != 0
+        };
         if refused {
             log::debug!(
-                "conversion worker not moved to SCHED_IDLE: {}",
+                "conversion worker priority not lowered: {}",
                 std::io::Error::last_os_error()
             );
         }
