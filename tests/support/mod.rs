@@ -115,6 +115,26 @@ impl RtspConn {
         }
     }
 
+    /// [`RtspConn::connect`] from `local` (another loopback address: a second client as the
+    /// server sees it).
+    pub fn connect_from(local: std::net::IpAddr, addr: SocketAddr) -> RtspConn {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).unwrap();
+        socket.bind(&SocketAddr::new(local, 0).into()).unwrap();
+        socket
+            .connect_timeout(&addr.into(), Duration::from_secs(5))
+            .unwrap();
+        let stream: TcpStream = socket.into();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        RtspConn {
+            stream,
+            buf: Vec::new(),
+            cseq: 0,
+        }
+    }
+
     pub fn send_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).unwrap();
     }

@@ -51,6 +51,10 @@ pub struct Connection {
     credentials: Option<(String, String)>,
     /// The server's last challenge, answered on every request from then on.
     challenge: Option<Challenge>,
+    /// With `qop=auth`: our nonce, and how many requests have answered the challenge (RFC
+    /// 2617 3.2.2: the server refuses a count it has seen).
+    cnonce: String,
+    nonce_count: u32,
     pub peer: SocketAddr,
     pub local: SocketAddr,
 }
@@ -90,6 +94,8 @@ impl Connection {
             cseq: 0,
             credentials: None,
             challenge: None,
+            cnonce: String::new(),
+            nonce_count: 0,
         })
     }
 
@@ -144,6 +150,14 @@ impl Connection {
         match best {
             Some(c) => {
                 self.challenge = Some(c);
+                self.nonce_count = 0;
+                // The cnonce only has to differ from one client to the next (RFC 2617 3.2.2):
+                // the clock does, should the random source fail.
+                let seed = getrandom::u64().unwrap_or_else(|_| {
+                    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+                    t.map_or(0, |d| d.as_nanos() as u64)
+                });
+                self.cnonce = format!("{seed:016x}");
                 self.send_request(&req, timeout)
             }
             None => Ok(r),
@@ -159,9 +173,11 @@ impl Connection {
             concat!("mjpeg-rtsp-client/", env!("CARGO_PKG_VERSION")),
         );
         if let (Some(c), Some((user, pass))) = (&self.challenge, &self.credentials) {
+            self.nonce_count += 1;
+            let count = (self.cnonce.as_str(), self.nonce_count);
             req.headers.set(
                 "Authorization",
-                c.answer(user, pass, req.method.as_str(), &req.uri),
+                c.answer(user, pass, req.method.as_str(), &req.uri, count),
             );
         }
         log::debug!("-> {} {}", req.method, req.uri);

@@ -109,6 +109,8 @@ pub struct Shared {
     reports: Mutex<VecDeque<SessionReport>>,
     /// Set when `config.users` is not empty.
     pub(crate) auth: Option<rtsp_proto::auth::Authenticator>,
+    /// Addresses that failed to log in, refused for a while after too many failures.
+    pub(crate) auth_failures: Mutex<rtsp_proto::auth::FailureLimiter<std::net::IpAddr>>,
 }
 
 /// One reception report block a client sent about a session's stream (RFC 3550 6.4.1).
@@ -183,6 +185,7 @@ impl Server {
                 stop_signal: net::wait::StopSignal::new()?,
                 cache,
                 auth,
+                auth_failures: Mutex::new(rtsp_proto::auth::FailureLimiter::new()),
                 config,
                 connections: AtomicUsize::new(0),
                 sessions: AtomicUsize::new(0),

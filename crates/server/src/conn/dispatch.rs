@@ -71,27 +71,62 @@ impl Connection<'_> {
         }
     }
 
-    /// The 401 to answer with when users are configured and the request's credentials do
-    /// not pass. OPTIONS stays open: clients probe with it before they know a realm.
-    fn authenticate(&self, req: &Request) -> Option<Response> {
-        let auth = self.shared.auth.as_ref()?;
+    /// The answer to give instead of serving `req` when users are configured and its
+    /// credentials do not pass: 401 with fresh challenges, 400 for an unreadable
+    /// `Authorization`, 503 while the peer's address is refused for repeated failures. OPTIONS
+    /// stays open: clients probe with it before they know a realm.
+    fn authenticate(&mut self, req: &Request) -> Option<Response> {
+        let shared = self.shared;
+        let auth = shared.auth.as_ref()?;
         if req.method == Method::Options {
             return None;
         }
-        let now = SystemTime::now()
+        let (ip, now) = (self.peer.ip(), Instant::now());
+        let mut failures = shared.auth_failures.lock().unwrap();
+        if let Some(left) = failures.blocked(&ip, now) {
+            log::debug!(
+                "{}: {} {}: 503 (refused for failed logins)",
+                self.peer,
+                req.method,
+                req.uri
+            );
+            let mut r = Response::new(StatusCode::SERVICE_UNAVAILABLE);
+            r.headers
+                .append("Retry-After", left.as_secs().max(1).to_string());
+            return Some(r);
+        }
+        let unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
         let header = req.headers.get("Authorization");
-        let refusal = auth.check(header, req.method.as_str(), now).err()?;
-        log::info!(
-            "{}: {} {}: 401 ({refusal:?})",
-            self.peer,
-            req.method,
-            req.uri
-        );
+        let method = req.method.as_str();
+        let refusal = match auth.check(header, method, &req.uri, &mut self.auth_scope, unix) {
+            Ok(_) => {
+                failures.succeeded(&ip);
+                return None;
+            }
+            Err(refusal) => refusal,
+        };
+        log::info!("{}: {} {}: {refusal}", self.peer, req.method, req.uri);
+        if refusal.is_failure() {
+            if let Some(block) = failures.failed(&ip, now) {
+                log::warn!(
+                    "{ip}: {} failed logins within {:?}: refusing its requests for {block:?}",
+                    failures.max_failures,
+                    failures.window
+                );
+            }
+        }
+        if let auth::Refusal::Malformed(e) = &refusal {
+            let mut r = Response::new(StatusCode::BAD_REQUEST);
+            r.headers.append("Content-Type", "text/plain");
+            r.body = format!("Authorization: {e}\r\n").into_bytes();
+            return Some(r);
+        }
         let mut r = Response::new(StatusCode::UNAUTHORIZED);
-        for c in auth.challenges(now, refusal == auth::Refusal::Stale) {
+        let stale = refusal == auth::Refusal::Stale;
+        for c in auth.challenges(unix, &self.auth_scope, stale) {
             r.headers.append("WWW-Authenticate", c.to_header());
         }
         Some(r)

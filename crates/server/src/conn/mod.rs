@@ -89,6 +89,8 @@ struct Connection<'a> {
     framer: Framer,
     last_rx: Instant,
     session: Option<SessionLink>,
+    /// The token this connection's Digest nonces are bound to, and the counts seen with them.
+    auth_scope: rtsp_proto::auth::NonceScope,
 }
 
 /// Serves one connection until the peer closes it, it idles out, or the server stops.
@@ -108,6 +110,13 @@ pub fn serve(stream: TcpStream, shared: &Shared) {
     log::info!("{peer}: connected");
     let now = Instant::now();
     let limits = shared.config.limits;
+    let auth_scope = match random() {
+        Ok(token) => rtsp_proto::auth::NonceScope::new(token),
+        Err(e) => {
+            log::warn!("{peer}: {e}");
+            return;
+        }
+    };
     let mut conn = Connection {
         shared,
         stream,
@@ -117,6 +126,7 @@ pub fn serve(stream: TcpStream, shared: &Shared) {
         framer: Framer::new(Role::Server, limits, Some(shared.config.lab_quiet)),
         last_rx: now,
         session: None,
+        auth_scope,
     };
     match conn.run() {
         Ok(()) => log::info!("{peer}: closed"),
