@@ -129,6 +129,19 @@ fn our_client_authenticates_and_reports_a_refusal() {
     assert!(err.contains("401"), "{err}");
 }
 
+/// A connection to `addr` from another loopback address: another client, as the server sees
+/// it. (std cannot bind before it connects.)
+fn connect_from(local: std::net::IpAddr, addr: std::net::SocketAddr) -> RtspConn {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::new(local, 0).into())
+        .unwrap();
+    let timeout = std::time::Duration::from_secs(5);
+    socket.connect_timeout(&addr.into(), timeout).unwrap();
+    RtspConn::over(socket.into())
+}
+
 /// The Digest challenge of a 401.
 fn digest_challenge(r: &rtsp_proto::rtsp::Response) -> Challenge {
     r.headers
@@ -254,7 +267,7 @@ fn repeated_failures_refuse_one_address_for_a_while_and_not_another() {
     assert_eq!(again.request("DESCRIBE", &url, &[]).status.0, 503);
 
     // The real user, from another address, gets in at once.
-    let mut alice = RtspConn::connect_from([127, 0, 0, 2].into(), server.addr);
+    let mut alice = connect_from([127, 0, 0, 2].into(), server.addr);
     let challenge = digest_challenge(&alice.request("DESCRIBE", &url, &[]));
     let right = challenge.answer("alice", "s3cret", "DESCRIBE", &url, ("a", 1));
     assert_eq!(status(&mut alice, "DESCRIBE", &url, &right), 200);

@@ -22,70 +22,8 @@ use rtsp_proto::rtsp::{
 use rtsp_proto::sdp;
 use rtsp_proto::session::{ServerSession, State};
 
-/// Who sent a record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Direction {
-    ClientToServer,
-    ServerToClient,
-}
-
-/// One message as captured.
-struct Record {
-    connection: String,
-    direction: Direction,
-    bytes: Vec<u8>,
-}
-
-/// Reads a transcript: its records in order. Panics, naming the line, on a malformed file.
-fn read_transcript(name: &str) -> Vec<Record> {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let mut records = Vec::new();
-    let mut connection = String::new();
-    let mut pos = 0;
-    while pos < data.len() {
-        let eol = data[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(data.len(), |n| pos + n);
-        let line = std::str::from_utf8(&data[pos..eol]).expect("record lines are text");
-        pos = eol + 1;
-        if line.starts_with('#') {
-            assert!(
-                records.is_empty(),
-                "{name}: header line after a record: {line}"
-            );
-            continue;
-        }
-        if let Some(c) = line.strip_prefix("%% connection ") {
-            connection = c.to_string();
-            continue;
-        }
-        let (direction, len) = match line.split_once(' ').and_then(|(_, r)| r.split_once(' ')) {
-            Some(("C->S", n)) => (Direction::ClientToServer, n),
-            Some(("S->C", n)) => (Direction::ServerToClient, n),
-            _ => panic!("{name}: not a record line: {line:?}"),
-        };
-        assert!(
-            !connection.is_empty(),
-            "{name}: record before any connection"
-        );
-        let len: usize = len.parse().expect("record length");
-        let bytes = data
-            .get(pos..pos + len)
-            .unwrap_or_else(|| panic!("{name}: record {line:?} runs past the file"))
-            .to_vec();
-        pos += len;
-        assert_eq!(data.get(pos), Some(&b'\n'), "{name}: no LF after {line:?}");
-        pos += 1;
-        records.push(Record {
-            connection: connection.clone(),
-            direction,
-            bytes,
-        });
-    }
-    records
-}
+mod support;
+use support::transcript::{read_transcript, Direction};
 
 /// Parses a whole message with `parse`; the lab's messages (no blank line, so `Incomplete`
 /// for ever) with `unterminated`, as the server does once the peer has gone quiet. Whatever

@@ -15,6 +15,8 @@ use std::collections::HashMap;
 use rtsp_proto::jpeg::JpegInfo;
 use rtsp_proto::rtsp::{self, Limits, Parsed, Response};
 
+pub mod transcript;
+
 /// The repository's top directory (these helpers are shared by the root package's tests and
 /// the client crate's, whose manifest directories differ).
 pub fn repo_root() -> PathBuf {
@@ -115,16 +117,8 @@ impl RtspConn {
         }
     }
 
-    /// [`RtspConn::connect`] from `local` (another loopback address: a second client as the
-    /// server sees it).
-    pub fn connect_from(local: std::net::IpAddr, addr: SocketAddr) -> RtspConn {
-        use socket2::{Domain, Socket, Type};
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).unwrap();
-        socket.bind(&SocketAddr::new(local, 0).into()).unwrap();
-        socket
-            .connect_timeout(&addr.into(), Duration::from_secs(5))
-            .unwrap();
-        let stream: TcpStream = socket.into();
+    /// A connection over `stream`, already connected.
+    pub fn over(stream: TcpStream) -> RtspConn {
         stream
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();

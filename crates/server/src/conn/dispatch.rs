@@ -3,7 +3,6 @@
 
 use std::io;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rtsp_proto::auth;
 use rtsp_proto::rtsp::StatusCode;
@@ -81,7 +80,7 @@ impl Connection<'_> {
         if req.method == Method::Options {
             return None;
         }
-        let (ip, now) = (self.peer.ip(), Instant::now());
+        let (ip, now) = (self.peer.ip(), self.now);
         let mut failures = shared.auth_failures.lock().unwrap();
         if let Some(left) = failures.blocked(&ip, now) {
             log::debug!(
@@ -95,10 +94,7 @@ impl Connection<'_> {
                 .append("Retry-After", left.as_secs().max(1).to_string());
             return Some(r);
         }
-        let unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let unix = self.unix_now();
         let header = req.headers.get("Authorization");
         let method = req.method.as_str();
         let refusal = match auth.check(header, method, &req.uri, &mut self.auth_scope, unix) {
@@ -188,13 +184,10 @@ impl Connection<'_> {
             return Ok(());
         };
         let mut state = s.handle.lock();
-        state
-            .rtsp
-            .keep_alive(method, Instant::now())
-            .map_err(|status| {
-                let why = format!("not valid in state {:?}", state.rtsp.state());
-                Refusal::new(status, why)
-            })
+        state.rtsp.keep_alive(method, self.now).map_err(|status| {
+            let why = format!("not valid in state {:?}", state.rtsp.state());
+            Refusal::new(status, why)
+        })
     }
 
     /// The file a request URI names, prepared (404 for no such file, 415 for one that is not
@@ -273,7 +266,7 @@ impl Connection<'_> {
             .handle
             .lock()
             .rtsp
-            .play(Instant::now(), from)
+            .play(self.now, from)
             .map_err(|e| Refusal::new(e.status(), e.to_string()))?;
         let mut r = Response::new(StatusCode::OK);
         let range = Range {
@@ -295,7 +288,7 @@ impl Connection<'_> {
     fn pause(&mut self) -> Result<Response, Refusal> {
         let s = self.session.as_ref().expect("named_session checked");
         let mut state = s.handle.lock();
-        state.rtsp.pause(Instant::now()).map_err(|status| {
+        state.rtsp.pause(self.now).map_err(|status| {
             let why = format!("not valid in state {:?}", state.rtsp.state());
             Refusal::new(status, why)
         })?;

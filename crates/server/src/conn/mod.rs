@@ -9,6 +9,7 @@
 //! session's [`SessionHandle`], and reads the client's RTCP (`rtcp`).
 
 mod dispatch;
+pub mod memory;
 mod rtcp;
 mod setup;
 
@@ -16,7 +17,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rtsp_proto::rtsp::framer::{Frame, Framer, FramingError, Role};
 use rtsp_proto::rtsp::{self, Method, ParseError, Public, Response, Session, StatusCode};
@@ -81,16 +82,20 @@ struct SessionLink {
 
 struct Connection<'a> {
     shared: &'a Shared,
-    /// Shared with the writer thread, which does all the writing.
-    stream: Arc<TcpStream>,
     writer: Writer,
     peer: SocketAddr,
     local: SocketAddr,
     framer: Framer,
+    /// The time of the step being handled, set by whoever drives the connection (the socket
+    /// loop in [`serve`], or by hand in [`memory`]): nothing below reads the clock.
+    now: Instant,
+    /// When the connection opened, on both clocks: Digest nonces carry Unix time.
+    opened: (Instant, u64),
     last_rx: Instant,
     session: Option<SessionLink>,
     /// The token this connection's Digest nonces are bound to, and the counts seen with them.
     auth_scope: rtsp_proto::auth::NonceScope,
+    ids: Ids,
 }
 
 /// Serves one connection until the peer closes it, it idles out, or the server stops.
@@ -108,33 +113,20 @@ pub fn serve(stream: TcpStream, shared: &Shared) {
         }
     };
     log::info!("{peer}: connected");
-    let now = Instant::now();
-    let limits = shared.config.limits;
-    let auth_scope = match random() {
-        Ok(token) => rtsp_proto::auth::NonceScope::new(token),
+    let mut conn = match Connection::new(shared, writer, peer, local, Instant::now(), Ids::Random) {
+        Ok(c) => c,
         Err(e) => {
             log::warn!("{peer}: {e}");
             return;
         }
     };
-    let mut conn = Connection {
-        shared,
-        stream,
-        writer,
-        peer,
-        local,
-        framer: Framer::new(Role::Server, limits, Some(shared.config.lab_quiet)),
-        last_rx: now,
-        session: None,
-        auth_scope,
-    };
-    match conn.run() {
+    match conn.run(&stream) {
         Ok(()) => log::info!("{peer}: closed"),
         Err(e) => log::info!("{peer}: closed ({e})"),
     }
     conn.end_session("connection closed");
     // Stops the writer thread once what is queued is written (or the peer is gone).
-    let _ = conn.stream.shutdown(Shutdown::Read);
+    let _ = stream.shutdown(Shutdown::Read);
 }
 
 /// Whether a parse error is about the first line: the bytes are no RTSP request at all.
@@ -152,8 +144,76 @@ pub(crate) fn random() -> io::Result<u64> {
     getrandom::u64().map_err(|e| io::Error::other(format!("no random source: {e}")))
 }
 
-impl Connection<'_> {
-    fn run(&mut self) -> io::Result<()> {
+/// Where a connection's session ids, SSRCs and nonce token come from.
+enum Ids {
+    /// The operating system's random source: nobody can guess them.
+    Random,
+    /// SplitMix64 from a fixed start (an in-memory connection): a replayed exchange can name
+    /// the session the server will make.
+    Sequence(u64),
+}
+
+impl Ids {
+    fn next(&mut self) -> io::Result<u64> {
+        match self {
+            Ids::Random => random(),
+            Ids::Sequence(state) => {
+                *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                let mut z = *state;
+                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                Ok(z ^ (z >> 31))
+            }
+        }
+    }
+}
+
+impl<'a> Connection<'a> {
+    /// A connection from `peer` to `local` that writes through `writer`, opened at `now`.
+    fn new(
+        shared: &'a Shared,
+        writer: Writer,
+        peer: SocketAddr,
+        local: SocketAddr,
+        now: Instant,
+        mut ids: Ids,
+    ) -> io::Result<Connection<'a>> {
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let config = &shared.config;
+        Ok(Connection {
+            shared,
+            writer,
+            peer,
+            local,
+            framer: Framer::new(Role::Server, config.limits, Some(config.lab_quiet)),
+            now,
+            opened: (now, unix),
+            last_rx: now,
+            session: None,
+            auth_scope: rtsp_proto::auth::NonceScope::new(ids.next()?),
+            ids,
+        })
+    }
+
+    /// Unix seconds at [`Connection::now`].
+    fn unix_now(&self) -> u64 {
+        let (at, unix) = self.opened;
+        unix + self.now.saturating_duration_since(at).as_secs()
+    }
+
+    /// Bytes from the peer at `now`: every request they complete is answered. An error closes
+    /// the connection.
+    fn receive(&mut self, bytes: &[u8], now: Instant) -> io::Result<()> {
+        self.now = now;
+        self.last_rx = now;
+        self.framer.push(bytes, now);
+        self.handle_framed(now)
+    }
+
+    /// The socket loop: waits for the peer, RTCP, the server stopping or the next deadline.
+    fn run(&mut self, stream: &TcpStream) -> io::Result<()> {
         let mut chunk = [0u8; 4096];
         loop {
             if self.shared.stopping.load(Ordering::Relaxed) || self.writer.is_dead() {
@@ -166,26 +226,17 @@ impl Connection<'_> {
             let wake = self.next_wake(now);
             let timeout = wake.saturating_duration_since(Instant::now());
             let rtcp = self.session.as_ref().and_then(|s| s.rtcp_socket.clone());
-            let ready = wait::wait(
-                &self.stream,
-                rtcp.as_deref(),
-                &self.shared.stop_signal,
-                timeout,
-            )?;
+            let ready = wait::wait(stream, rtcp.as_deref(), &self.shared.stop_signal, timeout)?;
             if ready.rtcp {
-                self.drain_rtcp(Instant::now());
+                self.now = Instant::now();
+                self.drain_rtcp(self.now);
             }
             if !ready.rtsp {
                 continue;
             }
-            match (&*self.stream).read(&mut chunk) {
+            match (&*stream).read(&mut chunk) {
                 Ok(0) => return Ok(()),
-                Ok(n) => {
-                    let now = Instant::now();
-                    self.last_rx = now;
-                    self.framer.push(&chunk[..n], now);
-                    self.handle_framed(now)?;
-                }
+                Ok(n) => self.receive(&chunk[..n], Instant::now())?,
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -202,6 +253,7 @@ impl Connection<'_> {
     /// connection's idle timeout, a request too slow to arrive, a quiet lab request. False when
     /// the connection must close.
     fn on_deadlines(&mut self, now: Instant) -> io::Result<bool> {
+        self.now = now;
         let config = &self.shared.config;
         if let Some(s) = &self.session {
             let mut state = s.handle.lock();
@@ -261,8 +313,7 @@ impl Connection<'_> {
                     self.handle(req)?;
                     // Backpressure: a peer that does not read its answers gets no more read
                     // from it until they drain (bounded memory, however fast it pipelines).
-                    let deadline = Instant::now() + WRITE_DEADLINE;
-                    if !self.writer.wait_for_room(deadline) {
+                    if !self.writer.wait_for_room(WRITE_DEADLINE) {
                         return Err(io::Error::other("the peer reads none of its answers"));
                     }
                 }

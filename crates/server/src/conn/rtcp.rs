@@ -29,7 +29,7 @@ impl Connection<'_> {
     pub(super) fn on_interleaved(&mut self, channel: u8, packet: &[u8]) {
         let rtcp_channel = self.session.as_ref().and_then(|s| s.rtcp_channel);
         if Some(channel) == rtcp_channel {
-            self.on_rtcp(packet, Instant::now());
+            self.on_rtcp(packet, self.now);
         } else {
             log::debug!(
                 "{}: interleaved data on channel {channel} ignored",
@@ -89,7 +89,7 @@ impl Connection<'_> {
         if let Some(stopped) = state.rtsp.teardown() {
             if stopped.has_started() && !state.transport.is_lab() {
                 let report = stopped.rtcp_report(
-                    Instant::now(),
+                    self.now,
                     crate::session::ntp_now(),
                     crate::session::SERVER_NAME,
                     true,

@@ -6,13 +6,12 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use rtsp_proto::playout::{RtpOrigin, Timeline};
 use rtsp_proto::rtsp::{self, LowerTransport, Request, Response, StatusCode, Transport};
 use rtsp_proto::session::{ServerSession, State};
 
-use super::{random, Connection, Refusal, SessionLink};
+use super::{Connection, Ids, Refusal, SessionLink};
 use crate::catalog::TRACK_CONTROL;
 use crate::media::PreparedMedia;
 use crate::net::transport::{bind_pair, MediaTransport};
@@ -208,7 +207,7 @@ impl Connection<'_> {
         track_url: String,
         name: &str,
     ) -> Result<u32, Refusal> {
-        let now = Instant::now();
+        let now = self.now;
         let config = &self.shared.config;
         let timeline = Timeline {
             frames: media.frames.len() as u64,
@@ -244,9 +243,9 @@ impl Connection<'_> {
         }
         let internal =
             |e: io::Error| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-        let mut rtsp = ServerSession::new(random().map_err(internal)?, now);
+        let mut rtsp = ServerSession::new(self.ids.next().map_err(internal)?, now);
         rtsp.timeout = config.session_timeout;
-        let origin = stream_origin(lab).map_err(internal)?;
+        let origin = stream_origin(&mut self.ids, lab).map_err(internal)?;
         rtsp.setup(timeline, origin, now).map_err(refused)?;
         log::info!(
             "{}: session {} for {name} ({})",
@@ -276,11 +275,11 @@ impl Connection<'_> {
 
 /// A new stream's random SSRC, first sequence number and RTP time; the lab's server sends
 /// SSRC 0 and numbers frames from 1, and the lab's client expects just that.
-fn stream_origin(lab: bool) -> io::Result<RtpOrigin> {
-    let bits = random()?;
+fn stream_origin(ids: &mut Ids, lab: bool) -> io::Result<RtpOrigin> {
+    let bits = ids.next()?;
     Ok(RtpOrigin {
         ssrc: if lab { 0 } else { bits as u32 },
         seq: if lab { 1 } else { (bits >> 32) as u16 },
-        rtptime: random()? as u32,
+        rtptime: ids.next()? as u32,
     })
 }

@@ -7,6 +7,9 @@
 //! peer has not read pass [`MAX_UNREAD_MESSAGES`], the connection thread waits for them to
 //! drain ([`Writer::wait_for_room`]) before it takes the next request. A client that pipelines
 //! requests and never reads its answers costs that bound, not all the memory there is.
+//!
+//! [`Writer::in_memory`] is the same queue with no thread and no socket: whoever holds its
+//! [`Written`] takes the bytes out by hand (the connection fuzz target and its tests).
 
 use std::io::Write;
 use std::net::{Shutdown, TcpStream};
@@ -30,6 +33,8 @@ struct Queue {
     queued_messages: Mutex<usize>,
     written: Condvar,
     dead: AtomicBool,
+    /// In memory: nothing drains the queue while someone waits for room, so nobody waits.
+    by_hand: bool,
 }
 
 /// A handle to the writer thread; clones share the queue.
@@ -46,17 +51,24 @@ impl Writer {
         let out = stream.clone();
         out.set_write_timeout(Some(WRITE_DEADLINE))?;
         let (tx, rx) = mpsc::channel::<(Vec<u8>, bool)>();
-        let queue = Arc::new(Queue {
-            queued_media: AtomicUsize::new(0),
-            queued_messages: Mutex::new(0),
-            written: Condvar::new(),
-            dead: AtomicBool::new(false),
-        });
+        let queue = Arc::new(Queue::new(false));
         let q = queue.clone();
         std::thread::Builder::new()
             .name("rtsp-writer".into())
             .spawn(move || write_all(&out, rx, &q))?;
         Ok(Writer { tx, queue })
+    }
+
+    /// A writer whose bytes nobody writes: [`Written::take`] hands them over, in order, as the
+    /// writer thread would write them.
+    pub fn in_memory() -> (Writer, Written) {
+        let (tx, rx) = mpsc::channel::<(Vec<u8>, bool)>();
+        let queue = Arc::new(Queue::new(true));
+        let written = Written {
+            rx,
+            queue: queue.clone(),
+        };
+        (Writer { tx, queue }, written)
     }
 
     /// Queues an RTSP message; these are never dropped.
@@ -75,12 +87,13 @@ impl Writer {
     }
 
     /// Waits until the responses the peer has not read are under [`MAX_UNREAD_MESSAGES`].
-    /// False if the writer gave up on the peer, or they did not drain by `deadline`.
-    pub fn wait_for_room(&self, deadline: Instant) -> bool {
+    /// False if the writer gave up on the peer, or they did not drain within `timeout`.
+    pub fn wait_for_room(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
         let mut queued = self.messages();
         while *queued >= MAX_UNREAD_MESSAGES {
             let now = Instant::now();
-            if self.is_dead() || now >= deadline {
+            if self.is_dead() || now >= deadline || self.queue.by_hand {
                 return false;
             }
             queued = self
@@ -118,6 +131,47 @@ impl Writer {
     }
 }
 
+impl Queue {
+    fn new(by_hand: bool) -> Queue {
+        Queue {
+            by_hand,
+            queued_media: AtomicUsize::new(0),
+            queued_messages: Mutex::new(0),
+            written: Condvar::new(),
+            dead: AtomicBool::new(false),
+        }
+    }
+
+    /// `len` bytes left the queue: a media frame's, or a message's (waking whoever waits for
+    /// room).
+    fn written(&self, len: usize, media: bool) {
+        if media {
+            self.queued_media.fetch_sub(len, Ordering::SeqCst);
+        } else {
+            *lock(&self.queued_messages) -= len;
+            self.written.notify_all();
+        }
+    }
+}
+
+/// The other end of an in-memory [`Writer`].
+pub struct Written {
+    rx: mpsc::Receiver<(Vec<u8>, bool)>,
+    queue: Arc<Queue>,
+}
+
+impl Written {
+    /// Everything queued so far, in order, as one byte string.
+    pub fn take(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        while let Ok((bytes, media)) = self.rx.try_recv() {
+            self.queue.written(bytes.len(), media);
+            out.extend_from_slice(&bytes);
+        }
+        out
+    }
+}
+
 fn lock(m: &Mutex<usize>) -> std::sync::MutexGuard<'_, usize> {
     // A count: a panic elsewhere leaves it as usable as any.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -128,12 +182,7 @@ fn lock(m: &Mutex<usize>) -> std::sync::MutexGuard<'_, usize> {
 fn write_all(out: &TcpStream, rx: mpsc::Receiver<(Vec<u8>, bool)>, queue: &Queue) {
     for (bytes, media) in rx {
         let result = (&*out).write_all(&bytes);
-        if media {
-            queue.queued_media.fetch_sub(bytes.len(), Ordering::SeqCst);
-        } else {
-            *lock(&queue.queued_messages) -= bytes.len();
-            queue.written.notify_all();
-        }
+        queue.written(bytes.len(), media);
         if let Err(e) = result {
             log::info!("write failed ({e}): closing the connection");
             queue.dead.store(true, Ordering::SeqCst);
