@@ -250,7 +250,7 @@ fn an_unterminated_message_with_a_short_body_says_how_short() {
 fn header_errors_name_the_header_and_the_rule() {
     assert_eq!(CSeq::parse(" 42 "), Ok(CSeq(42)));
     assert_eq!(CSeq(42).to_string(), "42");
-    for bad in ["", "-1", "4 2", "99999999999"] {
+    for bad in ["", "-1", "+42", "4 2", "4.2", "99999999999"] {
         assert_eq!(CSeq::parse(bad).unwrap_err().fault, HeaderFault::BadCSeq);
     }
     let e = Transport::parse("RTP/AVP;client_port=x").unwrap_err();
