@@ -300,7 +300,12 @@ fn parse_header_lines(lines: &[&[u8]]) -> Result<Headers, ParseError> {
     for (i, raw) in lines.iter().enumerate() {
         let line = i + 2;
         let text = std::str::from_utf8(raw).map_err(|_| ParseError::NotText { line })?;
-        // A line starting with white space continues the previous header (RFC 2616 2.2).
+        let bad = || ParseError::BadHeader {
+            line,
+            text: text.to_string(),
+        };
+        // A line starting with white space continues the previous header (RFC 2616 2.2;
+        // RFC 7230 3.2.4 lets a server replace the obs-fold with SP).
         if text.starts_with([' ', '\t']) {
             if let Some(last) = headers.0.last_mut() {
                 last.1.push(' ');
@@ -308,13 +313,12 @@ fn parse_header_lines(lines: &[&[u8]]) -> Result<Headers, ParseError> {
                 continue;
             }
         }
-        let bad = || ParseError::BadHeader {
-            line,
-            text: text.to_string(),
-        };
+        let text = text.trim_start();
         let (name, value) = text.split_once(':').ok_or_else(bad)?;
-        let name = name.trim();
-        if name.is_empty() || name.contains(char::is_whitespace) {
+        // RFC 7230 3.2: the name is a token, and 3.2.4: no white space before the colon (a
+        // server MUST answer 400: readers that strip it and readers that do not would see
+        // different headers).
+        if name.is_empty() || !name.bytes().all(is_tchar) {
             return Err(bad());
         }
         headers.append(name, value.trim());
@@ -322,7 +326,11 @@ fn parse_header_lines(lines: &[&[u8]]) -> Result<Headers, ParseError> {
     Ok(headers)
 }
 
-/// The `Content-Length` header, parsed; absent means no body.
+/// RFC 7230 3.2.6 `tchar`: the characters of a token (a header name, a method).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
 /// The first line of `buf` after any leading empty lines, once its line ending has arrived.
 fn first_line(buf: &[u8]) -> Option<&[u8]> {
     let start = buf.iter().position(|&b| b != b'\r' && b != b'\n')?;

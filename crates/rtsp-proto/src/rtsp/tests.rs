@@ -113,9 +113,17 @@ fn malformed_start_lines_and_headers_are_errors() {
         b"OPTIONS * RTSP/1.0\r\nno colon here\r\n\r\n",
         b"OPTIONS * RTSP/1.0\r\n: empty name\r\n\r\n",
         b"\xff\xfe * RTSP/1.0\r\n\r\n",
+        // RFC 7230 3.2.4: no white space between a field name and its colon.
+        b"OPTIONS * RTSP/1.0\r\nCSeq : 1\r\n\r\n",
+        // RFC 7230 3.2: a field name is a token.
+        b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nX(Y): z\r\n\r\n",
+        b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nX\x01Y: z\r\n\r\n",
     ] {
         assert!(parse_request(bad, &limits()).is_err(), "{bad:?}");
     }
+    // A fold after a header still continues it (RFC 7230 3.2.4: replaced by SP).
+    let (req, _) = complete_request(b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nX-A: a\r\n\tb\r\n\r\n");
+    assert_eq!(req.headers.get("X-A"), Some("a b"));
 }
 
 #[test]
