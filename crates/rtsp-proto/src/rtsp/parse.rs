@@ -307,13 +307,16 @@ fn parse_header_lines(lines: &[&[u8]]) -> Result<Headers, ParseError> {
         // A line starting with white space continues the previous header (RFC 2616 2.2;
         // RFC 7230 3.2.4 lets a server replace the obs-fold with SP).
         if text.starts_with([' ', '\t']) {
-            if let Some(last) = headers.0.last_mut() {
-                last.1.push(' ');
-                last.1.push_str(text.trim());
-                continue;
-            }
+            let Some(last) = headers.0.last_mut() else {
+                // RFC 7230 3: white space before the first header MUST be rejected (or the
+                // line ignored): taken as a header, it would be one that a reader treating it
+                // as a fold never sees.
+                return Err(bad());
+            };
+            last.1.push(' ');
+            last.1.push_str(text.trim());
+            continue;
         }
-        let text = text.trim_start();
         let (name, value) = text.split_once(':').ok_or_else(bad)?;
         // RFC 7230 3.2: the name is a token, and 3.2.4: no white space before the colon (a
         // server MUST answer 400: readers that strip it and readers that do not would see

@@ -115,6 +115,8 @@ fn malformed_start_lines_and_headers_are_errors() {
         b"\xff\xfe * RTSP/1.0\r\n\r\n",
         // RFC 7230 3.2.4: no white space between a field name and its colon.
         b"OPTIONS * RTSP/1.0\r\nCSeq : 1\r\n\r\n",
+        // RFC 7230 3: no white space before the first header line.
+        b"OPTIONS * RTSP/1.0\r\n CSeq: 1\r\n\r\n",
         // RFC 7230 3.2: a field name is a token.
         b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nX(Y): z\r\n\r\n",
         b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nX\x01Y: z\r\n\r\n",
