@@ -73,6 +73,10 @@ pub enum ParseError {
     /// A line of the message head is not UTF-8.
     #[error("line {line} of the message head is not UTF-8 text")]
     NotText { line: usize },
+    /// `Transfer-Encoding` is present: RTSP has no transfer codings (RFC 2326 4.3, bodies are
+    /// sized by Content-Length only), so where the body ends is unknown (RFC 7230 3.3.3).
+    #[error("Transfer-Encoding {value:?}: RTSP bodies are sized by Content-Length only")]
+    TransferEncoding { value: String },
     /// A header that may appear once appears again (RFC 2326 12: CSeq, Session,
     /// Content-Length... are single). Two `Content-Length`s would let the peer choose where the
     /// next message starts (request smuggling), two `CSeq`s which request is answered.
@@ -227,6 +231,11 @@ fn parse_parts<S>(
     let start = start_line(lines[0])?;
     let headers = parse_header_lines(&lines[1..])?;
     check_single_headers(&headers)?;
+    if let Some(value) = headers.get("Transfer-Encoding") {
+        return Err(ParseError::TransferEncoding {
+            value: value.to_string(),
+        });
+    }
     let announced = content_length(&headers, limits.max_body)?;
     let arrived = buf.len() - head_len;
     if arrived < announced {

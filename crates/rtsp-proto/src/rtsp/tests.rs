@@ -120,6 +120,8 @@ fn malformed_start_lines_and_headers_are_errors() {
         // RFC 7230 3.2: a field name is a token.
         b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nX(Y): z\r\n\r\n",
         b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nX\x01Y: z\r\n\r\n",
+        // RFC 2326 4.3: no transfer codings; the body's end would be unknown.
+        b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
     ] {
         assert!(parse_request(bad, &limits()).is_err(), "{bad:?}");
     }
