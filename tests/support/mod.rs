@@ -531,3 +531,166 @@ pub fn make_variants() -> Result<PathBuf, String> {
     }
     Ok(dir)
 }
+
+impl RtspConn {
+    /// Reads one response, or says why none came within `timeout` (the server closed the
+    /// connection, answered something unparsable, or stayed silent): for batteries that collect
+    /// every failure instead of stopping at the first.
+    pub fn try_read_response(&mut self, timeout: Duration) -> Result<Response, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match rtsp::parse_response(&self.buf, &Limits::default()) {
+                Ok(Parsed::Complete(r, n)) => {
+                    self.buf.drain(..n);
+                    return Ok(r);
+                }
+                Ok(Parsed::Incomplete) => {}
+                Err(e) => return Err(format!("unparsable answer ({e}): {:?}", self.buf)),
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(format!("no answer within {timeout:?}"));
+            }
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err("the server closed the connection".into()),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => return Err(format!("read failed: {e}")),
+            }
+        }
+    }
+
+    /// Whether the server closes the connection before `deadline` (bytes it still sends are
+    /// read and dropped; a reset counts as closed).
+    pub fn closed_by(&mut self, deadline: Instant) -> bool {
+        let mut chunk = [0u8; 4096];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return true,
+            }
+        }
+    }
+}
+
+/// An RTSP connection read through the project's framer, for sessions whose RTP and RTCP come
+/// interleaved on it (RFC 2326 10.12): responses are returned, `$` frames kept aside.
+pub struct FramedConn {
+    pub stream: TcpStream,
+    framer: rtsp::framer::Framer,
+    /// Interleaved frames received so far: (channel, payload).
+    pub frames: Vec<(u8, Vec<u8>)>,
+    pub cseq: u32,
+}
+
+impl FramedConn {
+    pub fn connect(addr: SocketAddr) -> FramedConn {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        let framer = rtsp::framer::Framer::new(rtsp::framer::Role::Client, Limits::default(), None);
+        FramedConn {
+            stream,
+            framer,
+            frames: Vec::new(),
+            cseq: 0,
+        }
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Sends a request with the next CSeq and returns its response.
+    pub fn request(&mut self, method: &str, uri: &str, headers: &[(&str, &str)]) -> Response {
+        self.cseq += 1;
+        let mut text = format!("{method} {uri} RTSP/1.0\r\nCSeq: {}\r\n", self.cseq);
+        for (n, v) in headers {
+            text.push_str(&format!("{n}: {v}\r\n"));
+        }
+        text.push_str("\r\n");
+        self.send_raw(text.as_bytes());
+        let r = self
+            .read_response(Duration::from_secs(5))
+            .expect("a response");
+        assert_eq!(r.headers.cseq(), Some(self.cseq), "CSeq echoed");
+        r
+    }
+
+    /// The next response, keeping interleaved frames that come before it.
+    pub fn read_response(&mut self, timeout: Duration) -> Result<Response, String> {
+        use rtsp::framer::Frame;
+        let deadline = Instant::now() + timeout;
+        loop {
+            while let Some(framed) = self.framer.poll(Instant::now()) {
+                match framed {
+                    Ok(Frame::Response(r)) => return Ok(r),
+                    Ok(Frame::Interleaved { channel, payload }) => {
+                        self.frames.push((channel, payload))
+                    }
+                    Ok(Frame::Request(r)) => {
+                        return Err(format!("a request from the server: {r:?}"))
+                    }
+                    Err(e) => return Err(format!("bad bytes from the server: {e}")),
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(format!("no response within {timeout:?}"));
+            }
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err("the server closed the connection".into()),
+                Ok(n) => self.framer.push(&chunk[..n], Instant::now()),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => return Err(format!("read failed: {e}")),
+            }
+        }
+    }
+}
+
+/// What this process holds, from /proc/self: threads, open descriptors, resident memory.
+/// The server runs in-process, so these are its numbers plus the test's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcCounts {
+    pub threads: usize,
+    pub fds: usize,
+    pub rss_kib: u64,
+}
+
+/// Reads [`ProcCounts`] now (Linux only).
+pub fn proc_counts() -> ProcCounts {
+    let entries = |dir: &str| std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let rss_kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    ProcCounts {
+        threads: entries("/proc/self/task"),
+        // The directory handle read_dir holds is counted too, in every reading alike.
+        fds: entries("/proc/self/fd"),
+        rss_kib,
+    }
+}

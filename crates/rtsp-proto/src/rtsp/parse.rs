@@ -73,6 +73,10 @@ pub enum ParseError {
     /// A line of the message head is not UTF-8.
     #[error("line {line} of the message head is not UTF-8 text")]
     NotText { line: usize },
+    /// `Transfer-Encoding` is present: RTSP has no transfer codings (RFC 2326 4.3, bodies are
+    /// sized by Content-Length only), so where the body ends is unknown (RFC 7230 3.3.3).
+    #[error("Transfer-Encoding {value:?}: RTSP bodies are sized by Content-Length only")]
+    TransferEncoding { value: String },
     /// A header that may appear once appears again (RFC 2326 12: CSeq, Session,
     /// Content-Length... are single). Two `Content-Length`s would let the peer choose where the
     /// next message starts (request smuggling), two `CSeq`s which request is answered.
@@ -227,6 +231,11 @@ fn parse_parts<S>(
     let start = start_line(lines[0])?;
     let headers = parse_header_lines(&lines[1..])?;
     check_single_headers(&headers)?;
+    if let Some(value) = headers.get("Transfer-Encoding") {
+        return Err(ParseError::TransferEncoding {
+            value: value.to_string(),
+        });
+    }
     let announced = content_length(&headers, limits.max_body)?;
     let arrived = buf.len() - head_len;
     if arrived < announced {
@@ -300,21 +309,28 @@ fn parse_header_lines(lines: &[&[u8]]) -> Result<Headers, ParseError> {
     for (i, raw) in lines.iter().enumerate() {
         let line = i + 2;
         let text = std::str::from_utf8(raw).map_err(|_| ParseError::NotText { line })?;
-        // A line starting with white space continues the previous header (RFC 2616 2.2).
-        if text.starts_with([' ', '\t']) {
-            if let Some(last) = headers.0.last_mut() {
-                last.1.push(' ');
-                last.1.push_str(text.trim());
-                continue;
-            }
-        }
         let bad = || ParseError::BadHeader {
             line,
             text: text.to_string(),
         };
+        // A line starting with white space continues the previous header (RFC 2616 2.2;
+        // RFC 7230 3.2.4 lets a server replace the obs-fold with SP).
+        if text.starts_with([' ', '\t']) {
+            let Some(last) = headers.0.last_mut() else {
+                // RFC 7230 3: white space before the first header MUST be rejected (or the
+                // line ignored): taken as a header, it would be one that a reader treating it
+                // as a fold never sees.
+                return Err(bad());
+            };
+            last.1.push(' ');
+            last.1.push_str(text.trim());
+            continue;
+        }
         let (name, value) = text.split_once(':').ok_or_else(bad)?;
-        let name = name.trim();
-        if name.is_empty() || name.contains(char::is_whitespace) {
+        // RFC 7230 3.2: the name is a token, and 3.2.4: no white space before the colon (a
+        // server MUST answer 400: readers that strip it and readers that do not would see
+        // different headers).
+        if name.is_empty() || !name.bytes().all(is_tchar) {
             return Err(bad());
         }
         headers.append(name, value.trim());
@@ -322,7 +338,11 @@ fn parse_header_lines(lines: &[&[u8]]) -> Result<Headers, ParseError> {
     Ok(headers)
 }
 
-/// The `Content-Length` header, parsed; absent means no body.
+/// RFC 7230 3.2.6 `tchar`: the characters of a token (a header name, a method).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
 /// The first line of `buf` after any leading empty lines, once its line ending has arrived.
 fn first_line(buf: &[u8]) -> Option<&[u8]> {
     let start = buf.iter().position(|&b| b != b'\r' && b != b'\n')?;

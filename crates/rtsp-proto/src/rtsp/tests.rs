@@ -113,9 +113,21 @@ fn malformed_start_lines_and_headers_are_errors() {
         b"OPTIONS * RTSP/1.0\r\nno colon here\r\n\r\n",
         b"OPTIONS * RTSP/1.0\r\n: empty name\r\n\r\n",
         b"\xff\xfe * RTSP/1.0\r\n\r\n",
+        // RFC 7230 3.2.4: no white space between a field name and its colon.
+        b"OPTIONS * RTSP/1.0\r\nCSeq : 1\r\n\r\n",
+        // RFC 7230 3: no white space before the first header line.
+        b"OPTIONS * RTSP/1.0\r\n CSeq: 1\r\n\r\n",
+        // RFC 7230 3.2: a field name is a token.
+        b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nX(Y): z\r\n\r\n",
+        b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nX\x01Y: z\r\n\r\n",
+        // RFC 2326 4.3: no transfer codings; the body's end would be unknown.
+        b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
     ] {
         assert!(parse_request(bad, &limits()).is_err(), "{bad:?}");
     }
+    // A fold after a header still continues it (RFC 7230 3.2.4: replaced by SP).
+    let (req, _) = complete_request(b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nX-A: a\r\n\tb\r\n\r\n");
+    assert_eq!(req.headers.get("X-A"), Some("a b"));
 }
 
 #[test]
@@ -250,7 +262,7 @@ fn an_unterminated_message_with_a_short_body_says_how_short() {
 fn header_errors_name_the_header_and_the_rule() {
     assert_eq!(CSeq::parse(" 42 "), Ok(CSeq(42)));
     assert_eq!(CSeq(42).to_string(), "42");
-    for bad in ["", "-1", "4 2", "99999999999"] {
+    for bad in ["", "-1", "+42", "4 2", "4.2", "99999999999"] {
         assert_eq!(CSeq::parse(bad).unwrap_err().fault, HeaderFault::BadCSeq);
     }
     let e = Transport::parse("RTP/AVP;client_port=x").unwrap_err();

@@ -38,6 +38,8 @@ pub(super) enum NoTransport {
     SameChannel,
     #[error("RTP and RTCP on the same client port")]
     SamePort,
+    #[error("only mode=PLAY is offered (this server does not record)")]
+    NotPlay,
 }
 
 /// A transport bound for a session, and the server ports to answer with (UDP only).
@@ -124,6 +126,14 @@ impl Connection<'_> {
         let config = &self.shared.config;
         if t.unicast == Some(false) {
             return Some(NoTransport::Multicast);
+        }
+        // RFC 2326 12.39: `mode` names the methods the session is for (PLAY when absent);
+        // answering 200 to a RECORD session would promise what no request can then do.
+        if t.mode
+            .as_deref()
+            .is_some_and(|m| !m.trim().eq_ignore_ascii_case("PLAY"))
+        {
+            return Some(NoTransport::NotPlay);
         }
         match t.lower {
             LowerTransport::RtpAvpTcp if !config.tcp => return Some(NoTransport::TcpOff),

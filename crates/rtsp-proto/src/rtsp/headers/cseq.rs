@@ -13,14 +13,16 @@ impl CSeq {
     /// The header's name as RFC 2326 spells it (VLC writes `Cseq`; lookups ignore case).
     pub const NAME: &'static str = "CSeq";
 
-    /// Parses a CSeq value: a 32-bit decimal number, surrounding white space allowed (and, as
-    /// the parser has always taken it, a leading `+`).
+    /// Parses a CSeq value: `1*DIGIT` (RFC 2326 12.17), no sign, within 32 bits; surrounding
+    /// white space allowed (RFC 7230 3.2.4's OWS).
     pub fn parse(value: &str) -> Result<CSeq, HeaderError> {
-        value
-            .trim()
-            .parse()
-            .map(CSeq)
-            .map_err(|_| HeaderError::new(Self::NAME, value, HeaderFault::BadCSeq))
+        let digits = value.trim();
+        let bad = || HeaderError::new(Self::NAME, value, HeaderFault::BadCSeq);
+        // `u32::from_str` takes a leading `+`, which 1*DIGIT does not.
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        digits.parse().map(CSeq).map_err(|_| bad())
     }
 }
 
