@@ -104,4 +104,11 @@ fn timeouts_fire_on_the_time_passed_in() {
     assert!(conn.take_written().is_empty());
     assert!(!conn.advance(t0 + Duration::from_secs(11)), "still open");
     assert_eq!(responses(&conn.take_written())[0].status.0, 408);
+
+    // Idling out with a request half-arrived says 408 too, even before the request timeout.
+    let short = start_server(&videos_dir(), |c| c.idle_timeout = Duration::from_secs(5));
+    let mut conn = MemoryConnection::open(&short.shared, peer, short.addr, t0).unwrap();
+    assert!(conn.receive(b"OPTIONS * RTSP/1.0\r\n", t0));
+    assert!(!conn.advance(t0 + Duration::from_secs(6)), "still open");
+    assert_eq!(responses(&conn.take_written())[0].status.0, 408);
 }

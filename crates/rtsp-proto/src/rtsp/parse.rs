@@ -48,6 +48,10 @@ pub enum ParseError {
     /// A line exceeds [`Limits::max_line`].
     #[error("line {line} is longer than {limit} bytes")]
     LineTooLong { line: usize, limit: usize },
+    /// A first line that starts as a request line (a method and a space) and runs past the
+    /// line limit: its URI is too long (RFC 7230 3.1.1: answered 414).
+    #[error("request line longer than {limit} bytes: the URI is too long")]
+    UriTooLong { limit: usize },
     /// More header lines than [`Limits::max_headers`].
     #[error("more than {limit} header lines")]
     TooManyHeaders { limit: usize },
@@ -251,6 +255,15 @@ fn parse_parts<S>(
     ))
 }
 
+/// Whether `line` begins as a request line does: a method token, then a space.
+fn starts_request(line: &[u8]) -> bool {
+    let method = line
+        .iter()
+        .take_while(|b| b.is_ascii_alphabetic() || **b == b'_')
+        .count();
+    method > 0 && line.get(method) == Some(&b' ')
+}
+
 /// Splits the message head off `buf`: the lines up to the first empty line, and the offset
 /// just past that empty line. `Incomplete` until the empty line has arrived.
 fn split_head<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<Vec<&'a [u8]>>, ParseError> {
@@ -266,9 +279,15 @@ fn split_head<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<Vec<&'a [u8]>
         if start > limits.max_head {
             return Err(head_too_large);
         }
-        let line_too_long = |lines: &Vec<&[u8]>| ParseError::LineTooLong {
-            line: lines.len() + 1,
-            limit: limits.max_line,
+        let rest = &buf[start..];
+        let line_too_long = |lines: &Vec<&[u8]>| match lines.is_empty() && starts_request(rest) {
+            true => ParseError::UriTooLong {
+                limit: limits.max_line,
+            },
+            false => ParseError::LineTooLong {
+                line: lines.len() + 1,
+                limit: limits.max_line,
+            },
         };
         let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') else {
             if buf.len() > limits.max_head {

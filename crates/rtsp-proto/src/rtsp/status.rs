@@ -13,8 +13,10 @@ impl StatusCode {
     pub const UNAUTHORIZED: StatusCode = StatusCode(401);
     pub const NOT_FOUND: StatusCode = StatusCode(404);
     pub const METHOD_NOT_ALLOWED: StatusCode = StatusCode(405);
+    pub const NOT_ACCEPTABLE: StatusCode = StatusCode(406);
     pub const REQUEST_TIMEOUT: StatusCode = StatusCode(408);
     pub const REQUEST_ENTITY_TOO_LARGE: StatusCode = StatusCode(413);
+    pub const REQUEST_URI_TOO_LARGE: StatusCode = StatusCode(414);
     pub const UNSUPPORTED_MEDIA_TYPE: StatusCode = StatusCode(415);
     pub const SESSION_NOT_FOUND: StatusCode = StatusCode(454);
     pub const METHOD_NOT_VALID_IN_THIS_STATE: StatusCode = StatusCode(455);
@@ -35,8 +37,10 @@ impl StatusCode {
             401 => "Unauthorized",
             404 => "Not Found",
             405 => "Method Not Allowed",
+            406 => "Not Acceptable",
             408 => "Request Timeout",
             413 => "Request Entity Too Large",
+            414 => "Request-URI Too Large",
             415 => "Unsupported Media Type",
             454 => "Session Not Found",
             455 => "Method Not Valid in This State",

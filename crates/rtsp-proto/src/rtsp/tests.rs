@@ -74,13 +74,26 @@ fn pipelined_requests_come_out_one_by_one() {
 #[test]
 fn limits_are_enforced() {
     let long = format!("OPTIONS {} RTSP/1.0\r\n\r\n", "a".repeat(5000));
+    // A method and a space, then too much: the URI is too long (RFC 7230 3.1.1: 414).
     assert!(matches!(
         parse_request(long.as_bytes(), &limits()),
-        Err(ParseError::LineTooLong { .. })
+        Err(ParseError::UriTooLong { .. })
     ));
-    // An endless line with no newline is refused before it ends.
+    assert!(matches!(
+        parse_request(&long.as_bytes()[..4500], &limits()),
+        Err(ParseError::UriTooLong { .. })
+    ));
+    // An endless line with no newline is refused before it ends, and names no URI.
     let endless = vec![b'a'; 5000];
-    assert!(parse_request(&endless, &limits()).is_err());
+    assert!(matches!(
+        parse_request(&endless, &limits()),
+        Err(ParseError::LineTooLong { line: 1, .. })
+    ));
+    let header = format!("OPTIONS * RTSP/1.0\r\nX: {}\r\n\r\n", "v".repeat(5000));
+    assert!(matches!(
+        parse_request(header.as_bytes(), &limits()),
+        Err(ParseError::LineTooLong { line: 2, .. })
+    ));
     let mut many = String::from("OPTIONS * RTSP/1.0\r\n");
     for i in 0..100 {
         many.push_str(&format!("X-{i}: y\r\n"));

@@ -134,8 +134,10 @@ impl Connection<'_> {
         let Some(header) = req.headers.get("Session") else {
             return Ok(false);
         };
+        // RFC 2326 11.3.5: 454 is for an id "missing, invalid, or timed out", so an unreadable
+        // Session header names no session rather than making a bad request.
         let id = Session::parse(header)
-            .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.to_string()))?
+            .map_err(|e| Refusal::new(StatusCode::SESSION_NOT_FOUND, e.to_string()))?
             .id;
         if self.session.as_ref().map(|s| &s.id) != Some(&id) {
             return Err(Refusal::new(StatusCode::SESSION_NOT_FOUND, ""));
@@ -226,6 +228,11 @@ impl Connection<'_> {
     }
 
     fn describe(&mut self, req: &Request) -> Result<Response, Refusal> {
+        let accept: Vec<&str> = req.headers.get_all("Accept").collect();
+        if !accept.is_empty() && !accepts_sdp(&accept.join(",")) {
+            let why = format!("only application/sdp describes a stream, not {accept:?}");
+            return Err(Refusal::new(StatusCode::NOT_ACCEPTABLE, why));
+        }
         let (target, media) = self.open(&req.uri)?;
         if let Some(why) = &media.unsupported {
             log::warn!("{}: DESCRIBE {}: 415: {why}", self.peer, target.name);
@@ -320,4 +327,19 @@ fn unsupported_options(req: &Request) -> Option<Response> {
     let mut r = Response::new(StatusCode::OPTION_NOT_SUPPORTED);
     r.headers.append("Unsupported", options.join(", "));
     Some(r)
+}
+
+/// Whether an `Accept` value (RFC 2326 12.1, HTTP's: media ranges with `q` weights) allows
+/// `application/sdp`, the only description this server writes. `q=0` rules a range out.
+fn accepts_sdp(accept: &str) -> bool {
+    accept.split(',').any(|range| {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or("").to_ascii_lowercase();
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        !refused && matches!(media.as_str(), "application/sdp" | "application/*" | "*/*")
+    })
 }

@@ -129,14 +129,32 @@ pub fn serve(stream: TcpStream, shared: &Shared) {
     let _ = stream.shutdown(Shutdown::Read);
 }
 
-/// Whether a parse error is about the first line: the bytes are no RTSP request at all.
-fn starts_no_request(e: &ParseError) -> bool {
+/// Whether, after this error, nothing tells where the next request starts, so the connection
+/// must close: the first line is no RTSP request at all (random bytes, another protocol), or
+/// is cut off, or the body's length is unknown (RFC 7230 3.3.3: an invalid or repeated
+/// Content-Length, any Transfer-Encoding: 400 or 501, and close).
+fn framing_lost(e: &ParseError) -> bool {
     matches!(
         e,
         ParseError::BadStartLine { .. }
             | ParseError::NotText { line: 1 }
             | ParseError::LineTooLong { line: 1, .. }
+            | ParseError::UriTooLong { .. }
+            | ParseError::BadContentLength { .. }
+            | ParseError::RepeatedHeader {
+                name: "Content-Length",
+                ..
+            }
+            | ParseError::TransferEncoding { .. }
     )
+}
+
+/// Whether a `Transfer-Encoding` value ends in `chunked`: a coding HTTP knows and RTSP has not.
+fn ends_chunked(value: &str) -> bool {
+    value
+        .rsplit(',')
+        .next()
+        .is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked"))
 }
 
 /// 64 random bits from the operating system: session ids and SSRCs must not be guessable.
@@ -255,6 +273,13 @@ impl<'a> Connection<'a> {
     fn on_deadlines(&mut self, now: Instant) -> io::Result<bool> {
         self.now = now;
         let config = &self.shared.config;
+        if let Some(started) = self.framer.message_started() {
+            if now.duration_since(started) > config.request_timeout {
+                let r = Response::new(StatusCode::REQUEST_TIMEOUT);
+                self.write_response(None, r, false)?;
+                return Ok(false);
+            }
+        }
         if let Some(s) = &self.session {
             let mut state = s.handle.lock();
             state.send_report_if_due(now);
@@ -265,14 +290,12 @@ impl<'a> Connection<'a> {
                 return Ok(false);
             }
         } else if now.duration_since(self.last_rx) > config.idle_timeout {
-            return Ok(false);
-        }
-        if let Some(started) = self.framer.message_started() {
-            if now.duration_since(started) > config.request_timeout {
+            // A request cut off mid-way is told why, even when idling ends it first.
+            if self.framer.message_started().is_some() {
                 let r = Response::new(StatusCode::REQUEST_TIMEOUT);
                 self.write_response(None, r, false)?;
-                return Ok(false);
             }
+            return Ok(false);
         }
         // Quiet: a lab request (no blank line) may now be whole.
         self.handle_framed(now)?;
@@ -322,31 +345,39 @@ impl<'a> Connection<'a> {
                 }
                 // A server reads no responses; the framer never gives one in this role.
                 Ok(Frame::Response(_)) => {}
-                Err(FramingError::TooLarge { .. }) => self.bad_request("request too large")?,
-                Err(FramingError::Malformed {
-                    source: e @ ParseError::BodyTooLarge { .. },
-                    ..
-                }) => {
-                    log::info!("{}: 413: {e}", self.peer);
-                    let mut r = Response::new(StatusCode::REQUEST_ENTITY_TOO_LARGE);
-                    r.body = format!("{e}\r\n").into_bytes();
-                    self.write_response(None, r, false)?
-                }
-                Err(
-                    FramingError::Malformed { source, .. }
-                    | FramingError::Unterminated { source, .. },
-                ) if starts_no_request(&source) => {
-                    // Not RTSP at all (random bytes, another protocol): nothing after it can be
-                    // trusted to start a message either, so answer once and hang up.
-                    self.bad_request(&source.to_string())?;
-                    return Err(io::Error::other(format!("not RTSP: {source}")));
-                }
-                Err(
-                    FramingError::Malformed { source, .. }
-                    | FramingError::Unterminated { source, .. },
-                ) => self.bad_request(&source.to_string())?,
-                Err(e @ FramingError::Garbage { .. }) => self.bad_request(&e.to_string())?,
+                Err(e) => self.on_broken(e)?,
             }
+        }
+        Ok(())
+    }
+
+    /// Answers what the framer could not make a request of. A broken request is answered
+    /// 400 (413 for a body over the limit) and the connection stays usable, unless nothing
+    /// after it can be trusted to start a message: then the answer is the last (an `Err`).
+    fn on_broken(&mut self, e: FramingError) -> io::Result<()> {
+        let source = match e {
+            FramingError::TooLarge { .. } => return self.bad_request("request too large"),
+            FramingError::Garbage { .. } => return self.bad_request(&e.to_string()),
+            FramingError::Malformed { source, .. } | FramingError::Unterminated { source, .. } => {
+                source
+            }
+        };
+        let status = match &source {
+            ParseError::BodyTooLarge { .. } => StatusCode::REQUEST_ENTITY_TOO_LARGE,
+            ParseError::UriTooLong { .. } => StatusCode::REQUEST_URI_TOO_LARGE,
+            // RFC 7230 3.3.1: a transfer coding the server does not know (RTSP has none).
+            ParseError::TransferEncoding { value } if ends_chunked(value) => {
+                StatusCode::NOT_IMPLEMENTED
+            }
+            _ => StatusCode::BAD_REQUEST,
+        };
+        log::info!("{}: {status}: {source}", self.peer);
+        let mut r = Response::new(status);
+        r.headers.append("Content-Type", "text/plain");
+        r.body = format!("{source}\r\n").into_bytes();
+        self.write_response(None, r, false)?;
+        if framing_lost(&source) {
+            return Err(io::Error::other(format!("framing lost: {source}")));
         }
         Ok(())
     }
