@@ -39,6 +39,7 @@ const VARIANTS: &[(&str, Class)] = &[
     ("qhd_420", Class::AsIs),
     ("hd_big", Class::AsIs),
     ("fhd_huge", Class::AsIs),
+    ("small_rgb", Class::Lossy),
 ];
 
 /// The variants, generated once (cached under target/ across runs), or `None` when the tools

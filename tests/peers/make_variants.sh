@@ -53,4 +53,9 @@ rm -f "$tmp"/*
 $FF -f lavfi -i "$(src 1280x720)" -frames:v $N "$tmp/p%03d.ppm"
 : >"$OUT/hd_422c.mjpeg"
 for f in "$tmp"/p*.ppm; do cjpeg -quality 75 -sample 2x1 "$f" >>"$OUT/hd_422c.mjpeg"; done
+# RGB components (Adobe transform 0, no JFIF), as cjpeg -rgb writes them: lossy, via pixels.
+rm -f "$tmp"/*
+$FF -f lavfi -i "$(src 384x288)" -frames:v $N "$tmp/p%03d.ppm"
+: >"$OUT/small_rgb.mjpeg"
+for f in "$tmp"/p*.ppm; do cjpeg -rgb -quality 90 "$f" >>"$OUT/small_rgb.mjpeg"; done
 echo "$stamp" >"$OUT/.stamp"

@@ -101,6 +101,8 @@ pub enum Unrecodable {
     UnusualChromaRatio,
     #[error("4 components (CMYK)")]
     Cmyk,
+    #[error("RGB, not YCbCr")]
+    Rgb,
     #[error("unusual component count")]
     ComponentCount,
 }
@@ -168,6 +170,10 @@ pub fn classify_info(info: &JpegInfo) -> FrameClass {
 /// Whether [`crate::transcode`] can re-code a frame with this header, and in which layout.
 pub fn recodable(info: &JpegInfo) -> Result<TargetSampling, Unrecodable> {
     check_decodable(info)?;
+    // Coefficients of R, G and B are no YCbCr coefficients: only pixels convert.
+    if info.is_rgb() {
+        return Err(Unrecodable::Rgb);
+    }
     let mut layout = Vec::with_capacity(info.components.len());
     for c in &info.components {
         let t = info

@@ -51,10 +51,10 @@ struct Picture {
     color: jpeg_encoder::ColorType,
 }
 
-/// Three components are YCbCr: kept so, and only the chroma is resampled. Anything else
-/// (CMYK, YCCK) goes through RGB.
-fn decode_picture(jpeg: &[u8], components: usize) -> Result<Picture, ReencodeError> {
-    if components == 3 {
+/// Three YCbCr components are kept so, and only the chroma is resampled. Anything else (RGB,
+/// CMYK, YCCK) goes through RGB, which the encoder turns into YCbCr.
+fn decode_picture(jpeg: &[u8], info: &JpegInfo) -> Result<Picture, ReencodeError> {
+    if info.components.len() == 3 && !info.is_rgb() {
         use zune_core::colorspace::ColorSpace;
         use zune_core::options::DecoderOptions;
         let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::YCbCr);
@@ -85,7 +85,7 @@ fn decode_picture(jpeg: &[u8], components: usize) -> Result<Picture, ReencodeErr
 pub fn reencode(jpeg: &[u8]) -> Result<Vec<u8>, ReencodeError> {
     let info = JpegInfo::parse(jpeg)?;
     let (luma, chroma) = (natural_table(&info, 0), natural_table(&info, 1));
-    let picture = decode_picture(jpeg, info.components.len())?;
+    let picture = decode_picture(jpeg, &info)?;
     let mut out = Vec::with_capacity(jpeg.len());
     let mut enc = jpeg_encoder::Encoder::new(&mut out, 100);
     enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);

@@ -184,3 +184,50 @@ fn garbage_is_an_error_not_a_panic() {
     assert!(transcode(&bad).is_err());
     assert!(decode(b"\xff\xd8\xff\xd9").is_err());
 }
+
+/// A JPEG whose components are R, G and B, as `cjpeg -rgb` writes it: no JFIF, an Adobe
+/// segment with transform 0, component ids 'R', 'G', 'B' (here sampled 4:2:0, so only the
+/// colour transform tells it from a frame RFC 2435 carries as it is). Also the pixels.
+fn rgb_jpeg() -> (Vec<u8>, Vec<u8>) {
+    let (w, h) = (64u16, 48u16);
+    let pixels: Vec<u8> = (0..w as usize * h as usize)
+        .flat_map(|i| {
+            let (x, y) = (i % w as usize, i / w as usize);
+            [(x * 4) as u8, (y * 5) as u8, 200 - (x + y) as u8]
+        })
+        .collect();
+    let mut plain = Vec::new();
+    let mut enc = jpeg_encoder::Encoder::new(&mut plain, 95);
+    enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_4_4);
+    // Taken as they are, not converted: the components hold R, G and B.
+    enc.encode(&pixels, w, h, jpeg_encoder::ColorType::Ycbcr)
+        .unwrap();
+    // Drop the JFIF APP0 jpeg-encoder writes, put Adobe's APP14 in its place.
+    let mut pos = 2;
+    let mut out = plain[..2].to_vec();
+    out.extend_from_slice(b"\xff\xee\x00\x0eAdobe\x00\x64\x00\x00\x00\x00\x00");
+    while plain[pos + 1] == 0xe0 {
+        pos += 2 + u16::from_be_bytes([plain[pos + 2], plain[pos + 3]]) as usize;
+    }
+    out.extend_from_slice(&plain[pos..]);
+    (out, pixels)
+}
+
+#[test]
+fn an_rgb_jpeg_is_converted_to_ycbcr_with_its_colours() {
+    let (jpeg, pixels) = rgb_jpeg();
+    let info = rtsp_proto::jpeg::JpegInfo::parse(&jpeg).unwrap();
+    assert!(info.is_rgb() && !info.jfif, "{info:?}");
+    assert_eq!(classify(&jpeg), FrameClass::Lossy(Unrecodable::Rgb));
+    let out = convert(&jpeg, Conversion::Lossy).unwrap();
+    assert!(matches!(classify(&out.jpeg), FrameClass::AsIs { .. }));
+    let decoded = rgb(&out.jpeg);
+    let mse = decoded
+        .iter()
+        .zip(&pixels)
+        .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+        .sum::<f64>()
+        / pixels.len() as f64;
+    let psnr = 10.0 * (255.0f64 * 255.0 / mse.max(1e-9)).log10();
+    assert!(psnr > 30.0, "colours lost: {psnr:.1} dB");
+}

@@ -39,11 +39,16 @@ pub enum MjpegWarning {
         offset: usize,
         available: usize,
     },
-    /// Where a lab frame's 5-digit length should be, there is none.
+    /// Where a lab frame's 5-digit length should be, there is none: indexing stops there
+    /// (often trailing bytes after the last frame; every frame before plays).
     #[error(
-        "frame {frame} at byte {offset} has no 5-digit length: the rest of the file is skipped"
+        "no 5-digit frame length at byte {offset}, after {frame} frames: the last {remaining} bytes are not played"
     )]
-    NoLength { frame: usize, offset: usize },
+    NoLength {
+        frame: usize,
+        offset: usize,
+        remaining: usize,
+    },
     /// A plain file's bytes at `offset` are not a JPEG.
     #[error("frame {frame} at byte {offset} is not a JPEG ({cause})")]
     NotJpeg {
@@ -53,7 +58,7 @@ pub enum MjpegWarning {
         cause: JpegError,
     },
     /// A frame over the caller's size limit.
-    #[error("frame {frame} at byte {offset} is {len} bytes, over the {limit}-byte limit: the rest of the file is skipped")]
+    #[error("frame {frame} at byte {offset} is {len} bytes, over the {limit}-byte limit: it and the frames after it are not played")]
     TooLarge {
         frame: usize,
         offset: usize,
@@ -151,7 +156,12 @@ fn walk_lab(data: &[u8], max_frame: usize) -> Walk {
     while pos < data.len() {
         let (frame, offset) = (frames.len(), pos);
         let Some(len) = data.get(pos..pos + 5).and_then(lab_length) else {
-            let warning = Some(MjpegWarning::NoLength { frame, offset });
+            let remaining = data.len() - offset;
+            let warning = Some(MjpegWarning::NoLength {
+                frame,
+                offset,
+                remaining,
+            });
             return Walk { frames, warning };
         };
         let start = pos + 5;
@@ -353,6 +363,29 @@ mod tests {
         // No made-up byte counts in the message.
         let text = idx.warning.unwrap().to_string();
         assert!(!text.contains("0 bytes announced"), "{text}");
+
+        // Garbage after the last lab frame: every frame plays, and the message says only
+        // the garbage is left out.
+        let mut lab = Vec::new();
+        write_lab_frame(&mut lab, &a).unwrap();
+        write_lab_frame(&mut lab, &a).unwrap();
+        lab.extend_from_slice(b"\xff\xff garbage");
+        let idx = index(&lab, 1000).unwrap();
+        assert_eq!(idx.frames.len(), 2);
+        let offset = 2 * (5 + a.len());
+        let warning = idx.warning.unwrap();
+        assert_eq!(
+            warning,
+            MjpegWarning::NoLength {
+                frame: 2,
+                offset,
+                remaining: 10
+            }
+        );
+        assert_eq!(
+            warning.to_string(),
+            format!("no 5-digit frame length at byte {offset}, after 2 frames: the last 10 bytes are not played")
+        );
     }
 
     #[test]

@@ -240,6 +240,9 @@ impl Server {
             conn::refuse_busy(stream);
             return;
         }
+        let peer = stream
+            .peer_addr()
+            .map_or_else(|_| "a peer already gone".to_string(), |p| p.to_string());
         let spawned = std::thread::Builder::new()
             .name("rtsp-conn".into())
             .spawn(move || {
@@ -247,7 +250,7 @@ impl Server {
                 shared.connections.fetch_sub(1, Ordering::SeqCst);
             });
         if let Err(e) = spawned {
-            log::error!("cannot start a connection thread: {e}");
+            log::error!("{peer}: cannot start a connection thread: {e}");
             self.shared.connections.fetch_sub(1, Ordering::SeqCst);
         }
     }

@@ -147,7 +147,30 @@ pub struct JpegInfo {
     pub len: usize,
     /// An arithmetic-coding conditioning segment (DAC) was present.
     pub arithmetic: bool,
+    /// A JFIF APP0 segment was present: its components are YCbCr (or grey).
+    pub jfif: bool,
+    /// The colour transform of an Adobe APP14 segment (0: none, so three components are RGB
+    /// and four CMYK; 1: YCbCr; 2: YCCK), if the frame has one.
+    pub adobe_transform: Option<u8>,
     pub offsets: SegmentOffsets,
+}
+
+impl JpegInfo {
+    /// Whether three components hold R, G and B rather than YCbCr, by libjpeg's rules: an
+    /// Adobe segment that says no transform, or, with neither JFIF nor Adobe, the component
+    /// ids 'R', 'G', 'B'. RFC 2435 carries only YCbCr, so such frames must be converted.
+    pub fn is_rgb(&self) -> bool {
+        if self.components.len() != 3 {
+            return false;
+        }
+        match self.adobe_transform {
+            Some(t) => t == 0,
+            None => {
+                let ids: Vec<u8> = self.components.iter().map(|c| c.id).collect();
+                !self.jfif && ids == b"RGB"
+            }
+        }
+    }
 }
 
 /// Builds the JPEG headers an RFC 2435 receiver reconstructs (RFC 2435 Appendix B): SOI, DQT,

@@ -121,6 +121,8 @@ impl JpegInfo {
             scan_data: 0..0,
             len: 0,
             arithmetic: false,
+            jfif: false,
+            adobe_transform: None,
             offsets: Default::default(),
         }
     }
@@ -141,7 +143,20 @@ impl JpegInfo {
                 Ok(())
             }
             c if marker::is_sof(c) => self.read_sof(c, body, at),
-            _ => Ok(()), // APPn, COM and others: skipped by length.
+            // JFIF and Adobe say what the components hold; other APPn, COM and the rest are
+            // skipped by length.
+            0xe0 => {
+                self.jfif |= body.starts_with(b"JFIF\0");
+                Ok(())
+            }
+            0xee => {
+                // "Adobe", version (2 bytes), flags0, flags1 (2 each), transform (1).
+                if body.starts_with(b"Adobe") {
+                    self.adobe_transform = body.get(11).copied().or(self.adobe_transform);
+                }
+                Ok(())
+            }
+            _ => Ok(()),
         }
     }
 

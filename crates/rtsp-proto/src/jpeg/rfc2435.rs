@@ -38,6 +38,8 @@ pub enum NotRfc2435 {
     OptimizedHuffman,
     #[error("zero width or height")]
     ZeroSize,
+    #[error("RGB components (Adobe transform 0), not YCbCr")]
+    Rgb,
 }
 
 /// [`NotRfc2435`] with where in the frame the offending segment starts.
@@ -82,6 +84,9 @@ impl JpegInfo {
         }
         if self.scans != 1 {
             return fail(NotRfc2435::SeveralScans, self.offsets.last_sos);
+        }
+        if self.is_rgb() {
+            return fail(NotRfc2435::Rgb, sof);
         }
         let (type_, quant) = self.sampling_and_tables()?;
         self.check_scan_and_huffman()?;

@@ -105,7 +105,7 @@ pub fn serve(stream: TcpStream, shared: &Shared) {
     };
     let _ = stream.set_nodelay(true);
     let stream = Arc::new(stream);
-    let writer = match Writer::spawn(&stream) {
+    let writer = match Writer::spawn(&stream, peer) {
         Ok(w) => w,
         Err(e) => {
             log::warn!("{peer}: cannot start the writer thread: {e}");

@@ -177,6 +177,58 @@ impl std::fmt::Debug for PreparedMedia {
     }
 }
 
+/// Why no frame of a file can be sent although some are meant to be converted: none is sent
+/// as it is, and the first frame of each kind of conversion failed (an RGB or CMYK file the
+/// decoder cannot read, say). Those first conversions run here, once, so DESCRIBE can answer
+/// 415 with the reason instead of a stream that never sends a frame; their results are kept.
+fn first_conversions_fail(
+    frames: &[PreparedFrame],
+    data: &[u8],
+    conversions: &Conversions,
+    path: &Path,
+    as_is: usize,
+) -> Option<String> {
+    if as_is > 0 {
+        return None;
+    }
+    let mut failures = Vec::new();
+    for how in [Conversion::Lossless, Conversion::Lossy] {
+        let Some(i) = frames
+            .iter()
+            .position(|f| f.class.conversion() == Some(how))
+        else {
+            continue;
+        };
+        let jpeg = &data[frames[i].jpeg.clone()];
+        // As in the workers, a converter that panics costs its frame, not the thread.
+        let converter = &conversions.converter;
+        let tried = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            converter.convert(i, jpeg, how)
+        }));
+        let why = match tried {
+            Ok(result) => {
+                let why = result.as_ref().err().map(|e| e.to_string());
+                conversions.finish(i, result, path);
+                why
+            }
+            Err(_) => {
+                conversions.panicked(i, path);
+                Some("the converter panicked".to_string())
+            }
+        };
+        match why {
+            None => return None,
+            Some(e) => failures.push(format!("frame {i} ({}): {e}", frames[i].class)),
+        }
+    }
+    let why = format!(
+        "no frame of this file can be converted: {}",
+        failures.join("; ")
+    );
+    log::warn!("{}: {why}", path.display());
+    (!failures.is_empty()).then_some(why)
+}
+
 impl PreparedMedia {
     /// Reads, indexes and classifies `path`, with the real converter. Nothing is converted
     /// until a [`MediaCache`] serves it or [`PreparedMedia::convert_now`] is called.
@@ -224,6 +276,9 @@ impl PreparedMedia {
         }
         let unsupported = (counts.skipped == frames.len())
             .then(|| format!("no frame of this file can be decoded or converted ({counts})"));
+        if let Some(why) = &unsupported {
+            log::warn!("{}: {why}", path.display());
+        }
         log::info!("{}: {} frames: {counts}", path.display(), frames.len());
         let version = meta
             .modified()
@@ -232,6 +287,10 @@ impl PreparedMedia {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         let conversions = Conversions::new(&frames, converted_limit, converter);
+        let unsupported = unsupported.or_else(|| {
+            let data = &data[..];
+            first_conversions_fail(&frames, data, &conversions, path, counts.as_is)
+        });
         Ok(PreparedMedia {
             path: path.to_path_buf(),
             data,

@@ -75,8 +75,11 @@ fn a_frame_not_ready_is_reported_at_once() {
     let (release_tx, release_rx) = mpsc::channel::<()>();
     let release_rx = Mutex::new(release_rx);
     let converter = move |i: usize, jpeg: &[u8], how| {
-        // Every conversion waits for the test to let it go.
-        let _ = release_rx.lock().unwrap().recv();
+        // Every conversion but the first frame's (tried when the file is prepared, to know
+        // that it can be sent at all) waits for the test to let it go.
+        if i > 0 {
+            let _ = release_rx.lock().unwrap().recv();
+        }
         Recoder.convert(i, jpeg, how)
     };
     let cache = MediaCache::new(usize::MAX, MAX_FRAME).with_converter(Arc::new(converter));
@@ -86,7 +89,7 @@ fn a_frame_not_ready_is_reported_at_once() {
     let asking = media.clone();
     std::thread::spawn(move || {
         let started = Instant::now();
-        let got = asking.rtp_frame(0).map(|_| ());
+        let got = asking.rtp_frame(1).map(|_| ());
         tx.send((got, started.elapsed())).unwrap();
     });
     let (got, took) = rx
@@ -94,10 +97,10 @@ fn a_frame_not_ready_is_reported_at_once() {
         .expect("rtp_frame waited for a held conversion");
     assert_eq!(got, Err(Unavailable::NotReady));
     assert!(took < Duration::from_secs(1), "{took:?}");
-    for _ in 0..10 {
+    for _ in 1..10 {
         release_tx.send(()).unwrap();
     }
-    assert!(eventually(|| media.rtp_frame(0).is_ok()));
+    assert!(eventually(|| media.rtp_frame(1).is_ok()));
 }
 
 #[test]
@@ -233,4 +236,19 @@ fn a_converter_that_panics_costs_its_frame_not_the_workers() {
         .all(
             |&i| media.rtp_frame(i).err() == Some(Unavailable::Skipped)
         )));
+}
+
+#[test]
+fn a_file_whose_first_conversions_fail_is_unsupported_with_the_reason() {
+    let (_dir, file) = file_needing_conversion(5);
+    let converter = |_: usize, _: &[u8], _| Err(ConvertError::Recode(RecodeError::ZeroQuantizer));
+    let cache = MediaCache::new(usize::MAX, MAX_FRAME).with_converter(Arc::new(converter));
+    let media = cache.get(&file).unwrap();
+    let why = media.unsupported.as_deref().expect("unsupported");
+    assert!(
+        why.contains("frame 0") && why.contains("can be converted"),
+        "{why}"
+    );
+    // The outcome is kept: the frame is skipped, not converted again.
+    assert_eq!(media.rtp_frame(0).err(), Some(Unavailable::Skipped));
 }

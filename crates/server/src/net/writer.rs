@@ -12,7 +12,7 @@
 //! [`Written`] takes the bytes out by hand (the connection fuzz target and its tests).
 
 use std::io::Write;
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -47,7 +47,8 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer thread on `stream`, shared with the thread that reads it (a shared
     /// handle rather than a cloned descriptor: one file descriptor fewer per connection).
-    pub fn spawn(stream: &Arc<TcpStream>) -> std::io::Result<Writer> {
+    /// `peer` names the connection in the log (asked of the socket once, while it is open).
+    pub fn spawn(stream: &Arc<TcpStream>, peer: SocketAddr) -> std::io::Result<Writer> {
         let out = stream.clone();
         out.set_write_timeout(Some(WRITE_DEADLINE))?;
         let (tx, rx) = mpsc::channel::<(Vec<u8>, bool)>();
@@ -55,7 +56,7 @@ impl Writer {
         let q = queue.clone();
         std::thread::Builder::new()
             .name("rtsp-writer".into())
-            .spawn(move || write_all(&out, rx, &q))?;
+            .spawn(move || write_all(&out, rx, &q, peer))?;
         Ok(Writer { tx, queue })
     }
 
@@ -179,12 +180,17 @@ fn lock(m: &Mutex<usize>) -> std::sync::MutexGuard<'_, usize> {
 
 /// The writer thread: writes each queued message whole, in order, until the queue closes or
 /// a write fails (then the connection is shut, and waiters are woken to see it).
-fn write_all(out: &TcpStream, rx: mpsc::Receiver<(Vec<u8>, bool)>, queue: &Queue) {
+fn write_all(
+    out: &TcpStream,
+    rx: mpsc::Receiver<(Vec<u8>, bool)>,
+    queue: &Queue,
+    peer: SocketAddr,
+) {
     for (bytes, media) in rx {
         let result = (&*out).write_all(&bytes);
         queue.written(bytes.len(), media);
         if let Err(e) = result {
-            log::info!("write failed ({e}): closing the connection");
+            log::info!("{peer}: write failed ({e}): closing the connection");
             queue.dead.store(true, Ordering::SeqCst);
             queue.written.notify_all();
             let _ = out.shutdown(Shutdown::Both);
