@@ -37,9 +37,10 @@ pub fn run(opts: &Options) -> Result<Stats, ClientError> {
         s.keepalive_if_due()?;
         s.check_udp_fallback()?;
     }
-    let stats = s.stats();
+    // Stats after TEARDOWN, once the threads have stopped: frames still in the reorder buffer
+    // or the playout queue are then counted (discarded at the stop) and recorded.
     if let Err(e) = s.teardown() {
         log::warn!("TEARDOWN: {e}");
     }
-    Ok(stats)
+    Ok(s.stats())
 }

@@ -1,7 +1,9 @@
-//! The player thread: records each received frame, decodes it, and shows it when its RTP
-//! timestamp says (a playout delay after the first frame's arrival), not when it arrived, so
+//! The player thread: decodes each received frame (cropped to the SDP's `a=x-dimensions` when
+//! RFC 2435's multiples of 8 padded it), and shows it when its RTP timestamp says (a playout delay after the first frame's arrival), not when it arrived, so
 //! network jitter does not become display jitter. When the timestamps are not a 90 kHz media
-//! clock (the lab's server stamps Unix seconds) frames are shown as they arrive.
+//! clock (the lab's server stamps Unix seconds) frames are shown as they arrive. Frames still
+//! queued when the player stops are counted as discarded at the stop. The receiver, not the
+//! player, records frames ([`Recorder`]), so a recording holds every frame received.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -30,6 +32,8 @@ pub struct Display {
     pub latest: Option<Arc<Picture>>,
     pub frames_decoded: u64,
     pub decode_errors: u64,
+    /// Frames still queued for the player when it stopped: neither decoded nor dropped.
+    pub discarded_at_stop: u64,
     pub first_decoded: Option<Instant>,
     pub last_decoded: Option<Instant>,
     /// Set by the session on PLAY after PAUSE: the timestamp-to-clock mapping starts over.
@@ -60,7 +64,8 @@ impl Recorder {
         })
     }
 
-    fn write(&mut self, jpeg: &[u8]) -> std::io::Result<()> {
+    /// Appends one frame.
+    pub fn write(&mut self, jpeg: &[u8]) -> std::io::Result<()> {
         match self.format {
             RecordFormat::Plain => self.out.write_all(jpeg),
             RecordFormat::Lab => {
@@ -70,6 +75,11 @@ impl Recorder {
                 self.out.write_all(&v)
             }
         }
+    }
+
+    /// Writes out what is buffered.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
     }
 }
 
@@ -88,20 +98,22 @@ impl Drop for Player {
     }
 }
 
-/// Starts the player on `frames`.
+/// Starts the player on `frames`. `true_size` is the picture size the SDP gave
+/// (`a=x-dimensions`): decoded frames padded past it to RFC 2435's multiples of 8 are cropped
+/// to it.
 pub fn spawn(
     frames: Receiver<ReceivedFrame>,
     display: Arc<Mutex<Display>>,
     clock: Clock,
     delay: Duration,
-    recorder: Option<Recorder>,
+    true_size: Option<(usize, usize)>,
 ) -> std::io::Result<Player> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut player = PlayerLoop {
         display,
         clock,
         delay,
-        recorder,
+        true_size,
         stop: stop.clone(),
         anchor: None,
     };
@@ -119,7 +131,7 @@ struct PlayerLoop {
     display: Arc<Mutex<Display>>,
     clock: Clock,
     delay: Duration,
-    recorder: Option<Recorder>,
+    true_size: Option<(usize, usize)>,
     stop: Arc<AtomicBool>,
     /// Where RTP time meets the local clock: a frame stamped `.1` is due at `.0`.
     anchor: Option<(Instant, u32)>,
@@ -133,7 +145,6 @@ impl PlayerLoop {
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => break,
             };
-            self.record(&frame);
             let Some(picture) = self.decode(&frame) else {
                 continue;
             };
@@ -142,16 +153,12 @@ impl PlayerLoop {
             }
             self.show(picture);
         }
-        if let Some(r) = &mut self.recorder {
-            let _ = r.out.flush();
-        }
-    }
-
-    fn record(&mut self, frame: &ReceivedFrame) {
-        if let Some(r) = &mut self.recorder {
-            if let Err(e) = r.write(&frame.jpeg) {
-                log::warn!("recording: {e}");
-            }
+        // The session stops the receiver first, so nothing more comes: what is queued now was
+        // received but will never be decoded.
+        let left = frames.try_iter().count() as u64;
+        if left > 0 {
+            log::info!("{left} received frames not played at the stop");
+            self.display.lock().unwrap().discarded_at_stop += left;
         }
     }
 
@@ -159,6 +166,7 @@ impl PlayerLoop {
     fn decode(&self, frame: &ReceivedFrame) -> Option<Picture> {
         match decode(&frame.jpeg) {
             Ok((width, height, pixels)) => {
+                let (width, height, pixels) = crop_padding(width, height, pixels, self.true_size);
                 // first_frame_ms is PLAY to the first frame decoded; the playout delay that
                 // follows (before it is shown) is a choice, not a cost.
                 self.display
@@ -219,6 +227,35 @@ impl PlayerLoop {
     }
 }
 
+/// Crops a decoded picture to `true_size` when RFC 2435 padded it: the RTP/JPEG header carries
+/// the size in 8-pixel blocks (RFC 2435 3.1.5, 3.1.6), so a 641x479 source arrives as 648x480
+/// with the encoder's padding visible, and the SDP's `a=x-dimensions` says the real size. Only
+/// that padding is cropped (each side within 8 pixels of the true size, never larger): a
+/// picture of some other size is shown whole, as a stale or wrong SDP must not cut it.
+pub fn crop_padding(
+    width: usize,
+    height: usize,
+    pixels: Vec<u32>,
+    true_size: Option<(usize, usize)>,
+) -> (usize, usize, Vec<u32>) {
+    let Some((w, h)) = true_size else {
+        return (width, height, pixels);
+    };
+    let padded = |got: usize, want: usize| want > 0 && want <= got && got - want < 8;
+    if (w, h) == (width, height)
+        || !padded(width, w)
+        || !padded(height, h)
+        || pixels.len() != width * height
+    {
+        return (width, height, pixels);
+    }
+    let mut out = Vec::with_capacity(w * h);
+    for row in pixels.chunks_exact(width).take(h) {
+        out.extend_from_slice(&row[..w]);
+    }
+    (w, h, out)
+}
+
 /// Decodes a JPEG to minifb's 0RGB pixels: BGRA bytes read as little-endian words are
 /// exactly that (the alpha byte, always opaque, is cleared), so no per-pixel shuffling.
 pub fn decode(jpeg: &[u8]) -> Result<(usize, usize, Vec<u32>), String> {
@@ -233,4 +270,43 @@ pub fn decode(jpeg: &[u8]) -> Result<(usize, usize, Vec<u32>), String> {
         .map(|p| u32::from_le_bytes([p[0], p[1], p[2], 0]))
         .collect();
     Ok((info.width as usize, info.height as usize, pixels))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn picture(w: usize, h: usize) -> Vec<u32> {
+        (0..w * h)
+            .map(|i| ((i / w) << 16 | (i % w)) as u32)
+            .collect()
+    }
+
+    #[test]
+    fn rfc2435_padding_is_cropped_to_the_sdp_size() {
+        let (w, h, p) = crop_padding(648, 480, picture(648, 480), Some((641, 479)));
+        assert_eq!((w, h, p.len()), (641, 479, 641 * 479));
+        // Row y, column x of the result is row y, column x of the padded picture.
+        assert_eq!(p[0], 0);
+        assert_eq!(p[640], 640);
+        assert_eq!(p[641], 1 << 16);
+        assert_eq!(p[478 * 641 + 640], (478 << 16) | 640);
+        let (w, h, _) = crop_padding(24, 16, picture(24, 16), Some((17, 9)));
+        assert_eq!((w, h), (17, 9));
+    }
+
+    #[test]
+    fn other_sizes_are_shown_whole() {
+        for true_size in [
+            None,
+            Some((648, 480)),
+            Some((320, 240)), // not padding: a stale or wrong SDP
+            Some((700, 480)), // larger than the picture
+            Some((0, 480)),
+            Some((641, 472)),
+        ] {
+            let (w, h, p) = crop_padding(648, 480, picture(648, 480), true_size);
+            assert_eq!((w, h, p), (648, 480, picture(648, 480)), "{true_size:?}");
+        }
+    }
 }

@@ -20,6 +20,7 @@ use rtsp_proto::rtp::RtpPacket;
 use rtsp_proto::stats::ReceiverStats;
 
 use crate::connection::SharedWriter;
+use crate::player::Recorder;
 
 /// RFC 3550 6.2's minimum interval, for one receiver of one source.
 const RR_INTERVAL: Duration = Duration::from_secs(5);
@@ -101,7 +102,13 @@ pub struct ReceivedFrame {
 pub struct RxStats {
     pub rtp: ReceiverStats,
     pub frames_received: u64,
+    /// Frames dropped here: incomplete ones and those the player had no room for.
     pub frames_dropped: u64,
+    /// The part of `frames_dropped` that never arrived whole (not in `frames_received`).
+    pub frames_incomplete: u64,
+    /// Complete frames that came out of the reorder buffer when the receiver stopped:
+    /// recorded and counted as received, but never handed to the player.
+    pub frames_discarded_at_stop: u64,
     pub foreign_packets: u64,
     pub first_packet: Option<Instant>,
     pub last_packet: Option<Instant>,
@@ -223,7 +230,10 @@ struct Packet {
     arrival: Instant,
 }
 
-/// Starts receiving from `input`. Only packets from `server` are taken.
+/// Starts receiving from `input`. Only packets from `server` are taken. Every complete frame
+/// is written to `recorder` as it comes out of the depacketizer (in sequence order, before the
+/// player sees it), so the recording holds every frame counted as received, even those the
+/// player drops or never reaches.
 #[allow(clippy::too_many_arguments)] // each is one fact of the SETUP; a struct would only rename them
 pub fn spawn(
     input: Input,
@@ -234,6 +244,7 @@ pub fn spawn(
     bounds: Bounds,
     frames: SyncSender<ReceivedFrame>,
     stats: Arc<Mutex<RxStats>>,
+    recorder: Option<Recorder>,
 ) -> std::io::Result<Receiver> {
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
@@ -261,8 +272,11 @@ pub fn spawn(
                 ready: Vec::new(),
                 epoch: Instant::now(),
                 next_rr: Instant::now() + RR_INTERVAL,
+                recorder,
+                stopping: false,
             };
             r.run(input, &stop2);
+            r.finish();
         })?;
     Ok(Receiver {
         stop,
@@ -291,6 +305,10 @@ struct ReceiveLoop {
     ready: Vec<Packet>,
     epoch: Instant,
     next_rr: Instant,
+    recorder: Option<Recorder>,
+    /// Set by [`ReceiveLoop::finish`]: frames still coming out are recorded and counted as
+    /// discarded at the stop instead of going to the player.
+    stopping: bool,
 }
 
 enum Got {
@@ -301,6 +319,23 @@ enum Got {
 }
 
 impl ReceiveLoop {
+    /// At the stop: packets the reorder buffer still holds behind a gap are released (the
+    /// complete frames among them are recorded and counted as received and discarded at the
+    /// stop), and the recording is flushed.
+    fn finish(&mut self) {
+        self.stopping = true;
+        let mut ready = std::mem::take(&mut self.ready);
+        self.reorder
+            .poll(Instant::now() + Duration::from_secs(3600), &mut ready);
+        self.ready = ready;
+        self.release();
+        if let Some(r) = &mut self.recorder {
+            if let Err(e) = r.flush() {
+                log::warn!("recording: {e}");
+            }
+        }
+    }
+
     fn run(&mut self, input: Input, stop: &AtomicBool) {
         let mut buf = vec![0u8; 65536];
         while !stop.load(Ordering::Relaxed) {
@@ -467,11 +502,23 @@ impl ReceiveLoop {
             };
             let mut s = self.stats.lock().unwrap();
             s.frames_dropped += dropped;
+            s.frames_incomplete += dropped;
             let Some(jpeg) = frame else { continue };
             s.frames_received += 1;
             s.first_timestamp.get_or_insert(packet.header.timestamp);
             s.last_timestamp = Some(packet.header.timestamp);
+            if self.stopping {
+                s.frames_discarded_at_stop += 1;
+            }
             drop(s);
+            if let Some(r) = &mut self.recorder {
+                if let Err(e) = r.write(&jpeg) {
+                    log::warn!("recording: {e}");
+                }
+            }
+            if self.stopping {
+                continue;
+            }
             let f = ReceivedFrame {
                 jpeg,
                 rtp_timestamp: packet.header.timestamp,
@@ -514,6 +561,8 @@ mod tests {
             ready: Vec::new(),
             epoch: Instant::now(),
             next_rr: Instant::now() + RR_INTERVAL,
+            recorder: None,
+            stopping: false,
         };
         (l, rx)
     }
@@ -610,6 +659,46 @@ mod tests {
         let s = l.stats.lock().unwrap();
         assert!(s.frames_dropped >= 1);
         assert_eq!(s.sender_ssrc, Some(0x5678));
+    }
+
+    #[test]
+    fn the_stop_releases_records_and_counts_what_the_reorder_buffer_holds() {
+        let (mut l, frames) = test_loop(None);
+        let path = std::env::temp_dir().join(format!("rx-stop-{}.mjpeg", std::process::id()));
+        l.recorder = Some(Recorder::create(&path, crate::RecordFormat::Lab).unwrap());
+        // Held behind a gap until the stop, however slow the test runs.
+        l.reorder = ReorderBuffer::new(REORDER_PACKETS, Duration::from_secs(600));
+        let per_frame = frame_packets(1, 0, 7).len();
+        let mut packets = frame_packets(3, 0, 7);
+        // Frame 1 loses its second packet: frame 2 waits behind the gap.
+        packets.remove(per_frame + 1);
+        for p in packets {
+            l.on_rtp(p);
+        }
+        assert_eq!(
+            frames.try_iter().count(),
+            1,
+            "frame 0 only, before the stop"
+        );
+        l.finish();
+        assert_eq!(
+            frames.try_iter().count(),
+            0,
+            "nothing for the player after the stop"
+        );
+        let s = l.stats.lock().unwrap();
+        assert_eq!(
+            (
+                s.frames_received,
+                s.frames_discarded_at_stop,
+                s.frames_incomplete
+            ),
+            (2, 1, 1)
+        );
+        let data = std::fs::read(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let idx = rtsp_proto::mjpeg::index(&data, 1 << 20).unwrap();
+        assert_eq!(idx.frames.len(), 2, "frames 0 and 2 recorded");
     }
 
     #[test]

@@ -10,8 +10,16 @@ pub struct Stats {
     pub frames_received: u64,
     /// Frames decoded successfully.
     pub frames_decoded: u64,
-    /// Frames incomplete (a fragment lost) or corrupt (decode failed).
+    /// Frames incomplete (a fragment lost), corrupt (decode failed), or complete but dropped
+    /// because the player was behind.
     pub frames_dropped: u64,
+    /// The part of `frames_dropped` that never arrived whole (a fragment lost, an oversized or
+    /// malformed frame): those are not in `frames_received`.
+    pub frames_incomplete: u64,
+    /// Complete frames received but neither decoded nor dropped when playback stopped
+    /// (`--frames`, `--duration`, a signal, TEARDOWN): still in the playout queue or released
+    /// from the reorder buffer at the stop. They are recorded like every received frame.
+    pub frames_discarded_at_stop: u64,
     pub packets_received: u64,
     /// RFC 3550 A.3 cumulative loss (expected - received).
     pub packets_lost: i64,
@@ -43,16 +51,26 @@ impl Stats {
         }
     }
 
+    /// Whether the frame counts add up: every frame that arrived, whole or not, was decoded,
+    /// dropped or discarded at the stop. Without loss (`frames_incomplete` 0) that is
+    /// `frames_received = frames_decoded + frames_dropped + frames_discarded_at_stop`.
+    pub fn frames_add_up(&self) -> bool {
+        self.frames_received + self.frames_incomplete
+            == self.frames_decoded + self.frames_dropped + self.frames_discarded_at_stop
+    }
+
     /// One JSON object with every field; hand-written, as it is one flat object.
     pub fn to_json(&self) -> String {
         let opt = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v:.3}"));
         let mut s = String::from("{");
         let _ = write!(
             s,
-            "\"frames_received\":{},\"frames_decoded\":{},\"frames_dropped\":{},\"packets_received\":{},\"packets_lost\":{},\"jitter_ms\":{},\"kbps\":{:.3},\"fps\":{:.3},\"first_frame_ms\":{},\"foreign_packets\":{},\"transport\":\"{}\",\"fallback\":{},\"dialect\":\"{}\",\"width\":{},\"height\":{}",
+            "\"frames_received\":{},\"frames_decoded\":{},\"frames_dropped\":{},\"frames_incomplete\":{},\"frames_discarded_at_stop\":{},\"packets_received\":{},\"packets_lost\":{},\"jitter_ms\":{},\"kbps\":{:.3},\"fps\":{:.3},\"first_frame_ms\":{},\"foreign_packets\":{},\"transport\":\"{}\",\"fallback\":{},\"dialect\":\"{}\",\"width\":{},\"height\":{}",
             self.frames_received,
             self.frames_decoded,
             self.frames_dropped,
+            self.frames_incomplete,
+            self.frames_discarded_at_stop,
             self.packets_received,
             self.packets_lost,
             opt(self.jitter_ms),
@@ -72,8 +90,12 @@ impl Stats {
 
     /// The live part of the window title and the exit summary.
     pub fn summary(&self) -> String {
+        let discarded = match self.frames_discarded_at_stop {
+            0 => String::new(),
+            n => format!(", {n} discarded at stop"),
+        };
         format!(
-            "{:.1} fps, {:.0} kbps, loss {:.1}%, jitter {}, {} frames ({} dropped)",
+            "{:.1} fps, {:.0} kbps, loss {:.1}%, jitter {}, {} frames ({} dropped{discarded})",
             self.fps,
             self.kbps,
             self.loss_percent(),
@@ -114,6 +136,8 @@ mod tests {
             "frames_received\":3",
             "frames_decoded",
             "frames_dropped",
+            "frames_incomplete",
+            "frames_discarded_at_stop",
             "packets_received",
             "packets_lost",
             "jitter_ms\":1.500",

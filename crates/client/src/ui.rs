@@ -191,11 +191,10 @@ pub fn run_window(opts: &Options, autoplay: bool) -> Result<crate::stats::Stats,
                 source,
             })?;
     }
-    let stats = s.stats();
     if s.state != PlayState::Init {
         let _ = s.teardown();
     }
-    Ok(stats)
+    Ok(s.stats())
 }
 
 fn open_window(title: &str, w: usize, h: usize) -> Result<Window, ClientError> {

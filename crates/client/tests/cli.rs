@@ -82,6 +82,52 @@ fn headless_writes_stats_json_and_a_lab_format_recording() {
     );
 }
 
+/// `--duration` stops mid-stream: the frame counts still add up (received = decoded + dropped
+/// + discarded at the stop) and the recording holds every complete frame received.
+#[test]
+fn a_duration_stop_adds_up_and_records_every_received_frame() {
+    let server = start_server(&videos_dir(), |_| {});
+    let rec = scratch_dir("cli-duration").join("rec.mjpeg");
+    let o = client(&[
+        &url(&server, "video.mjpeg"),
+        "--headless",
+        "--duration",
+        "1.5",
+        "--stats-json",
+        "-",
+        "--record",
+        rec.to_str().unwrap(),
+        "--record-format",
+        "lab",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json = String::from_utf8(o.stdout).unwrap();
+    let n = |key| json_number(&json, key) as u64;
+    let received = n("frames_received");
+    assert!(received >= 5, "{json}");
+    assert_eq!(n("frames_incomplete"), 0, "{json}");
+    assert_eq!(
+        received,
+        n("frames_decoded") + n("frames_dropped") + n("frames_discarded_at_stop"),
+        "{json}"
+    );
+    // The lab format: a 5-digit ASCII length, then the JPEG.
+    let data = std::fs::read(&rec).unwrap();
+    let mut frames = 0u64;
+    let mut at = 0;
+    while at < data.len() {
+        let len: usize = std::str::from_utf8(&data[at..at + 5])
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(&data[at + 5..at + 7], &[0xff, 0xd8], "frame {frames}");
+        at += 5 + len;
+        frames += 1;
+    }
+    assert_eq!(at, data.len());
+    assert_eq!(frames, received, "{json}");
+}
+
 #[test]
 fn the_labs_command_line_form_works() {
     let server = start_server(&videos_dir(), |_| {});

@@ -277,7 +277,9 @@ impl ClientSession {
         Ok(())
     }
 
-    /// TEARDOWN (after an RTCP BYE), and the threads stop.
+    /// TEARDOWN (after an RTCP BYE), and the threads stop: the receiver first (it records and
+    /// counts what its reorder buffer still holds), then the player (it counts what is still
+    /// queued for it as discarded at the stop), so [`ClientSession::stats`] afterwards adds up.
     pub fn teardown(&mut self) -> Result<(), ClientError> {
         if self.state == PlayState::Init {
             return Err(ClientError::NotAllowed {
@@ -296,6 +298,7 @@ impl ClientSession {
                 self.lab(Method::Teardown, s).map(|_| ())
             }
         };
+        // In this order: the receiver hands the player nothing after it is gone.
         self.receiver = None;
         self.player = None;
         self.session = None;
@@ -397,7 +400,9 @@ impl ClientSession {
                 .is_some_and(|t| t.elapsed() > Duration::from_secs(2))
     }
 
-    /// The statistics now.
+    /// The statistics now. While playing, frames in flight between the receiver and the player
+    /// are in none of the frame counts; after [`ClientSession::teardown`] every received frame
+    /// is decoded, dropped or discarded at the stop ([`Stats::frames_add_up`]).
     pub fn stats(&self) -> Stats {
         let rx = self.rx.lock().unwrap();
         let d = self.display.lock().unwrap();
@@ -419,6 +424,8 @@ impl ClientSession {
             frames_received: rx.frames_received,
             frames_decoded: d.frames_decoded,
             frames_dropped: rx.frames_dropped + d.decode_errors,
+            frames_incomplete: rx.frames_incomplete,
+            frames_discarded_at_stop: rx.frames_discarded_at_stop + d.discarded_at_stop,
             packets_received: rx.packets_received(),
             packets_lost: rx.packets_lost(),
             jitter_ms: (self.dialect == Dialect::Standard).then(|| rx.rtp.jitter() as f64 / 90.0),

@@ -225,13 +225,14 @@ impl ClientSession {
         };
         // A new transport starts counting afresh.
         self.rx = Arc::new(Mutex::new(RxStats::default()));
+        let dimensions = self.info.as_ref().and_then(|i| i.dimensions);
         self.player = Some(
             player::spawn(
                 frames,
                 self.display.clone(),
                 clock,
                 self.opts.playout_delay,
-                recorder,
+                dimensions.map(|(w, h)| (w as usize, h as usize)),
             )
             .map_err(ClientError::io("start player"))?,
         );
@@ -246,14 +247,11 @@ impl ClientSession {
                 receiver::Bounds {
                     max_frame: self.opts.max_frame,
                     reorder_packets: self.opts.reorder_packets,
-                    dimensions: self
-                        .info
-                        .as_ref()
-                        .and_then(|i| i.dimensions)
-                        .map(|(w, h)| (w.min(65535) as u16, h.min(65535) as u16)),
+                    dimensions: dimensions.map(|(w, h)| (w.min(65535) as u16, h.min(65535) as u16)),
                 },
                 tx,
                 self.rx.clone(),
+                recorder,
             )
             .map_err(ClientError::io("start receiver"))?,
         );
