@@ -37,6 +37,7 @@ fn prepare_reports_each_files_classes() {
         ("qhd_420", "20 as-is, 0 lossless, 0 lossy, 0 skipped"),
         ("hd_dri", "20 as-is, 0 lossless, 0 lossy, 0 skipped"),
         ("fhd_huge", "20 as-is, 0 lossless, 0 lossy, 0 skipped"),
+        ("small_rgb", "0 as-is, 0 lossless, 20 lossy, 0 skipped (lossy: RGB, not YCbCr)"),
     ];
     for (name, classes) in expect {
         let line = format!("{name}.mjpeg: 20 frames: {classes}");
@@ -45,6 +46,6 @@ fn prepare_reports_each_files_classes() {
             "missing {line:?} in\n{report}"
         );
     }
-    assert_eq!(report.lines().count(), 14, "{report}");
+    assert_eq!(report.lines().count(), 15, "{report}");
     assert!(!report.contains("failed"), "{report}");
 }
