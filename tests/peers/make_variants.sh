@@ -58,4 +58,20 @@ rm -f "$tmp"/*
 $FF -f lavfi -i "$(src 384x288)" -frames:v $N "$tmp/p%03d.ppm"
 : >"$OUT/small_rgb.mjpeg"
 for f in "$tmp"/p*.ppm; do cjpeg -rgb -quality 90 "$f" >>"$OUT/small_rgb.mjpeg"; done
+# Three quantization tables (Cb's and Cr's differ) and 16-bit tables (SOF1, quantizers up to
+# 3025): RFC 2435 sends neither, and both re-quantize exactly (the source's pixels).
+cat >"$tmp/q3.txt" <<'TABLES'
+16 11 10 16 24 40 51 61 12 12 14 19 26 58 60 55 14 13 16 24 40 57 69 56 14 17 22 29 51 87 80 62
+18 22 37 56 68 109 103 77 24 35 55 64 81 104 113 92 49 64 78 87 103 121 120 101 72 92 95 98 112 100 103 99
+17 18 24 47 99 99 99 99 18 21 26 66 99 99 99 99 24 26 56 99 99 99 99 99 47 66 99 99 99 99 99 99
+99 99 99 99 99 99 99 99 99 99 99 99 99 99 99 99 99 99 99 99 99 99 99 99 99 99 99 99 99 99 99 99
+9 9 12 24 50 50 50 50 9 11 13 33 50 50 50 50 12 13 28 50 50 50 50 50 24 33 50 50 50 50 50 50
+50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50 50
+TABLES
+: >"$OUT/small_3tables.mjpeg"
+: >"$OUT/small_16bit.mjpeg"
+for f in "$tmp"/p*.ppm; do
+  cjpeg -qtables "$tmp/q3.txt" -qslots 0,1,2 -sample 2x2 "$f" >>"$OUT/small_3tables.mjpeg"
+  cjpeg -quality 2 "$f" 2>/dev/null >>"$OUT/small_16bit.mjpeg"
+done
 echo "$stamp" >"$OUT/.stamp"

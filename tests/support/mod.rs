@@ -453,7 +453,17 @@ pub fn gstreamer_plays(url: &str, transport: &str, seconds: u32) -> Vec<Vec<u8>>
     // SIGINT with -e makes gst-launch send EOS, so every depayloaded frame reaches the sink.
     let o = run(
         Command::new("timeout")
-            .args(["-s", "INT", &seconds.to_string(), "gst-launch-1.0", "-e"])
+            // -k: a pipeline that does not finish its EOS is killed 10 s later, or it would
+            // hold the output pipes open and `run` would wait for ever.
+            .args([
+                "-k",
+                "10",
+                "-s",
+                "INT",
+                &seconds.to_string(),
+                "gst-launch-1.0",
+                "-e",
+            ])
             .args(pipeline.split(' ')),
         Duration::from_secs(30 + seconds as u64),
     );

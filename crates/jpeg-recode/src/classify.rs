@@ -83,10 +83,12 @@ pub enum Unrecodable {
     TooLarge,
     #[error("quantization table not defined")]
     QuantTableUndefined,
-    #[error("16-bit quantizers above 255")]
-    QuantizerAbove255,
     #[error("Cb and Cr sampled differently")]
     ChromaSampledDifferently,
+    /// Only [`crate::encode_baseline`] given coefficients not re-quantized says this (and the
+    /// next): [`crate::transcode`] makes every table fit first.
+    #[error("quantizers above 255")]
+    QuantizerAbove255,
     #[error("Cb and Cr use different quantization tables")]
     ChromaTables,
     #[error("chroma sampled more finely than luma")]
@@ -176,15 +178,12 @@ pub fn recodable(info: &JpegInfo) -> Result<TargetSampling, Unrecodable> {
     }
     let mut layout = Vec::with_capacity(info.components.len());
     for c in &info.components {
-        let t = info
-            .quant_tables
+        info.quant_tables
             .get(c.tq as usize)
             .and_then(|t| t.as_deref())
             .ok_or(Unrecodable::QuantTableUndefined)?;
-        if t.len() == 128 && t.chunks(2).any(|p| p[0] != 0) {
-            return Err(Unrecodable::QuantizerAbove255);
-        }
-        layout.push((c.h, c.v, t));
+        // Any tables do: those RFC 2435 cannot send are re-quantized exactly (`requant`).
+        layout.push((c.h, c.v, ()));
     }
     chroma_layout(&layout)
 }

@@ -135,7 +135,7 @@ pub fn encode_baseline(c: &Coefficients) -> Result<Vec<u8>, RecodeError> {
         acc: 0,
         bits: 0,
     };
-    write_scan(&mut w, c, yh, yv);
+    write_scan(&mut w, c, yh, yv)?;
     w.flush();
     let mut out = w.out;
     out.extend_from_slice(&[0xff, marker::EOI]);
@@ -143,7 +143,12 @@ pub fn encode_baseline(c: &Coefficients) -> Result<Vec<u8>, RecodeError> {
 }
 
 /// The one interleaved scan: MCUs of `yh` x `yv` luma blocks and one block of each chroma.
-fn write_scan(w: &mut BitWriter, c: &Coefficients, yh: usize, yv: usize) {
+fn write_scan(
+    w: &mut BitWriter,
+    c: &Coefficients,
+    yh: usize,
+    yv: usize,
+) -> Result<(), RecodeError> {
     let enc: Vec<HuffmanEncoder> = STANDARD_HUFFMAN.iter().map(HuffmanEncoder::new).collect();
     let mcux = (c.width as usize).div_ceil(8 * yh);
     let mcuy = (c.height as usize).div_ceil(8 * yv);
@@ -175,27 +180,34 @@ fn write_scan(w: &mut BitWriter, c: &Coefficients, yh: usize, yv: usize) {
                         .get(comp)
                         .and_then(|k| k.block(mx * h + bx, my * v + by))
                         .unwrap_or(&zero);
-                    encode_block(w, block, pred, dc, ac);
+                    encode_block(w, block, pred, dc, ac)?;
                 }
             }
         }
     }
+    Ok(())
 }
 
+/// Writes one block. Baseline codes DC differences of category 11 at most and AC values of
+/// category 10 at most (T.81 F.1.2.1); anything larger cannot be written.
 fn encode_block(
     w: &mut BitWriter,
     block: &[i16; 64],
     pred: &mut i32,
     dc: &HuffmanEncoder,
     ac: &HuffmanEncoder,
-) {
+) -> Result<(), RecodeError> {
+    let too_large = |coefficient, value| RecodeError::TooLargeForBaseline { coefficient, value };
     let diff = block[0] as i32 - *pred;
     *pred = block[0] as i32;
     let (s, bits) = category(diff);
+    if s > 11 {
+        return Err(too_large(0, block[0] as i32));
+    }
     dc.put(w, s as u8);
     w.put(bits, s);
     let mut run = 0;
-    for &coef in &block[1..] {
+    for (k, &coef) in block.iter().enumerate().skip(1) {
         if coef == 0 {
             run += 1;
             continue;
@@ -205,6 +217,9 @@ fn encode_block(
             run -= 16;
         }
         let (s, bits) = category(coef as i32);
+        if s > 10 {
+            return Err(too_large(k, coef as i32));
+        }
         ac.put(w, ((run << 4) | s) as u8);
         w.put(bits, s);
         run = 0;
@@ -212,4 +227,5 @@ fn encode_block(
     if run > 0 {
         ac.put(w, 0x00);
     }
+    Ok(())
 }

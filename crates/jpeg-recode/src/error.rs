@@ -19,6 +19,11 @@ pub enum RecodeError {
     /// Only coefficients carry no offsets; a DQT with a 0 would have been refused on decoding.
     #[error("a quantization table has a quantizer of 0")]
     ZeroQuantizer,
+    /// Coefficient `coefficient` (zig-zag index) of a block is `value` (after exact
+    /// re-quantization, say), more than baseline coding can write: a DC difference above
+    /// category 11, an AC value above category 10.
+    #[error("coefficient {coefficient} is {value}, too large for baseline coding")]
+    TooLargeForBaseline { coefficient: usize, value: i32 },
 }
 
 /// What is wrong in entropy-coded data.

@@ -11,21 +11,27 @@
 //! coefficients are written. So decoding the entropy-coded data to coefficients ([`decode`])
 //! and writing them again as one baseline interleaved scan with the Annex K Huffman tables
 //! and canonical sampling factors ([`encode_baseline`]) changes the bytes and never the
-//! picture. What cannot be expressed that way (a chroma ratio other than 4:2:0 or 4:2:2, Cb
-//! and Cr with different tables, quantizers above 255) is decoded to pixels and encoded
-//! again ([`reencode`]).
+//! picture. Tables RFC 2435 cannot send (Cb and Cr with different tables, quantizers above
+//! 255) are replaced by 8-bit tables whose entries divide the originals, with the coefficients
+//! scaled to match: the same picture again. What cannot be expressed that way loses as little
+//! as it can: a YCbCr frame with another chroma ratio (4:4:4, 4:4:0, 4:1:1) keeps its luma
+//! coefficients and only its chroma is resampled ([`reencode_chroma`]); RGB and CMYK are
+//! decoded to pixels and encoded again ([`reencode`]).
 //!
 //! This is CPU work (tens of milliseconds for an HD frame), not wire: it lives apart from
 //! `rtsp-proto`, and the server runs it off its send path.
 
+mod chroma;
 mod classify;
 mod decode;
 mod encode;
 mod error;
 mod huffman;
 mod reencode;
+mod requant;
 mod scan;
 
+pub use chroma::reencode_chroma;
 pub use classify::{
     classify, classify_info, recodable, Conversion, FrameClass, SkipReason, TargetSampling,
     Unrecodable,
@@ -37,9 +43,13 @@ pub use reencode::{reencode, ReencodeError};
 
 use rtsp_proto::jpeg::{JpegError, JpegInfo, Rfc2435Error, Rfc2435Params};
 
-/// Decodes and re-encodes in one step: the lossless conversion of one frame.
+/// Decodes and re-encodes in one step: the lossless conversion of one frame. Tables RFC 2435
+/// cannot say (Cb's and Cr's differ, quantizers above 255) are replaced by ones that say the
+/// same coefficients exactly (see `requant`).
 pub fn transcode(data: &[u8]) -> Result<Vec<u8>, RecodeError> {
-    encode_baseline(&decode(data)?)
+    let mut c = decode(data)?;
+    requant::requantize_exactly(&mut c)?;
+    encode_baseline(&c)
 }
 
 /// A frame converted for RFC 2435.
@@ -77,8 +87,18 @@ pub enum ConvertError {
 /// Converts one frame the way its class asked for, and checks RFC 2435 carries the result.
 pub fn convert(jpeg: &[u8], how: Conversion) -> Result<Converted, ConvertError> {
     let out = match how {
-        Conversion::Lossless => transcode(jpeg)?,
-        Conversion::Lossy => reencode(jpeg)?,
+        // Exact re-quantization can, rarely, need coefficients baseline cannot code: then
+        // pixels are the way, as for any frame that cannot be re-coded.
+        Conversion::Lossless => match transcode(jpeg) {
+            Err(RecodeError::TooLargeForBaseline { .. }) => reencode(jpeg)?,
+            other => other?,
+        },
+        // YCbCr keeps its luma coefficients; what that does not fit (RGB, CMYK, luma not at
+        // full resolution) is decoded whole.
+        Conversion::Lossy => match reencode_chroma(jpeg) {
+            Ok(out) => out,
+            Err(_) => reencode(jpeg)?,
+        },
     };
     let info = JpegInfo::parse(&out).map_err(ConvertError::Unreadable)?;
     let params = info.rfc2435().map_err(ConvertError::NotCarried)?;

@@ -231,3 +231,43 @@ fn an_rgb_jpeg_is_converted_to_ycbcr_with_its_colours() {
     let psnr = 10.0 * (255.0f64 * 255.0 / mse.max(1e-9)).log10();
     assert!(psnr > 30.0, "colours lost: {psnr:.1} dB");
 }
+
+#[test]
+fn a_444_frame_keeps_its_luma_coefficients_and_only_chroma_is_resampled() {
+    use jpeg_encoder::{ColorType as C, SamplingFactor as S};
+    let source = encoded(C::Rgb, S::R_4_4_4, false, false);
+    assert_eq!(classify(&source), FrameClass::Lossy(Unrecodable::Yuv444));
+    let out = convert(&source, Conversion::Lossy).unwrap();
+    assert!(matches!(classify(&out.jpeg), FrameClass::AsIs { .. }));
+    let (a, b) = (decode(&source).unwrap(), decode(&out.jpeg).unwrap());
+    let (ya, yb) = (&a.components[0], &b.components[0]);
+    assert_eq!(ya.quant, yb.quant);
+    // Every luma block inside the picture is the source's, coefficient for coefficient.
+    let (bw, bh) = (
+        (a.width as usize).div_ceil(8),
+        (a.height as usize).div_ceil(8),
+    );
+    for by in 0..bh {
+        for bx in 0..bw {
+            assert_eq!(
+                ya.block(bx, by),
+                yb.block(bx, by),
+                "luma block ({bx}, {by})"
+            );
+        }
+    }
+    // Chroma at half size both ways. This picture is noise in every channel, so halving
+    // chroma loses much of it whichever way: about as much as decoding the whole frame and
+    // encoding it again loses.
+    assert_eq!((b.components[1].h, b.components[1].v), (1, 1));
+    let mse = |jpeg: &[u8]| {
+        let (p, q) = (rgb(&source), rgb(jpeg));
+        p.iter()
+            .zip(&q)
+            .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+            .sum::<f64>()
+            / p.len() as f64
+    };
+    let (ours, whole) = (mse(&out.jpeg), mse(&reencode(&source).unwrap()));
+    assert!(ours < whole * 1.1, "mse {ours:.0}, whole frame {whole:.0}");
+}

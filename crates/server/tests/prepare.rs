@@ -38,6 +38,8 @@ fn prepare_reports_each_files_classes() {
         ("hd_dri", "20 as-is, 0 lossless, 0 lossy, 0 skipped"),
         ("fhd_huge", "20 as-is, 0 lossless, 0 lossy, 0 skipped"),
         ("small_rgb", "0 as-is, 0 lossless, 20 lossy, 0 skipped (lossy: RGB, not YCbCr)"),
+        ("small_3tables", "0 as-is, 20 lossless, 0 lossy, 0 skipped (lossless: Cb and Cr use different quantization tables)"),
+        ("small_16bit", "0 as-is, 20 lossless, 0 lossy, 0 skipped (lossless: 16-bit quantization table)"),
     ];
     for (name, classes) in expect {
         let line = format!("{name}.mjpeg: 20 frames: {classes}");
@@ -46,6 +48,6 @@ fn prepare_reports_each_files_classes() {
             "missing {line:?} in\n{report}"
         );
     }
-    assert_eq!(report.lines().count(), 15, "{report}");
+    assert_eq!(report.lines().count(), 17, "{report}");
     assert!(!report.contains("failed"), "{report}");
 }
