@@ -3,8 +3,8 @@
 //!
 //! `cargo run --release -p jpeg-recode --example psnr -- SOURCE.mjpeg [CONVERTED.mjpeg]`
 //! compares SOURCE with CONVERTED (say ffmpeg's conversion of it), or, without CONVERTED,
-//! with our conversion of each frame (`PIXELS=1`: decoding and re-encoding the whole frame,
-//! the path used before luma was kept).
+//! with our conversion of each frame (`PIXELS=1`: every converted frame decoded and encoded
+//! again whole, even those re-coded exactly otherwise).
 
 fn frames(path: &str) -> Vec<Vec<u8>> {
     let data = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));

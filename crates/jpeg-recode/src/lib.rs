@@ -13,15 +13,14 @@
 //! and canonical sampling factors ([`encode_baseline`]) changes the bytes and never the
 //! picture. Tables RFC 2435 cannot send (Cb and Cr with different tables, quantizers above
 //! 255) are replaced by 8-bit tables whose entries divide the originals, with the coefficients
-//! scaled to match: the same picture again. What cannot be expressed that way loses as little
-//! as it can: a YCbCr frame with another chroma ratio (4:4:4, 4:4:0, 4:1:1) keeps its luma
-//! coefficients and only its chroma is resampled ([`reencode_chroma`]); RGB and CMYK are
-//! decoded to pixels and encoded again ([`reencode`]).
+//! scaled to match: the same picture again. What cannot be expressed that way (a chroma ratio
+//! other than 4:2:0 or 4:2:2, RGB, CMYK) is decoded to pixels and encoded again ([`reencode`]):
+//! keeping luma's coefficients and resampling chroma alone measured no closer to the source and
+//! three times slower (BENCHMARKS.md, 2026-12-01 19:00).
 //!
 //! This is CPU work (tens of milliseconds for an HD frame), not wire: it lives apart from
 //! `rtsp-proto`, and the server runs it off its send path.
 
-mod chroma;
 mod classify;
 mod decode;
 mod encode;
@@ -31,7 +30,6 @@ mod reencode;
 mod requant;
 mod scan;
 
-pub use chroma::reencode_chroma;
 pub use classify::{
     classify, classify_info, recodable, Conversion, FrameClass, SkipReason, TargetSampling,
     Unrecodable,
@@ -93,12 +91,7 @@ pub fn convert(jpeg: &[u8], how: Conversion) -> Result<Converted, ConvertError> 
             Err(RecodeError::TooLargeForBaseline { .. }) => reencode(jpeg)?,
             other => other?,
         },
-        // YCbCr keeps its luma coefficients; what that does not fit (RGB, CMYK, luma not at
-        // full resolution) is decoded whole.
-        Conversion::Lossy => match reencode_chroma(jpeg) {
-            Ok(out) => out,
-            Err(_) => reencode(jpeg)?,
-        },
+        Conversion::Lossy => reencode(jpeg)?,
     };
     let info = JpegInfo::parse(&out).map_err(ConvertError::Unreadable)?;
     let params = info.rfc2435().map_err(ConvertError::NotCarried)?;

@@ -1,6 +1,6 @@
-//! The whole-frame fallback: frames with no luma to keep (RGB, CMYK) and YCbCr frames
-//! [`crate::reencode_chroma`] cannot take are decoded to pixels and encoded again as baseline
-//! 4:2:0 with the source's own quantization tables, so quality stays where it was.
+//! The lossy fallback: frames that cannot be re-coded without loss (4:4:4, 4:4:0, 4:1:1, RGB,
+//! CMYK...) are decoded to pixels and encoded again as baseline 4:2:0 with the source's own
+//! quantization tables, so quality stays where it was.
 
 use rtsp_proto::jpeg::tables::{q_tables, ZIGZAG};
 use rtsp_proto::jpeg::{JpegError, JpegInfo};
