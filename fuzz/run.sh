@@ -1,13 +1,35 @@
 #!/usr/bin/env bash
 # Usage: fuzz/run.sh [SECONDS] [TARGET...]
+#        RUNS=N fuzz/run.sh [SECONDS] [TARGET...]
 #   Runs each cargo-fuzz target (all by default) for SECONDS (default 10), starting from the
 #   seeds in fuzz/seeds/TARGET (real exchanges and frames) and the corpus it grows in
-#   fuzz/corpus/TARGET (not committed). Prints one line per target with libFuzzer's run count;
-#   exits non-zero on the first crash (the input is saved under fuzz/artifacts/TARGET).
+#   fuzz/corpus/TARGET (not committed). Targets that read RTSP bytes (rtsp_parse, rtsp_headers,
+#   interleaved) also start from the transcripts tests/data/*.rtsp, each whole and each of its
+#   messages on its own (extracted into a temporary directory; nothing is written to seeds/).
+#   With RUNS=N each target runs until libFuzzer has executed N inputs (-runs=N) instead, with
+#   no time limit unless SECONDS is given too (then whichever comes first).
+#   Prints one line per target: libFuzzer's run count, the wall seconds the run took, and the
+#   corpus size; exits non-zero on the first crash (the input is saved under
+#   fuzz/artifacts/TARGET). LOGDIR=DIR keeps each target's libFuzzer output as DIR/TARGET.log
+#   (by default it goes to a temporary file, shown only on failure).
 set -euo pipefail
 cd "$(dirname "$0")"
-secs=${1:-10}
-shift || true
+secs=
+if [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; then
+  secs=$1
+  shift
+fi
+runs_limit=${RUNS:-}
+if [ -n "$runs_limit" ] && ! [[ $runs_limit =~ ^[0-9]+$ ]]; then
+  echo "fuzz: RUNS must be a number of executions, not '$runs_limit'" >&2
+  exit 2
+fi
+if [ -z "$runs_limit" ] && [ -z "$secs" ]; then
+  secs=10
+fi
+limits=()
+[ -n "$runs_limit" ] && limits+=(-runs="$runs_limit")
+[ -n "$secs" ] && limits+=(-max_total_time="$secs")
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked --quiet
 fi
@@ -18,16 +40,55 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   mapfile -t targets < <(cargo fuzz list)
 fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# The RTSP transcripts as seeds: each file whole, and each "%% C->S N" / "%% S->C N" record's
+# N bytes (the format tests/data/*.rtsp headers describe) as a file of its own.
+rtsp_seeds=$tmp/rtsp_seeds
+mkdir -p "$rtsp_seeds"
+for f in ../tests/data/*.rtsp; do
+  name=$(basename "$f" .rtsp)
+  cp "$f" "$rtsp_seeds/$name.rtsp"
+  i=0
+  while IFS=: read -r off header; do
+    n=${header##* }
+    start=$((off + ${#header} + 1))
+    tail -c +$((start + 1)) "$f" | head -c "$n" >"$rtsp_seeds/${name}_$(printf %02d $i)"
+    i=$((i + 1))
+  done < <(grep -boa '^%% [CS]->[CS] [0-9][0-9]*$' "$f")
+done
+
+# Build every target first, so the seconds reported below are fuzzing, not compiling.
 for t in "${targets[@]}"; do
-  mkdir -p "corpus/$t"
-  log=$(mktemp)
-  if ! cargo fuzz run --sanitizer address "$t" "corpus/$t" "seeds/$t" -- \
-      -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536 >"$log" 2>&1; then
-    tail -40 "$log"
-    echo "fuzz: FAIL target=$t"
+  if ! cargo fuzz build --sanitizer address "$t" >"$tmp/build.log" 2>&1; then
+    tail -40 "$tmp/build.log"
+    echo "fuzz: FAIL build target=$t"
     exit 1
   fi
+done
+
+for t in "${targets[@]}"; do
+  mkdir -p "corpus/$t"
+  dirs=("corpus/$t" "seeds/$t")
+  case $t in
+    rtsp_parse | rtsp_headers | interleaved) dirs+=("$rtsp_seeds") ;;
+  esac
+  if [ -n "${LOGDIR:-}" ]; then
+    mkdir -p "$LOGDIR"
+    log=$LOGDIR/$t.log
+  else
+    log=$tmp/$t.log
+  fi
+  t0=$(date +%s.%N)
+  if ! cargo fuzz run --sanitizer address "$t" "${dirs[@]}" -- \
+      "${limits[@]}" -rss_limit_mb=2048 -max_len=65536 >"$log" 2>&1; then
+    tail -40 "$log"
+    echo "fuzz: FAIL target=$t log=$log"
+    exit 1
+  fi
+  t1=$(date +%s.%N)
   runs=$(grep -o 'Done [0-9]* runs' "$log" | tail -1 | grep -o '[0-9]*' || echo "?")
-  echo "fuzz: ok target=$t seconds=$secs runs=$runs corpus=$(ls "corpus/$t" | wc -l)"
-  rm -f "$log"
+  wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", b - a }')
+  echo "fuzz: ok target=$t runs=$runs seconds=$wall corpus=$(ls "corpus/$t" | wc -l)"
 done
