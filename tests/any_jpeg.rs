@@ -42,6 +42,11 @@ const VARIANTS: &[(&str, Class)] = &[
     ("small_rgb", Class::Lossy),
     ("small_3tables", Class::Lossless),
     ("small_16bit", Class::Lossless),
+    ("small_422_dri", Class::AsIs),
+    ("small_cmyk", Class::Lossy),
+    ("tiny_8x8", Class::AsIs),
+    ("small_sizes", Class::AsIs),
+    ("small_segments", Class::AsIs),
 ];
 
 /// The variants, generated once (cached under target/ across runs), or `None` when the tools

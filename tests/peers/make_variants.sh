@@ -74,4 +74,41 @@ for f in "$tmp"/p*.ppm; do
   cjpeg -qtables "$tmp/q3.txt" -qslots 0,1,2 -sample 2x2 "$f" >>"$OUT/small_3tables.mjpeg"
   cjpeg -quality 2 "$f" 2>/dev/null >>"$OUT/small_16bit.mjpeg"
 done
+# Canonical 4:2:2 with a restart marker every MCU: as is.
+: >"$OUT/small_422_dri.mjpeg"
+for f in "$tmp"/p*.ppm; do cjpeg -sample 2x1 -restart 1 "$f" >>"$OUT/small_422_dri.mjpeg"; done
+# CMYK (ImageMagick writes Adobe YCCK): lossy, via pixels.
+: >"$OUT/small_cmyk.mjpeg"
+for f in "$tmp"/p*.ppm; do convert "$f" -colorspace CMYK -quality 90 jpg:- >>"$OUT/small_cmyk.mjpeg"; done
+# The smallest picture, 8x8 (one block of luma): as is.
+rm -f "$tmp"/t*.ppm
+$FF -f lavfi -i "$(src 8x8)" -frames:v $N "$tmp/t%03d.ppm"
+: >"$OUT/tiny_8x8.mjpeg"
+for f in "$tmp"/t*.ppm; do cjpeg "$f" >>"$OUT/tiny_8x8.mjpeg"; done
+# The size changes halfway: ten frames at 384x288, ten at 320x240. As is.
+rm -f "$tmp"/s*.ppm
+$FF -f lavfi -i "$(src 320x240)" -frames:v 10 "$tmp/s%03d.ppm"
+: >"$OUT/small_sizes.mjpeg"
+for f in $(ls "$tmp"/p*.ppm | head -10) "$tmp"/s*.ppm; do cjpeg "$f" >>"$OUT/small_sizes.mjpeg"; done
+# Segments RFC 2435 ignores or a parser must step over: an Exif APP1 and a COM before the
+# tables, the tables (DQT, DHT) after SOF0, and 0xFF fill bytes before every marker (T.81
+# B.1.1.2). As is: the same scan data.
+: >"$OUT/small_segments.mjpeg"
+for f in "$tmp"/p*.ppm; do
+  cjpeg "$f" | wrjpgcom -comment "made by make_variants.sh" | /usr/bin/python3 -c '
+import sys
+d = sys.stdin.buffer.read()
+segs, pos = [], 2
+while d[pos + 1] != 0xDA:
+    n = int.from_bytes(d[pos + 2:pos + 4], "big")
+    segs.append(d[pos:pos + 2 + n])
+    pos += 2 + n
+tables = [s for s in segs if s[1] in (0xDB, 0xC4)]
+others = [s for s in segs if s[1] not in (0xDB, 0xC4)]
+exif = b"\xff\xe1" + (2 + 14).to_bytes(2, "big") + b"Exif\0\0MM\0\x2a\0\0\0\x08"
+fill = lambda s: b"\xff\xff" + s
+out = b"\xff\xd8" + fill(exif) + b"".join(fill(s) for s in others) + b"".join(fill(s) for s in tables) + fill(d[pos:])
+sys.stdout.buffer.write(out)
+' >>"$OUT/small_segments.mjpeg"
+done
 echo "$stamp" >"$OUT/.stamp"

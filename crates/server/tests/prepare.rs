@@ -40,6 +40,11 @@ fn prepare_reports_each_files_classes() {
         ("small_rgb", "0 as-is, 0 lossless, 20 lossy, 0 skipped (lossy: RGB, not YCbCr)"),
         ("small_3tables", "0 as-is, 20 lossless, 0 lossy, 0 skipped (lossless: Cb and Cr use different quantization tables)"),
         ("small_16bit", "0 as-is, 20 lossless, 0 lossy, 0 skipped (lossless: 16-bit quantization table)"),
+        ("small_422_dri", "20 as-is, 0 lossless, 0 lossy, 0 skipped"),
+        ("small_cmyk", "0 as-is, 0 lossless, 20 lossy, 0 skipped (lossy: 4 components (CMYK))"),
+        ("tiny_8x8", "20 as-is, 0 lossless, 0 lossy, 0 skipped"),
+        ("small_sizes", "20 as-is, 0 lossless, 0 lossy, 0 skipped"),
+        ("small_segments", "20 as-is, 0 lossless, 0 lossy, 0 skipped"),
     ];
     for (name, classes) in expect {
         let line = format!("{name}.mjpeg: 20 frames: {classes}");
@@ -48,6 +53,6 @@ fn prepare_reports_each_files_classes() {
             "missing {line:?} in\n{report}"
         );
     }
-    assert_eq!(report.lines().count(), 17, "{report}");
+    assert_eq!(report.lines().count(), 22, "{report}");
     assert!(!report.contains("failed"), "{report}");
 }
