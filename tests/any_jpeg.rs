@@ -47,6 +47,7 @@ const VARIANTS: &[(&str, Class)] = &[
     ("tiny_8x8", Class::AsIs),
     ("small_sizes", Class::AsIs),
     ("small_segments", Class::AsIs),
+    ("small_trailing", Class::AsIs),
 ];
 
 /// The variants, generated once (cached under target/ across runs), or `None` when the tools

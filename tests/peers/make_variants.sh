@@ -111,4 +111,7 @@ out = b"\xff\xd8" + fill(exif) + b"".join(fill(s) for s in others) + b"".join(fi
 sys.stdout.buffer.write(out)
 ' >>"$OUT/small_segments.mjpeg"
 done
+# Trailing garbage after the last frame's EOI: every frame plays, the rest is left out.
+cp "$OUT/small_420.mjpeg" "$OUT/small_trailing.mjpeg"
+printf 'trailing bytes that are no JPEG\xff\xd9\x00' >>"$OUT/small_trailing.mjpeg"
 echo "$stamp" >"$OUT/.stamp"

@@ -45,6 +45,7 @@ fn prepare_reports_each_files_classes() {
         ("tiny_8x8", "20 as-is, 0 lossless, 0 lossy, 0 skipped"),
         ("small_sizes", "20 as-is, 0 lossless, 0 lossy, 0 skipped"),
         ("small_segments", "20 as-is, 0 lossless, 0 lossy, 0 skipped"),
+        ("small_trailing", "20 as-is, 0 lossless, 0 lossy, 0 skipped"),
     ];
     for (name, classes) in expect {
         let line = format!("{name}.mjpeg: 20 frames: {classes}");
@@ -53,6 +54,6 @@ fn prepare_reports_each_files_classes() {
             "missing {line:?} in\n{report}"
         );
     }
-    assert_eq!(report.lines().count(), 22, "{report}");
+    assert_eq!(report.lines().count(), 23, "{report}");
     assert!(!report.contains("failed"), "{report}");
 }
