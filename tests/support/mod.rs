@@ -381,7 +381,18 @@ pub fn read_plain_mjpeg(path: &Path) -> Vec<Vec<u8>> {
         return Vec::new();
     }
     let idx = rtsp_proto::mjpeg::index(&data, 16 << 20).unwrap();
-    assert_eq!(idx.warning, None, "{}", path.display());
+    // Bytes after the last frame that are no JPEG (a test variant has them) are left out;
+    // anything else the indexer had to step over is a broken recording.
+    let trailing = matches!(
+        idx.warning,
+        Some(rtsp_proto::mjpeg::MjpegWarning::NotJpeg { frame, .. }) if frame == idx.frames.len()
+    );
+    assert!(
+        idx.warning.is_none() || trailing,
+        "{}: {:?}",
+        path.display(),
+        idx.warning
+    );
     idx.frames
         .iter()
         .map(|r| data[r.clone()].to_vec())
