@@ -97,6 +97,16 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// A CRLF request with `cseq` and the given headers.
+pub fn request_bytes(method: &str, uri: &str, cseq: u32, headers: &[(&str, &str)]) -> Vec<u8> {
+    let mut text = format!("{method} {uri} RTSP/1.0\r\nCSeq: {cseq}\r\n");
+    for (n, v) in headers {
+        text.push_str(&format!("{n}: {v}\r\n"));
+    }
+    text.push_str("\r\n");
+    text.into_bytes()
+}
+
 /// A raw RTSP connection: requests are written as given, responses parsed as they come.
 pub struct RtspConn {
     pub stream: TcpStream,
@@ -106,15 +116,7 @@ pub struct RtspConn {
 
 impl RtspConn {
     pub fn connect(addr: SocketAddr) -> RtspConn {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        RtspConn {
-            stream,
-            buf: Vec::new(),
-            cseq: 0,
-        }
+        RtspConn::over(TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap())
     }
 
     /// A connection over `stream`, already connected.
@@ -136,12 +138,7 @@ impl RtspConn {
     /// Sends a CRLF request with the next CSeq and the given headers, returns the response.
     pub fn request(&mut self, method: &str, uri: &str, headers: &[(&str, &str)]) -> Response {
         self.cseq += 1;
-        let mut text = format!("{method} {uri} RTSP/1.0\r\nCSeq: {}\r\n", self.cseq);
-        for (n, v) in headers {
-            text.push_str(&format!("{n}: {v}\r\n"));
-        }
-        text.push_str("\r\n");
-        self.send_raw(text.as_bytes());
+        self.send_raw(&request_bytes(method, uri, self.cseq, headers));
         let r = self.read_response();
         assert_eq!(r.headers.cseq(), Some(self.cseq), "CSeq echoed");
         r
@@ -640,12 +637,7 @@ impl FramedConn {
     /// Sends a request with the next CSeq and returns its response.
     pub fn request(&mut self, method: &str, uri: &str, headers: &[(&str, &str)]) -> Response {
         self.cseq += 1;
-        let mut text = format!("{method} {uri} RTSP/1.0\r\nCSeq: {}\r\n", self.cseq);
-        for (n, v) in headers {
-            text.push_str(&format!("{n}: {v}\r\n"));
-        }
-        text.push_str("\r\n");
-        self.send_raw(text.as_bytes());
+        self.send_raw(&request_bytes(method, uri, self.cseq, headers));
         let r = self
             .read_response(Duration::from_secs(5))
             .expect("a response");
