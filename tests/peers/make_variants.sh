@@ -111,6 +111,45 @@ out = b"\xff\xd8" + fill(exif) + b"".join(fill(s) for s in others) + b"".join(fi
 sys.stdout.buffer.write(out)
 ' >>"$OUT/small_segments.mjpeg"
 done
+# The largest size the issue names, 3840x2160 (4K UHD): as is, width and height 0 in the RFC
+# 2435 header and the size in the SDP.
+ffv uhd_420 3840x2160 yuvj420p "${Q[@]}" -q:v 31
+# Sizes that are not multiples of 8 or 16: as is, sent as 8-pixel blocks (648x480, 24x16) with
+# the true size in a=x-dimensions.
+# testsrc2 rounds odd sizes down to even ones: an even source cropped to the odd size.
+for size in 641x479 17x9; do
+  rm -f "$tmp"/o*.ppm
+  w=${size%x*} h=${size#*x}
+  $FF -f lavfi -i "$(src $((w + 1))x$((h + 1)))" -vf "format=rgb24,crop=$w:$h:0:0" -frames:v $N "$tmp/o%03d.ppm"
+  : >"$OUT/odd_$size.mjpeg"
+  for f in "$tmp"/o*.ppm; do cjpeg "$f" >>"$OUT/odd_$size.mjpeg"; done
+done
+# Arithmetic-coded frames mixed in (jpegtran -arithmetic, every fourth frame): those are
+# skipped with a warning, every other frame plays as is.
+i=0
+: >"$OUT/small_arith_mixed.mjpeg"
+for f in "$tmp"/p*.ppm; do
+  if [ $((i % 4)) -eq 3 ]; then
+    cjpeg "$f" | jpegtran -arithmetic >>"$OUT/small_arith_mixed.mjpeg"
+  else
+    cjpeg "$f" >>"$OUT/small_arith_mixed.mjpeg"
+  fi
+  i=$((i + 1))
+done
+# 16-bit tables whose low frequencies are primes above 1023: no 8-bit divisor but 1, so exact
+# re-quantization overflows baseline and the server keeps the closer of re-quantizing to the
+# nearest 8-bit table and decoding and encoding again.
+/usr/bin/python3 -c '
+primes = [p for p in range(1031, 3000) if all(p % d for d in range(2, int(p ** 0.5) + 1))]
+luma = primes[:32] + [99] * 32
+chroma = primes[32:64] + [99] * 32
+for t in (luma, chroma):
+    print(" ".join(map(str, t)))
+' >"$tmp/qprime.txt"
+: >"$OUT/small_16bit_prime.mjpeg"
+for f in "$tmp"/p*.ppm; do
+  cjpeg -quality 50 -qtables "$tmp/qprime.txt" -qslots 0,1 "$f" 2>/dev/null >>"$OUT/small_16bit_prime.mjpeg"
+done
 # Trailing garbage after the last frame's EOI: every frame plays, the rest is left out.
 cp "$OUT/small_420.mjpeg" "$OUT/small_trailing.mjpeg"
 printf 'trailing bytes that are no JPEG\xff\xd9\x00' >>"$OUT/small_trailing.mjpeg"

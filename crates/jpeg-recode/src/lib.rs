@@ -13,7 +13,10 @@
 //! and canonical sampling factors ([`encode_baseline`]) changes the bytes and never the
 //! picture. Tables RFC 2435 cannot send (Cb and Cr with different tables, quantizers above
 //! 255) are replaced by 8-bit tables whose entries divide the originals, with the coefficients
-//! scaled to match: the same picture again. What cannot be expressed that way (a chroma ratio
+//! scaled to match: the same picture again. Where the scaled coefficients would not fit
+//! baseline coding, [`convert`] keeps, frame by frame, the closer to the source's pixels of
+//! re-quantizing just those positions to the nearest 8-bit quantizer and decoding and encoding
+//! again. What cannot be expressed that way (a chroma ratio
 //! other than 4:2:0 or 4:2:2, RGB, CMYK) is decoded to pixels and encoded again ([`reencode`]):
 //! keeping luma's coefficients and resampling chroma alone measured no closer to the source and
 //! three times slower (BENCHMARKS.md, 2026-12-01 19:00).
@@ -41,7 +44,8 @@ pub use reencode::{reencode, ReencodeError};
 
 use rtsp_proto::jpeg::{JpegError, JpegInfo, Rfc2435Error, Rfc2435Params};
 
-/// Decodes and re-encodes in one step: the lossless conversion of one frame. Tables RFC 2435
+/// Decodes and re-encodes in one step: the lossless conversion of one frame (or, when exact
+/// tables would overflow baseline, an error [`convert`] answers with the closest inexact one). Tables RFC 2435
 /// cannot say (Cb's and Cr's differ, quantizers above 255) are replaced by ones that say the
 /// same coefficients exactly (see `requant`).
 pub fn transcode(data: &[u8]) -> Result<Vec<u8>, RecodeError> {
@@ -82,13 +86,53 @@ pub enum ConvertError {
     NotCarried(Rfc2435Error),
 }
 
+/// For a frame exact re-quantization cannot write in baseline: the closer to the source's
+/// pixels of its two inexact conversions, re-quantizing to the nearest tables RFC 2435
+/// carries (`requant`) or decoding and encoding again. Measured per frame, as the frame is
+/// converted once and sent to every viewer.
+fn closest_inexact(jpeg: &[u8]) -> Result<Vec<u8>, ConvertError> {
+    let mut c = decode(jpeg)?;
+    requant::requantize_nearest(&mut c);
+    let nearest = encode_baseline(&c)?;
+    let again = reencode(jpeg)?;
+    let pixels = |j: &[u8]| {
+        image::load_from_memory_with_format(j, image::ImageFormat::Jpeg)
+            .ok()
+            .map(|i| i.to_rgb8())
+    };
+    let distance = |source: &image::RgbImage, candidate: &[u8]| {
+        pixels(candidate)
+            .filter(|p| p.dimensions() == source.dimensions())
+            .map(|p| squared_error(source.as_raw(), p.as_raw()))
+            .unwrap_or(u64::MAX)
+    };
+    // A source the decoder cannot show cannot be compared with: the coefficients are then the
+    // closer by construction (at most half a quantizer off, at the positions that moved).
+    let Some(source) = pixels(jpeg) else {
+        return Ok(nearest);
+    };
+    Ok(if distance(&source, &again) < distance(&source, &nearest) {
+        again
+    } else {
+        nearest
+    })
+}
+
+/// The sum of squared differences of two pictures' samples.
+fn squared_error(a: &[u8], b: &[u8]) -> u64 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| u64::from(x.abs_diff(y)).pow(2))
+        .sum()
+}
+
 /// Converts one frame the way its class asked for, and checks RFC 2435 carries the result.
 pub fn convert(jpeg: &[u8], how: Conversion) -> Result<Converted, ConvertError> {
     let out = match how {
         // Exact re-quantization can, rarely, need coefficients baseline cannot code: then
         // pixels are the way, as for any frame that cannot be re-coded.
         Conversion::Lossless => match transcode(jpeg) {
-            Err(RecodeError::TooLargeForBaseline { .. }) => reencode(jpeg)?,
+            Err(RecodeError::TooLargeForBaseline { .. }) => closest_inexact(jpeg)?,
             other => other?,
         },
         Conversion::Lossy => reencode(jpeg)?,

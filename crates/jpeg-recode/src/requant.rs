@@ -8,6 +8,12 @@
 //!
 //! Luma with an 8-bit table is left as it is. The only cost is size: a smaller quantizer
 //! gives larger coefficients, which take more bits.
+//!
+//! When no divisor keeps the coefficients within baseline's range (a 16-bit quantizer with no
+//! 8-bit divisor but 1, say 1031), [`requantize_nearest`] gives up exactness per coefficient
+//! position only: there it takes the smallest quantizer that keeps every block's value in
+//! range and rounds to it, so each dequantized coefficient moves by at most half of that
+//! quantizer, where decoding to pixels and encoding again would re-quantize everything.
 
 use crate::decode::Coefficients;
 use crate::error::RecodeError;
@@ -89,6 +95,63 @@ pub(crate) fn requantize_exactly(c: &mut Coefficients) -> Result<(), RecodeError
         k.quant = *t;
     }
     Ok(())
+}
+
+/// The target quantizer at one coefficient position of a table shared by `group`'s
+/// components (luma alone, or Cb and Cr): the largest 8-bit divisor of every source quantizer
+/// there that keeps every scaled value within `MAX_AC` (exact), or else the smallest
+/// quantizer that does (nearest).
+fn nearest_target(group: &[&crate::decode::ComponentCoefficients], j: usize) -> u16 {
+    let largest = group
+        .iter()
+        .flat_map(|k| {
+            let q = i64::from(k.quant[j].max(1));
+            k.blocks.iter().map(move |b| (i64::from(b[j]) * q).abs())
+        })
+        .max()
+        .unwrap_or(0);
+    let fits = |t: u16| largest <= i64::from(MAX_AC) * i64::from(t);
+    let common = group
+        .iter()
+        .map(|k| k.quant[j].max(1))
+        .reduce(gcd)
+        .unwrap_or(1);
+    if let Some(d) = (1..=255u16)
+        .rev()
+        .find(|&d| common.is_multiple_of(d) && fits(d))
+    {
+        return d;
+    }
+    let smallest = (largest + i64::from(MAX_AC) - 1) / i64::from(MAX_AC);
+    smallest.clamp(1, 255) as u16
+}
+
+/// Rewrites `c` with tables RFC 2435 carries, exactly where some 8-bit divisor keeps the
+/// coefficients within baseline's range and to the nearest value elsewhere (see the module
+/// doc). Never fails: a value beyond even a quantizer of 255 (which no 8-bit picture has) is
+/// clamped to baseline's range.
+pub(crate) fn requantize_nearest(c: &mut Coefficients) {
+    let groups: Vec<Vec<usize>> = match c.components.len() {
+        3 => vec![vec![0], vec![1, 2]],
+        n => (0..n).map(|i| vec![i]).collect(),
+    };
+    for group in groups {
+        let members: Vec<_> = group.iter().map(|&i| &c.components[i]).collect();
+        let targets: Vec<u16> = (0..64).map(|j| nearest_target(&members, j)).collect();
+        for &i in &group {
+            let k = &mut c.components[i];
+            for block in &mut k.blocks {
+                for (j, v) in block.iter_mut().enumerate() {
+                    let dequantized = i64::from(*v) * i64::from(k.quant[j].max(1));
+                    let t = i64::from(targets[j]);
+                    // Rounded half away from zero, as an encoder quantizes.
+                    let q = (dequantized.abs() + t / 2) / t * dequantized.signum();
+                    *v = q.clamp(-i64::from(MAX_AC), i64::from(MAX_AC)) as i16;
+                }
+            }
+            k.quant.copy_from_slice(&targets);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -231,3 +231,60 @@ fn an_rgb_jpeg_is_converted_to_ycbcr_with_its_colours() {
     let psnr = 10.0 * (255.0f64 * 255.0 / mse.max(1e-9)).log10();
     assert!(psnr > 30.0, "colours lost: {psnr:.1} dB");
 }
+
+/// A 96x64 frame from cjpeg with 16-bit tables whose 32 lowest frequencies are primes from
+/// 1031 up (`-quality 50 -qtables`, as tests/peers/make_variants.sh makes small_16bit_prime):
+/// no 8-bit divisor but 1 fits, so no exact re-coding exists.
+const PRIME_TABLES: &[u8] = include_bytes!("../tests/data/prime16_96x64.jpg");
+
+fn squared_error_to(source: &[u8], jpeg: &[u8]) -> u64 {
+    squared_error(&rgb(source), &rgb(jpeg))
+}
+
+#[test]
+fn tables_with_no_exact_8_bit_form_move_each_coefficient_by_at_most_half_a_quantizer() {
+    assert!(matches!(
+        transcode(PRIME_TABLES),
+        Err(RecodeError::TooLargeForBaseline { .. })
+    ));
+    let source = decode(PRIME_TABLES).unwrap();
+    let mut c = source.clone();
+    requant::requantize_nearest(&mut c);
+    for (k, s) in c.components.iter().zip(&source.components) {
+        assert!(k.quant.iter().all(|&t| (1..=255).contains(&t)));
+        for (b, sb) in k.blocks.iter().zip(&s.blocks) {
+            for j in 0..64 {
+                let (now, was) = (
+                    i32::from(b[j]) * i32::from(k.quant[j]),
+                    i32::from(sb[j]) * i32::from(s.quant[j]),
+                );
+                assert!(b[j].abs() <= 1023, "coefficient {j}: {}", b[j]);
+                assert!(
+                    (now - was).abs() <= i32::from(k.quant[j]) / 2,
+                    "coefficient {j}: {was} became {now} with quantizer {}",
+                    k.quant[j]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_closer_of_the_inexact_conversions_is_kept() {
+    let out = convert(PRIME_TABLES, Conversion::Lossless).unwrap();
+    let ours = squared_error_to(PRIME_TABLES, &out.jpeg);
+    let mut c = decode(PRIME_TABLES).unwrap();
+    requant::requantize_nearest(&mut c);
+    let nearest = squared_error_to(PRIME_TABLES, &encode_baseline(&c).unwrap());
+    let again = squared_error_to(PRIME_TABLES, &reencode(PRIME_TABLES).unwrap());
+    assert_eq!(
+        ours,
+        nearest.min(again),
+        "nearest {nearest}, re-encoded {again}"
+    );
+    // Re-quantizing only where it must loses far less than re-quantizing every coefficient.
+    assert!(
+        nearest * 10 < again,
+        "nearest {nearest}, re-encoded {again}"
+    );
+}

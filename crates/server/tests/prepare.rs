@@ -46,6 +46,11 @@ fn prepare_reports_each_files_classes() {
         ("small_sizes", "20 as-is, 0 lossless, 0 lossy, 0 skipped"),
         ("small_segments", "20 as-is, 0 lossless, 0 lossy, 0 skipped"),
         ("small_trailing", "20 as-is, 0 lossless, 0 lossy, 0 skipped"),
+        ("uhd_420", "20 as-is, 0 lossless, 0 lossy, 0 skipped"),
+        ("odd_641x479", "20 as-is, 0 lossless, 0 lossy, 0 skipped"),
+        ("odd_17x9", "20 as-is, 0 lossless, 0 lossy, 0 skipped"),
+        ("small_arith_mixed", "15 as-is, 0 lossless, 0 lossy, 5 skipped (skipped: arithmetic coding: cannot be decoded here)"),
+        ("small_16bit_prime", "0 as-is, 20 lossless, 0 lossy, 0 skipped (lossless: 16-bit quantization table)"),
     ];
     for (name, classes) in expect {
         let line = format!("{name}.mjpeg: 20 frames: {classes}");
@@ -54,6 +59,6 @@ fn prepare_reports_each_files_classes() {
             "missing {line:?} in\n{report}"
         );
     }
-    assert_eq!(report.lines().count(), 23, "{report}");
+    assert_eq!(report.lines().count(), 28, "{report}");
     assert!(!report.contains("failed"), "{report}");
 }
