@@ -132,10 +132,7 @@ fn a_tcp_client_that_stops_reading_does_not_slow_another_session() {
         200
     );
     assert!(
-        wait_until(Duration::from_secs(30), || server
-            .shared
-            .dropped_frames
-            .load(Ordering::SeqCst)
+        wait_until(Duration::from_secs(30), || server.shared.counters.dropped()
             > 0),
         "the stalled reader never filled its queue"
     );
@@ -170,7 +167,7 @@ fn a_tcp_client_that_stops_reading_does_not_slow_another_session() {
         .iter()
         .map(|&(t, ts)| ((t - t0).as_secs_f64() - ts.wrapping_sub(ts0) as f64 / 90_000.0).abs())
         .fold(0.0, f64::max);
-    eprintln!("second session: {} frames, worst lateness {:.1} ms; frames dropped for the stalled one: {}", frames.len(), worst * 1000.0, server.shared.dropped_frames.load(Ordering::SeqCst));
+    eprintln!("second session: {} frames, worst lateness {:.1} ms; frames dropped for the stalled one: {}", frames.len(), worst * 1000.0, server.shared.counters.dropped());
     assert!(
         worst < 0.1,
         "a frame was {:.1} ms off its time",

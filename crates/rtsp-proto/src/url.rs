@@ -175,6 +175,22 @@ pub fn percent_decode(text: &str) -> Result<String, UrlError> {
     })
 }
 
+/// Escapes a file name for a URL path (RFC 3986 2.1): everything but unreserved characters
+/// and `/` becomes `%XX`, so names with spaces, `?`, `#` or `%` survive the round trip through
+/// [`percent_decode`].
+pub fn percent_encode_path(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 /// The path a request URI names, without leading slashes: after the authority of an absolute
 /// `rtsp://` URL (so `""` when it has none), or a bare name as the lab's client sends it.
 pub fn request_path(uri: &str) -> &str {

@@ -56,6 +56,18 @@ pub fn target(uri: &str) -> Result<Target, CatalogError> {
     })
 }
 
+/// The names of the files served from `root` (its `.mjpeg` and `.mjpg` files), sorted: what
+/// the web page and `/api/videos` list. Files in subdirectories are served too, but not listed.
+pub fn list(root: &Path) -> std::io::Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(root)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && crate::media::is_media_name(p))
+        .filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_string))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 /// Resolves a target's name to an existing file inside `root`. `..`, absolute paths and
 /// symbolic links that lead out of `root` are refused.
 pub fn resolve(root: &Path, name: &str) -> Result<PathBuf, CatalogError> {

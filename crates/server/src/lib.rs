@@ -11,6 +11,7 @@
 
 pub mod catalog;
 pub mod conn;
+pub mod http;
 pub mod media;
 pub mod net;
 pub mod pacer;
@@ -45,6 +46,10 @@ pub struct Config {
     pub limits: rtsp_proto::rtsp::Limits,
     /// Users allowed in (name, password); empty means no authentication.
     pub users: Vec<(String, String)>,
+    /// Where the HTTP side listens (`--http`, `--no-http`), on the same address as RTSP.
+    pub http: http::HttpListen,
+    /// Most HTTP connections served at once; more are answered 503 and closed.
+    pub http_max_connections: usize,
     /// Offer and accept Basic authentication besides Digest.
     pub allow_basic: bool,
     /// How long a request may take to arrive once it has started (slow peers get 408).
@@ -86,6 +91,8 @@ impl Default for Config {
             max_frame: media::MAX_FRAME,
             users: Vec::new(),
             allow_basic: true,
+            http: http::HttpListen::Off,
+            http_max_connections: 2000,
             gso: true,
         }
     }
@@ -99,13 +106,19 @@ pub struct Shared {
     pub connections: AtomicUsize,
     /// Sessions that exist now (SETUP done, not yet torn down or expired).
     pub sessions: AtomicUsize,
-    /// Frames not sent: too late, not converted in time, or a client too slow for them.
-    pub dropped_frames: Arc<std::sync::atomic::AtomicU64>,
+    /// Frames and bytes sent and frames dropped, by transport.
+    pub counters: Arc<session::MediaCounters>,
+    /// HTTP connections being served now.
+    pub http_connections: AtomicUsize,
+    /// Every session now, RTSP and HTTP, for `/api/sessions` and `/metrics`.
+    pub(crate) registry: session::Registry,
+    /// Where the RTSP listener is, for the URLs the web page shows.
+    pub(crate) rtsp_addr: SocketAddr,
     /// The threads that send every playing session's frames.
     pub(crate) pacers: pacer::Pacers,
     /// Raised when the server stops: wakes every connection thread at once.
     pub(crate) stop_signal: net::wait::StopSignal,
-    stopping: AtomicBool,
+    pub(crate) stopping: AtomicBool,
     reports: Mutex<VecDeque<SessionReport>>,
     /// Set when `config.users` is not empty.
     pub(crate) auth: Option<rtsp_proto::auth::Authenticator>,
@@ -142,12 +155,16 @@ impl Shared {
 /// A bound server, not yet accepting.
 pub struct Server {
     listener: TcpListener,
+    /// The HTTP listener, unless `--no-http`.
+    http: Option<TcpListener>,
     shared: Arc<Shared>,
 }
 
-/// A server running on its own thread; dropping it stops the accept loop.
+/// A server running on its own thread; dropping it stops the accept loops.
 pub struct ServerHandle {
     pub addr: SocketAddr,
+    /// The HTTP listener's address, when there is one.
+    pub http_addr: Option<SocketAddr>,
     pub shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
@@ -176,10 +193,13 @@ impl Server {
                 Some(a)
             }
         };
-        let dropped_frames = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let pacers = pacer::Pacers::spawn(dropped_frames.clone())?;
+        let counters = Arc::new(session::MediaCounters::default());
+        let pacers = pacer::Pacers::spawn(counters.clone())?;
+        let http = http::bind(config.bind.ip(), config.http)?;
+        let rtsp_addr = listener.local_addr()?;
         Ok(Server {
             listener,
+            http,
             shared: Arc::new(Shared {
                 pacers,
                 stop_signal: net::wait::StopSignal::new()?,
@@ -189,7 +209,10 @@ impl Server {
                 config,
                 connections: AtomicUsize::new(0),
                 sessions: AtomicUsize::new(0),
-                dropped_frames,
+                counters,
+                http_connections: AtomicUsize::new(0),
+                registry: session::Registry::default(),
+                rtsp_addr,
                 stopping: AtomicBool::new(false),
                 reports: Mutex::new(VecDeque::new()),
             }),
@@ -199,6 +222,11 @@ impl Server {
     /// The address actually bound.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The HTTP listener's address, when there is one.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// State shared with the connection threads (counters for monitoring).
@@ -212,11 +240,22 @@ impl Server {
         Ok(Stopper {
             shared: self.shared.clone(),
             addr: self.local_addr()?,
+            http_addr: self.http_addr(),
         })
     }
 
-    /// Accepts connections until stopped, one thread each.
-    pub fn run(self) {
+    /// Accepts connections until stopped, one thread each: RTSP here, HTTP on a thread of
+    /// its own.
+    pub fn run(mut self) {
+        if let Some(listener) = self.http.take() {
+            let shared = self.shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name("http-accept".into())
+                .spawn(move || http::accept_loop(listener, shared));
+            if let Err(e) = spawned {
+                log::error!("cannot start the HTTP listener: {e}");
+            }
+        }
         for stream in self.listener.incoming() {
             if self.shared.stopping.load(Ordering::SeqCst) {
                 break;
@@ -258,12 +297,14 @@ impl Server {
     /// Runs the accept loop on a thread of its own.
     pub fn spawn(self) -> io::Result<ServerHandle> {
         let addr = self.local_addr()?;
+        let http_addr = self.http_addr();
         let shared = self.shared.clone();
         let thread = std::thread::Builder::new()
             .name("rtsp-accept".into())
             .spawn(move || self.run())?;
         Ok(ServerHandle {
             addr,
+            http_addr,
             shared,
             thread: Some(thread),
         })
@@ -275,6 +316,7 @@ impl Server {
 pub struct Stopper {
     shared: Arc<Shared>,
     addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
 }
 
 impl Stopper {
@@ -283,15 +325,19 @@ impl Stopper {
     pub fn stop(&self, grace: Duration) -> bool {
         self.shared.stopping.store(true, Ordering::SeqCst);
         self.shared.stop_signal.raise();
-        // Wake the blocking accept() so it sees the flag.
-        let wake = if self.addr.ip().is_unspecified() {
-            SocketAddr::from(([127, 0, 0, 1], self.addr.port()))
-        } else {
-            self.addr
-        };
-        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        // Wake the blocking accept()s so they see the flag.
+        for addr in std::iter::once(self.addr).chain(self.http_addr) {
+            let wake = if addr.ip().is_unspecified() {
+                SocketAddr::from(([127, 0, 0, 1], addr.port()))
+            } else {
+                addr
+            };
+            let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        }
         let end = std::time::Instant::now() + grace;
-        while self.shared.connections.load(Ordering::SeqCst) > 0 {
+        while self.shared.connections.load(Ordering::SeqCst) > 0
+            || self.shared.http_connections.load(Ordering::SeqCst) > 0
+        {
             if std::time::Instant::now() > end {
                 return false;
             }
@@ -306,6 +352,7 @@ impl Drop for ServerHandle {
         Stopper {
             shared: self.shared.clone(),
             addr: self.addr,
+            http_addr: self.http_addr,
         }
         .stop(Duration::ZERO);
         if let Some(t) = self.thread.take() {

@@ -1,4 +1,5 @@
-//! `server [PORT]`: serves the `.mjpeg` files of a directory over RTSP/RTP.
+//! `server [PORT]`: serves the `.mjpeg` files of a directory over RTSP/RTP, and over HTTP (a
+//! web page, Motion-JPEG streams, status) on `--http`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -16,9 +17,19 @@ struct Args {
     /// TCP port for RTSP.
     #[arg(default_value_t = 8554)]
     port: u16,
-    /// Address to listen on.
+    /// Address to listen on (RTSP and HTTP).
     #[arg(long, default_value = "0.0.0.0")]
     bind: IpAddr,
+    /// TCP port for HTTP (the web page, Motion-JPEG over HTTP, /api, /metrics); 0 picks a free
+    /// one. Without it, 8080, or a free port when 8080 is taken.
+    #[arg(long, value_name = "PORT")]
+    http: Option<u16>,
+    /// No HTTP listener.
+    #[arg(long, conflicts_with = "http")]
+    no_http: bool,
+    /// Most HTTP connections at once; more are answered 503.
+    #[arg(long, default_value_t = 2000)]
+    max_http_connections: usize,
     /// Directory of .mjpeg files to serve (lab format or concatenated JPEG).
     #[arg(long, default_value = "videos")]
     videos: PathBuf,
@@ -101,13 +112,7 @@ fn main() -> anyhow::Result<()> {
     let config = config(&args)?;
     let server = server::Server::bind(config)
         .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
-    let addr = server.local_addr()?;
-    eprintln!(
-        "serving {} on rtsp://{}/ (e.g. rtsp://127.0.0.1:{}/video.mjpeg)",
-        args.videos.display(),
-        addr,
-        addr.port()
-    );
+    announce(&args, server.local_addr()?, server.http_addr());
     // SIGINT / SIGTERM: every session gets its BYE, then the process exits 0.
     let stopper = server.stopper()?;
     let on_signal = stopper.clone();
@@ -122,6 +127,29 @@ fn main() -> anyhow::Result<()> {
         log::warn!("some connections did not close in time");
     }
     Ok(())
+}
+
+/// The startup lines: where each side listens, and what it serves.
+fn announce(args: &Args, rtsp: SocketAddr, http: Option<SocketAddr>) {
+    let shown = |a: SocketAddr| match a.ip().is_unspecified() {
+        true => SocketAddr::new([127, 0, 0, 1].into(), a.port()),
+        false => a,
+    };
+    let names = server::catalog::list(&args.videos).unwrap_or_default();
+    eprintln!(
+        "serving {} ({} videos) on rtsp://{}/",
+        args.videos.display(),
+        names.len(),
+        shown(rtsp)
+    );
+    match http {
+        Some(h) => eprintln!("web page and HTTP streams on http://{}/", shown(h)),
+        None => eprintln!("no HTTP listener (--no-http)"),
+    }
+    for name in &names {
+        let path = rtsp_proto::url::percent_encode_path(name);
+        eprintln!("  rtsp://{}/{path}", shown(rtsp));
+    }
 }
 
 /// The server's configuration from the command line, checked.
@@ -145,7 +173,14 @@ fn config(args: &Args) -> anyhow::Result<server::Config> {
         };
         users.push((u.to_string(), p.to_string()));
     }
+    let http = match (args.no_http, args.http) {
+        (true, _) => server::http::HttpListen::Off,
+        (false, Some(port)) => server::http::HttpListen::Port(port),
+        (false, None) => server::http::HttpListen::Preferred(server::http::DEFAULT_PORT),
+    };
     Ok(server::Config {
+        http,
+        http_max_connections: args.max_http_connections,
         users,
         allow_basic: !args.digest_only,
         gso: !args.no_gso,

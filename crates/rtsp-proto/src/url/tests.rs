@@ -183,3 +183,20 @@ proptest! {
         prop_assert_eq!(percent_decode(&encoded).unwrap(), text);
     }
 }
+
+#[test]
+fn encoded_paths_decode_to_the_same_name() {
+    for name in [
+        "video.mjpeg",
+        "my clip #2?.mjpeg",
+        "100%/ünï.mjpg",
+        "a+b&c=d",
+    ] {
+        let encoded = percent_encode_path(name);
+        assert!(encoded
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"?#+& ".contains(&b)));
+        assert_eq!(percent_decode(&encoded).unwrap(), name);
+    }
+    assert_eq!(percent_encode_path("a b/c.mjpeg"), "a%20b/c.mjpeg");
+}

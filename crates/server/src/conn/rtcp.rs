@@ -98,6 +98,7 @@ impl Connection<'_> {
             }
         }
         log::info!("{}: session {} ended: {why}", self.peer, s.id);
+        self.shared.registry.remove(&s.id);
         self.shared.sessions.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -270,6 +270,7 @@ impl Connection<'_> {
             transport,
             peer: self.peer,
         });
+        self.shared.registry.insert(&id, &handle);
         self.session = Some(SessionLink {
             handle,
             id,

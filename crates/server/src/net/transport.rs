@@ -1,5 +1,6 @@
 //! Where a session's media goes: RTP/JPEG over UDP (RFC 2435 fragments, RTCP on the next
-//! port), RTP interleaved on the RTSP connection, or the lab's one whole JPEG per datagram.
+//! port), RTP interleaved on the RTSP connection, the lab's one whole JPEG per datagram, or
+//! the parts of an HTTP `multipart/x-mixed-replace` response (what IP cameras serve).
 
 use std::cell::Cell;
 use std::io;
@@ -36,7 +37,16 @@ pub enum MediaTransport {
     },
     /// The lab's dialect: RTP header + the whole JPEG, one datagram per frame.
     Lab { rtp: UdpSocket },
+    /// Motion-JPEG over HTTP: each frame the file's own JPEG as one part of a multipart
+    /// response, queued whole on the connection's writer (dropped whole when it is full).
+    Multipart { writer: Writer },
 }
+
+/// The boundary between the parts of a Motion-JPEG HTTP response.
+pub const MULTIPART_BOUNDARY: &str = "mjpegframe";
+
+/// The transports, as counters and metrics name them.
+pub const TRANSPORT_NAMES: [&str; 4] = ["udp", "tcp", "lab", "http"];
 
 /// What sending one frame did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +118,51 @@ impl MediaTransport {
                 Ok(sent)
             }
             MediaTransport::Lab { .. } => self.send_lab(scan, rtp.timestamp, seq, buf),
+            // Multipart streams carry whole JPEGs: the session sends them with send_part.
+            MediaTransport::Multipart { .. } => Ok(Sent::default()),
         }
+    }
+
+    /// One frame as one part of a multipart response: its own delimiter and headers, the
+    /// JPEG, CRLF (RFC 2046 5.1.1). The whole part is queued or dropped.
+    pub fn send_part(&self, jpeg: &[u8]) -> Sent {
+        let MediaTransport::Multipart { writer } = self else {
+            return Sent::default();
+        };
+        let head = format!(
+            "--{MULTIPART_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+            jpeg.len()
+        );
+        let mut part = Vec::with_capacity(head.len() + jpeg.len() + 2);
+        part.extend_from_slice(head.as_bytes());
+        part.extend_from_slice(jpeg);
+        part.extend_from_slice(b"\r\n");
+        let octets = part.len() as u32;
+        match writer.send_media(part) {
+            true => Sent {
+                packets: 1,
+                octets,
+                dropped: false,
+            },
+            false => Sent {
+                dropped: true,
+                ..Sent::default()
+            },
+        }
+    }
+
+    /// Ends a multipart response with its close delimiter (RFC 2046 5.1.1): players then know
+    /// the stream ended rather than broke.
+    pub fn finish_parts(&self) {
+        if let MediaTransport::Multipart { writer } = self {
+            let close = format!("--{MULTIPART_BOUNDARY}--\r\n");
+            let _ = writer.send_message(close.into_bytes());
+        }
+    }
+
+    /// Whether this is a multipart (HTTP) stream, which has no RTCP.
+    pub fn is_multipart(&self) -> bool {
+        matches!(self, MediaTransport::Multipart { .. })
     }
 
     /// The lab's dialect: the whole JPEG in one datagram, as the lab's server sends it (PT 26,
@@ -175,7 +229,7 @@ impl MediaTransport {
                 writer.send_media(out);
                 Ok(())
             }
-            MediaTransport::Lab { .. } => Ok(()),
+            MediaTransport::Lab { .. } | MediaTransport::Multipart { .. } => Ok(()),
         }
     }
 
@@ -195,12 +249,18 @@ impl MediaTransport {
         }
     }
 
-    /// "udp", "tcp" or "lab", for logs.
+    /// "udp", "tcp", "lab" or "http", for logs and metrics.
     pub fn name(&self) -> &'static str {
+        TRANSPORT_NAMES[self.kind()]
+    }
+
+    /// The transport's index in [`TRANSPORT_NAMES`].
+    pub fn kind(&self) -> usize {
         match self {
-            MediaTransport::Udp { .. } => "udp",
-            MediaTransport::Interleaved { .. } => "tcp",
-            MediaTransport::Lab { .. } => "lab",
+            MediaTransport::Udp { .. } => 0,
+            MediaTransport::Interleaved { .. } => 1,
+            MediaTransport::Lab { .. } => 2,
+            MediaTransport::Multipart { .. } => 3,
         }
     }
 }

@@ -24,11 +24,10 @@ mod schedule;
 
 pub use cpu::{allowed_cpus, pin_to};
 
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::session::SessionHandle;
+use crate::session::{MediaCounters, SessionHandle};
 use schedule::{Entry, Role, Schedule};
 
 /// How far ahead of its deadline a pacer sends a frame that is due soon after the one that
@@ -45,19 +44,19 @@ const MAX_BATCH: usize = 64;
 pub struct Pacers {
     schedule: Arc<Schedule>,
     /// Frames not sent: too late, not converted in time, or a client too slow for them.
-    dropped: Arc<AtomicU64>,
+    counters: Arc<MediaCounters>,
 }
 
 impl Pacers {
     /// One pacer thread per core (at least two, so that a lead held up by one session's
     /// lock does not hold up the rest): a lead and standbys, each pinned to its own core.
-    pub fn spawn(dropped: Arc<AtomicU64>) -> std::io::Result<Pacers> {
+    pub fn spawn(counters: Arc<MediaCounters>) -> std::io::Result<Pacers> {
         let schedule = Arc::new(Schedule::new());
         let cpus = allowed_cpus();
         let count = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
         for me in 0..count {
             let cpu = (!cpus.is_empty()).then(|| cpus[me % cpus.len()]);
-            let (schedule, dropped) = (schedule.clone(), dropped.clone());
+            let (schedule, counters) = (schedule.clone(), counters.clone());
             std::thread::Builder::new()
                 .name(format!("pacer-{me}"))
                 .spawn(move || {
@@ -66,10 +65,10 @@ impl Pacers {
                     if let Some(Err(e)) = cpu.map(pin_to) {
                         log::debug!("pacer-{me} not pinned: {e}");
                     }
-                    pace(&schedule, Role::of(me), &dropped)
+                    pace(&schedule, Role::of(me), &counters)
                 })?;
         }
-        Ok(Pacers { schedule, dropped })
+        Ok(Pacers { schedule, counters })
     }
 
     /// Hands a session to the pacers after a PLAY: they send its frames from its next
@@ -96,7 +95,7 @@ impl Pacers {
 
     /// Frames not sent so far, for every session.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+        self.counters.dropped()
     }
 }
 
@@ -109,7 +108,7 @@ impl Drop for Pacers {
 /// A pacer's loop: sleep as its [`Role`] says, then take what is due within
 /// [`BATCH_WINDOW`] of now (up to [`MAX_BATCH`] sessions) off the heap, send it without the
 /// heap's lock, and put each session back with its next deadline.
-fn pace(schedule: &Schedule, role: Role, dropped: &AtomicU64) {
+fn pace(schedule: &Schedule, role: Role, counters: &MediaCounters) {
     let signal = match role {
         Role::Lead => &schedule.lead,
         Role::Standby { .. } => &schedule.standby,
@@ -133,7 +132,7 @@ fn pace(schedule: &Schedule, role: Role, dropped: &AtomicU64) {
                 let horizon = now + BATCH_WINDOW;
                 queue.take_due(horizon, MAX_BATCH, &mut batch);
                 drop(queue);
-                send_batch(&mut batch, horizon, dropped, &mut scratch);
+                send_batch(&mut batch, horizon, counters, &mut scratch);
                 queue = schedule.lock();
                 let mut wake = queue.push(batch.drain(..));
                 // The lead looks at the heap again before it sleeps.
@@ -149,7 +148,7 @@ fn pace(schedule: &Schedule, role: Role, dropped: &AtomicU64) {
 fn send_batch(
     batch: &mut Vec<Entry>,
     horizon: Instant,
-    dropped: &AtomicU64,
+    counters: &MediaCounters,
     scratch: &mut Vec<u8>,
 ) {
     // By a session's next frame its state has long left the cache. Asking for all of this
@@ -166,7 +165,7 @@ fn send_batch(
         // A bug in one session's send must not stop the others: that session stops, the
         // pacer goes on.
         let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            state.send_due_frames(horizon, dropped, scratch);
+            state.send_due_frames(horizon, counters, scratch);
             state.next_deadline()
         }))
         .unwrap_or_else(|_| {
@@ -312,7 +311,7 @@ mod tests {
 
     #[test]
     fn a_lead_held_up_by_one_session_does_not_hold_up_the_others() {
-        let pacers = Pacers::spawn(Arc::new(AtomicU64::new(0))).unwrap();
+        let pacers = Pacers::spawn(Default::default()).unwrap();
         let (stuck, _stuck_sink) = session();
         let (other, sink) = session();
         play(&pacers, &stuck);
@@ -334,7 +333,7 @@ mod tests {
 
     #[test]
     fn frames_flow_stop_on_pause_resume_where_they_stopped_and_a_teardown_frees_the_sockets() {
-        let pacers = Pacers::spawn(Arc::new(AtomicU64::new(0))).unwrap();
+        let pacers = Pacers::spawn(Default::default()).unwrap();
         let (session, sink) = session();
         let period = (90_000.0 / FPS) as u32;
 

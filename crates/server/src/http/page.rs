@@ -1,0 +1,169 @@
+//! `GET /`: the one web page, written here (no framework, no file from elsewhere). A live
+//! player on top (the Motion-JPEG stream in an `<img>`), then every video with its size, frame
+//! rate, length and frame count, a snapshot, its RTSP URL and the ffplay command. A few lines
+//! of script switch the player; without script the links still play each stream.
+
+use super::request::Request;
+use super::response::Response;
+use super::status::{library, VideoInfo};
+use crate::Shared;
+
+/// `&`, `<`, `>`, `"` and `'` escaped for HTML text and attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The host the browser reached us by (the `Host` header without its port), for the RTSP
+/// URLs: the address we are bound to may be 0.0.0.0.
+fn host(req: &Request, shared: &Shared) -> String {
+    let fallback = shared.rtsp_addr.ip().to_string();
+    let Some(h) = req.header("Host").filter(|h| !h.is_empty()) else {
+        return fallback;
+    };
+    if let Some(rest) = h.strip_prefix('[') {
+        // [v6]:port
+        return rest
+            .split(']')
+            .next()
+            .map_or(fallback, |ip| format!("[{ip}]"));
+    }
+    h.split(':').next().unwrap_or(h).to_string()
+}
+
+fn minutes(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
+/// One video's card.
+fn card(v: &VideoInfo, rtsp_base: &str) -> String {
+    let path = rtsp_proto::url::percent_encode_path(&v.name);
+    let name = escape(&v.name);
+    let rtsp = escape(&format!("{rtsp_base}/{path}"));
+    let mjpeg = format!("/videos/{path}/mjpeg");
+    if let Some(e) = &v.error {
+        return format!(
+            "<li class=\"card broken\"><h2>{name}</h2><p class=\"error\">{}</p></li>\n",
+            escape(e)
+        );
+    }
+    format!(
+        concat!(
+            "<li class=\"card\" data-name=\"{name}\" data-mjpeg=\"{mjpeg}\" data-rtsp=\"{rtsp}\">\n",
+            "  <a class=\"thumb\" href=\"{mjpeg}\"><img src=\"/videos/{path}/frame.jpg?t=0\" ",
+            "alt=\"{name}\" width=\"{w}\" height=\"{h}\" loading=\"lazy\"></a>\n",
+            "  <h2>{name}</h2>\n",
+            "  <p class=\"facts\">{w}&times;{h} &middot; {fps} fps &middot; {len} &middot; {frames} frames</p>\n",
+            "  <p><button class=\"play\" type=\"button\">Play here</button> ",
+            "<a href=\"{mjpeg}\">MJPEG stream</a> &middot; <a href=\"/videos/{path}/frame.jpg\">snapshot</a></p>\n",
+            "  <p class=\"url\"><code>{rtsp}</code></p>\n",
+            "  <p class=\"url\"><code>ffplay {rtsp}</code></p>\n",
+            "</li>\n"
+        ),
+        name = name,
+        mjpeg = mjpeg,
+        rtsp = rtsp,
+        path = path,
+        w = v.width,
+        h = v.height,
+        fps = v.fps,
+        len = minutes(v.duration),
+        frames = v.frames,
+    )
+}
+
+const STYLE: &str = r#"
+:root { color-scheme: light dark; --fg: #1d232a; --muted: #5b6672; --bg: #f4f6f8; --card: #fff; --accent: #0b6bcb; }
+@media (prefers-color-scheme: dark) { :root { --fg: #e8ecf0; --muted: #9aa6b2; --bg: #12161b; --card: #1c2229; --accent: #5aa9ff; } }
+* { box-sizing: border-box; }
+body { margin: 0; font: 16px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg); }
+header, main { max-width: 1100px; margin: 0 auto; padding: 0 16px; }
+header { padding-top: 20px; }
+h1 { font-size: 1.5rem; margin: 0 0 4px; }
+header p { margin: 0; color: var(--muted); }
+.stage { background: #000; border-radius: 10px; margin: 16px 0 8px; overflow: hidden; display: flex; justify-content: center; }
+.stage img { display: block; max-width: 100%; height: auto; }
+.now { color: var(--muted); margin: 0 0 20px; overflow-wrap: anywhere; }
+ul.videos { list-style: none; padding: 0; margin: 0 0 32px; display: grid; gap: 16px; grid-template-columns: repeat(auto-fill, minmax(280px, 1fr)); }
+.card { background: var(--card); border-radius: 10px; padding: 12px; box-shadow: 0 1px 3px rgba(0,0,0,.12); min-width: 0; }
+.card h2 { font-size: 1.05rem; margin: 8px 0 2px; overflow-wrap: anywhere; }
+.card p { margin: 4px 0; }
+.thumb img { width: 100%; height: auto; border-radius: 6px; background: #000; display: block; }
+.facts { color: var(--muted); font-size: .9rem; }
+.url code { display: block; font-size: .8rem; padding: 4px 6px; border-radius: 4px; background: rgba(127,127,127,.14); overflow-x: auto; white-space: nowrap; }
+button.play { font: inherit; color: #fff; background: var(--accent); border: 0; border-radius: 6px; padding: 4px 12px; cursor: pointer; }
+a { color: var(--accent); }
+.error { color: #c62828; }
+"#;
+
+const SCRIPT: &str = r#"
+for (const card of document.querySelectorAll('li.card[data-mjpeg]')) {
+  card.querySelector('button.play').addEventListener('click', () => {
+    const player = document.getElementById('player');
+    player.src = card.dataset.mjpeg;
+    player.alt = card.dataset.name;
+    document.getElementById('now-name').textContent = card.dataset.name;
+    document.getElementById('now-url').textContent = card.dataset.rtsp;
+    window.scrollTo({ top: 0, behavior: 'smooth' });
+  });
+}
+"#;
+
+/// The page for `req`.
+pub(crate) fn render(shared: &Shared, req: &Request) -> Response {
+    let videos = library(shared);
+    let rtsp_base = format!("rtsp://{}:{}", host(req, shared), shared.rtsp_addr.port());
+    let first = videos.iter().find(|v| v.error.is_none());
+    let stage = match first {
+        Some(v) => {
+            let path = rtsp_proto::url::percent_encode_path(&v.name);
+            format!(
+                concat!(
+                    "<div class=\"stage\"><img id=\"player\" src=\"/videos/{path}/mjpeg?loop=1\" ",
+                    "alt=\"{name}\" width=\"{w}\" height=\"{h}\"></div>\n",
+                    "<p class=\"now\">Playing <strong id=\"now-name\">{name}</strong> ",
+                    "&middot; <code id=\"now-url\">{rtsp}/{path}</code></p>\n"
+                ),
+                path = path,
+                name = escape(&v.name),
+                w = v.width,
+                h = v.height,
+                rtsp = escape(&rtsp_base),
+            )
+        }
+        None => {
+            "<p class=\"now\">No video to play: put .mjpeg files in the videos directory.</p>\n"
+                .to_string()
+        }
+    };
+    let cards: String = videos.iter().map(|v| card(v, &rtsp_base)).collect();
+    let body = format!(
+        concat!(
+            "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n",
+            "<title>Motion-JPEG streams</title>\n<style>{style}</style>\n</head>\n<body>\n",
+            "<header><h1>Motion-JPEG streams</h1>",
+            "<p>{count} videos over RTSP ({rtsp_base}/NAME) and HTTP.</p></header>\n",
+            "<main>\n{stage}<ul class=\"videos\">\n{cards}</ul>\n</main>\n",
+            "<script>{script}</script>\n</body>\n</html>\n"
+        ),
+        style = STYLE,
+        count = videos.len(),
+        rtsp_base = escape(&rtsp_base),
+        stage = stage,
+        cards = cards,
+        script = SCRIPT,
+    );
+    Response::with_body(200, "text/html; charset=utf-8", body).header("Cache-Control", "no-cache")
+}

@@ -1,0 +1,147 @@
+//! Which resource a request names, and the answer: methods (GET and HEAD everywhere; 405
+//! with `Allow` for the other methods HTTP defines, 501 for the rest), paths percent-decoded
+//! once and resolved by the catalog, so no spelling of `..` leaves the videos directory.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rtsp_proto::url::percent_decode;
+
+use super::request::Request;
+use super::response::Response;
+use super::stream::MjpegStream;
+use super::{page, status};
+use crate::catalog::{self, CatalogError};
+use crate::media::PreparedMedia;
+use crate::Shared;
+
+/// What to do with a request.
+pub(crate) enum Outcome {
+    Respond(Response),
+    /// A response that goes on as long as the stream: it takes the connection.
+    Stream(MjpegStream),
+}
+
+/// The methods of RFC 7231 4 and RFC 5789 this server knows but does not allow.
+const KNOWN_METHODS: &[&str] = &[
+    "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT",
+];
+
+pub(crate) fn route(req: &Request, shared: &Shared, peer: SocketAddr) -> Outcome {
+    let respond = Outcome::Respond;
+    if req.method != "GET" && req.method != "HEAD" {
+        return respond(match KNOWN_METHODS.contains(&req.method.as_str()) {
+            true => Response::text(405, "").header("Allow", "GET, HEAD"),
+            false => Response::text(501, &format!("method {:?}", req.method)),
+        });
+    }
+    let Ok(path) = percent_decode(req.path()) else {
+        return respond(Response::text(400, "bad percent-encoding in the path"));
+    };
+    if !path.starts_with('/') || path.contains(['\0', '\\']) {
+        return respond(Response::text(400, "bad path"));
+    }
+    match path.as_str() {
+        "/" | "/index.html" => respond(page::render(shared, req)),
+        "/api/videos" => respond(status::videos(shared)),
+        "/api/sessions" => respond(status::sessions(shared)),
+        "/metrics" => respond(status::metrics(shared)),
+        p => match p.strip_prefix("/videos/").and_then(|r| r.rsplit_once('/')) {
+            Some((name, leaf)) => video(req, shared, peer, name, leaf),
+            None => respond(Response::text(404, "")),
+        },
+    }
+}
+
+/// `/videos/NAME/LEAF`.
+fn video(req: &Request, shared: &Shared, peer: SocketAddr, name: &str, leaf: &str) -> Outcome {
+    let media = match leaf {
+        "mjpeg" | "frame.jpg" => match open(shared, name) {
+            Ok(m) => m,
+            Err(r) => return Outcome::Respond(r),
+        },
+        _ => return Outcome::Respond(Response::text(404, "")),
+    };
+    if leaf == "frame.jpg" {
+        return Outcome::Respond(frame(req, shared, &media));
+    }
+    let start = match seconds(req, "start") {
+        Ok(s) => s,
+        Err(r) => return Outcome::Respond(r),
+    };
+    let looping = match req.query("loop").as_deref() {
+        None => shared.config.looping,
+        Some("1" | "true" | "yes") => true,
+        Some("0" | "false" | "no") => false,
+        Some(other) => {
+            return Outcome::Respond(Response::text(400, &format!("loop={other:?}: 0 or 1")))
+        }
+    };
+    match MjpegStream::new(shared, peer, media, start, looping) {
+        Ok(s) => Outcome::Stream(s),
+        Err(r) => Outcome::Respond(r),
+    }
+}
+
+/// The prepared media of video `name`, or the answer that says why there is none.
+pub(crate) fn open(shared: &Shared, name: &str) -> Result<Arc<PreparedMedia>, Response> {
+    let path = catalog::resolve(&shared.config.videos, name).map_err(|e| match e {
+        CatalogError::Outside(_) => Response::text(403, "outside the videos directory"),
+        e => Response::text(404, &e.to_string()),
+    })?;
+    let media = shared
+        .cache
+        .get(&path)
+        .map_err(|e| Response::text(415, &e.to_string()))?;
+    if media.frames.is_empty() {
+        return Err(Response::text(415, "no JPEG frames in the file"));
+    }
+    Ok(media)
+}
+
+/// A query parameter in seconds (0 when absent): finite and not negative, or 400.
+fn seconds(req: &Request, key: &str) -> Result<f64, Response> {
+    let Some(v) = req.query(key) else {
+        return Ok(0.0);
+    };
+    match v.parse::<f64>() {
+        Ok(s) if s.is_finite() && s >= 0.0 => Ok(s),
+        _ => Err(Response::text(
+            400,
+            &format!("{key}={v:?} is not a number of seconds"),
+        )),
+    }
+}
+
+/// `frame.jpg?t=SECONDS`: the file's own JPEG of the frame shown at `t`, with a strong ETag
+/// from its bytes (a file replaced under the same name changes it) and `If-None-Match`.
+fn frame(req: &Request, shared: &Shared, media: &PreparedMedia) -> Response {
+    let t = match seconds(req, "t") {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let index = (t * shared.config.fps).floor();
+    let Some(f) = (index < media.frames.len() as f64).then(|| &media.frames[index as usize]) else {
+        let duration = media.duration(shared.config.fps);
+        return Response::text(404, &format!("t={t} is past the end ({duration:.3} s)"));
+    };
+    let jpeg = &media.data[f.jpeg.clone()];
+    let etag = format!("\"{:016x}\"", fnv1a(jpeg));
+    let cached = req
+        .header("If-None-Match")
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let r = match cached {
+        true => Response::new(304),
+        false => Response::with_body(200, "image/jpeg", jpeg.to_vec()),
+    };
+    r.header("ETag", etag)
+        .header("Cache-Control", "public, max-age=300")
+        .header("Access-Control-Allow-Origin", "*")
+}
+
+/// FNV-1a, 64 bits: an entity tag that changes with any byte of the frame.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}

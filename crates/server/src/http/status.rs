@@ -1,0 +1,267 @@
+//! Status for machines: `/api/videos` and `/api/sessions` (JSON) and `/metrics` (the
+//! Prometheus text exposition format, version 0.0.4), read from the catalog, the session
+//! registry and the server's counters. Nothing here keeps state of its own.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use super::response::Response;
+use crate::net::transport::TRANSPORT_NAMES;
+use crate::{catalog, Shared};
+
+/// RTP/JPEG's clock (RFC 2435 3): jitter in timestamp units over this is seconds.
+const RTP_CLOCK: f64 = 90_000.0;
+
+/// What the page and `/api/videos` say of one video.
+#[derive(Debug, Clone)]
+pub(crate) struct VideoInfo {
+    pub name: String,
+    pub width: u16,
+    pub height: u16,
+    pub frames: usize,
+    pub fps: f64,
+    pub duration: f64,
+    /// Why the file cannot be served, when it cannot.
+    pub error: Option<String>,
+}
+
+/// Every video in the catalog, each prepared (once: the media cache keeps it).
+pub(crate) fn library(shared: &Shared) -> Vec<VideoInfo> {
+    let fps = shared.config.fps;
+    let names = catalog::list(&shared.config.videos).unwrap_or_else(|e| {
+        log::warn!("listing {}: {e}", shared.config.videos.display());
+        Vec::new()
+    });
+    names
+        .into_iter()
+        .map(|name| {
+            let mut info = VideoInfo {
+                name: name.clone(),
+                width: 0,
+                height: 0,
+                frames: 0,
+                fps,
+                duration: 0.0,
+                error: None,
+            };
+            match super::router::open(shared, &name) {
+                Ok(media) => {
+                    info.frames = media.frames.len();
+                    info.duration = media.duration(fps);
+                    let first = &media.data[media.frames[0].jpeg.clone()];
+                    if let Ok(j) = rtsp_proto::jpeg::JpegInfo::parse(first) {
+                        (info.width, info.height) = (j.width, j.height);
+                    }
+                }
+                Err(r) => info.error = Some(String::from_utf8_lossy(&r.body).trim().to_string()),
+            }
+            info
+        })
+        .collect()
+}
+
+fn json_response(v: &Value) -> Response {
+    let mut body = serde_json::to_vec_pretty(v).unwrap_or_default();
+    body.push(b'\n');
+    Response::with_body(200, "application/json", body)
+        .header("Cache-Control", "no-cache")
+        .header("Access-Control-Allow-Origin", "*")
+}
+
+/// `GET /api/videos`.
+pub(crate) fn videos(shared: &Shared) -> Response {
+    let list: Vec<Value> = library(shared)
+        .iter()
+        .map(|v| {
+            let path = rtsp_proto::url::percent_encode_path(&v.name);
+            json!({
+                "name": v.name,
+                "width": v.width,
+                "height": v.height,
+                "frames": v.frames,
+                "fps": v.fps,
+                "duration": v.duration,
+                "mjpeg": format!("/videos/{path}/mjpeg"),
+                "snapshot": format!("/videos/{path}/frame.jpg"),
+                "rtsp_path": format!("/{path}"),
+                "error": v.error,
+            })
+        })
+        .collect();
+    json_response(&json!({ "videos": list }))
+}
+
+/// One session as the API shows it.
+struct SessionView {
+    id: String,
+    peer: String,
+    transport: &'static str,
+    file: String,
+    position: f64,
+    playing: bool,
+    packets: u32,
+    octets: u32,
+    /// The client's last receiver report: fraction lost (0-1) and jitter in seconds.
+    report: Option<(f64, f64)>,
+}
+
+fn session_views(shared: &Shared) -> Vec<SessionView> {
+    let reports = shared.receiver_reports();
+    let now = Instant::now();
+    shared
+        .registry
+        .snapshot()
+        .into_iter()
+        .filter_map(|(id, handle)| {
+            let state = handle.lock();
+            let playout = state.rtsp.playout()?;
+            let timeline = playout.timeline();
+            let sr = playout.sender_report(now, 0);
+            let report = reports.iter().rev().find(|r| r.session == id).map(|r| {
+                (
+                    f64::from(r.block.fraction_lost) / 256.0,
+                    f64::from(r.block.jitter) / RTP_CLOCK,
+                )
+            });
+            let file = state
+                .media
+                .path
+                .strip_prefix(&shared.config.videos)
+                .unwrap_or(&state.media.path)
+                .display()
+                .to_string();
+            Some(SessionView {
+                peer: state.peer.to_string(),
+                transport: state.transport.name(),
+                file,
+                position: (playout.position() % timeline.frames.max(1)) as f64 / timeline.fps,
+                playing: playout.is_playing(),
+                packets: sr.packet_count,
+                octets: sr.octet_count,
+                report,
+                id,
+            })
+        })
+        .collect()
+}
+
+/// `GET /api/sessions`.
+pub(crate) fn sessions(shared: &Shared) -> Response {
+    let list: Vec<Value> = session_views(shared)
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "peer": s.peer,
+                "transport": s.transport,
+                "file": s.file,
+                "position": s.position,
+                "playing": s.playing,
+                "packets_sent": s.packets,
+                "bytes_sent": s.octets,
+                "receiver_report": s.report.map(|(loss, jitter)| json!({
+                    "fraction_lost": loss,
+                    "jitter_seconds": jitter,
+                })),
+            })
+        })
+        .collect();
+    json_response(&json!({ "sessions": list }))
+}
+
+/// `GET /metrics`: counters since the server started and gauges of now.
+pub(crate) fn metrics(shared: &Shared) -> Response {
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let load = |c: &std::sync::atomic::AtomicUsize| c.load(Ordering::SeqCst) as f64;
+    family(
+        "mjpeg_connections",
+        "gauge",
+        "Connections being served now.",
+        &[
+            (r#"{protocol="rtsp"}"#.into(), load(&shared.connections)),
+            (
+                r#"{protocol="http"}"#.into(),
+                load(&shared.http_connections),
+            ),
+        ],
+    );
+    let views = session_views(shared);
+    let by_transport: Vec<(String, f64)> = TRANSPORT_NAMES
+        .iter()
+        .map(|t| {
+            let n = views.iter().filter(|s| s.transport == *t).count();
+            (format!(r#"{{transport="{t}"}}"#), n as f64)
+        })
+        .collect();
+    family(
+        "mjpeg_sessions",
+        "gauge",
+        "Sessions now, by transport.",
+        &by_transport,
+    );
+    let counters = &shared.counters;
+    let per = |c: &[std::sync::atomic::AtomicU64; 4]| -> Vec<(String, f64)> {
+        TRANSPORT_NAMES
+            .iter()
+            .zip(c)
+            .map(|(t, v)| {
+                (
+                    format!(r#"{{transport="{t}"}}"#),
+                    v.load(Ordering::Relaxed) as f64,
+                )
+            })
+            .collect()
+    };
+    family(
+        "mjpeg_frames_sent_total",
+        "counter",
+        "Frames sent, by transport.",
+        &per(&counters.frames_sent),
+    );
+    family(
+        "mjpeg_frames_dropped_total",
+        "counter",
+        "Frames not sent (too late, not converted in time, or the client too slow for them), by transport.",
+        &per(&counters.frames_dropped),
+    );
+    family(
+        "mjpeg_bytes_sent_total",
+        "counter",
+        "Payload bytes sent (RTP payloads, multipart parts), by transport.",
+        &per(&counters.bytes_sent),
+    );
+    let reported: Vec<_> = views
+        .iter()
+        .filter_map(|s| s.report.map(|r| (s, r)))
+        .collect();
+    let label = |s: &SessionView| format!(r#"{{session="{}",transport="{}"}}"#, s.id, s.transport);
+    family(
+        "mjpeg_receiver_fraction_lost",
+        "gauge",
+        "The fraction of packets lost in the client's last RTCP receiver report.",
+        &reported
+            .iter()
+            .map(|(s, (loss, _))| (label(s), *loss))
+            .collect::<Vec<_>>(),
+    );
+    family(
+        "mjpeg_receiver_jitter_seconds",
+        "gauge",
+        "Interarrival jitter in the client's last RTCP receiver report.",
+        &reported
+            .iter()
+            .map(|(s, (_, jitter))| (label(s), *jitter))
+            .collect::<Vec<_>>(),
+    );
+    Response::with_body(200, "text/plain; version=0.0.4; charset=utf-8", out)
+        .header("Cache-Control", "no-cache")
+}

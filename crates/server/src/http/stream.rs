@@ -1,0 +1,180 @@
+//! Motion-JPEG over HTTP: `multipart/x-mixed-replace`, one part per frame, as IP cameras and
+//! mjpg-streamer serve it, so one URL works in `<img>`, ffplay, VLC and OpenCV.
+//!
+//! A viewer is a session like an RTSP one: the same playout (absolute deadlines, `?start`,
+//! `?loop`, frames too late skipped) driven by the same pacers, with a multipart transport
+//! whose parts go through the connection's writer thread. A viewer that reads slowly fills
+//! its writer's bounded queue and loses whole frames (counted); nobody else waits for it.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rtsp_proto::playout::{RtpOrigin, Timeline};
+use rtsp_proto::session::ServerSession;
+
+use super::response::{self, Response};
+use crate::media::PreparedMedia;
+use crate::net::transport::{MediaTransport, MULTIPART_BOUNDARY};
+use crate::net::writer::Writer;
+use crate::session::{SessionHandle, SessionState};
+use crate::Shared;
+
+/// How often the connection thread looks for the end of the stream while it waits.
+const POLL: Duration = Duration::from_millis(200);
+
+/// A stream accepted but not started: the checks that can still be answered with a status are
+/// done.
+pub(crate) struct MjpegStream {
+    media: Arc<PreparedMedia>,
+    peer: SocketAddr,
+    start: f64,
+    looping: bool,
+}
+
+impl MjpegStream {
+    /// A stream of `media` from `start` seconds, or the status that refuses it.
+    pub fn new(
+        shared: &Shared,
+        peer: SocketAddr,
+        media: Arc<PreparedMedia>,
+        start: f64,
+        looping: bool,
+    ) -> Result<MjpegStream, Response> {
+        let duration = media.duration(shared.config.fps);
+        if start >= duration && !looping {
+            let why = format!("start={start} is past the end ({duration:.3} s)");
+            return Err(Response::text(400, &why));
+        }
+        if shared.sessions.load(Ordering::SeqCst) >= shared.config.max_sessions {
+            return Err(Response::text(503, "too many sessions").header("Retry-After", "5"));
+        }
+        Ok(MjpegStream {
+            media,
+            peer,
+            start,
+            looping,
+        })
+    }
+
+    /// Writes the response head, then plays the stream until it ends, the viewer leaves, or
+    /// the server stops.
+    pub fn run(self, mut stream: TcpStream, shared: &Shared, head_only: bool) {
+        let content_type = format!("multipart/x-mixed-replace; boundary={MULTIPART_BOUNDARY}");
+        let headers = [
+            ("Content-Type", content_type),
+            (
+                "Cache-Control",
+                "no-cache, no-store, must-revalidate".into(),
+            ),
+            ("Access-Control-Allow-Origin", "*".into()),
+        ];
+        let mut head = response::head(200, &headers, false);
+        head.extend_from_slice(b"\r\n");
+        if stream.write_all(&head).is_err() || head_only {
+            return;
+        }
+        let peer = self.peer;
+        let stream = Arc::new(stream);
+        let writer = match Writer::spawn(&stream, peer) {
+            Ok(w) => w,
+            Err(e) => {
+                log::warn!("{peer}: cannot start the writer thread: {e}");
+                return;
+            }
+        };
+        let session = match self.start_session(shared, writer.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("{peer}: cannot start the stream: {e}");
+                return;
+            }
+        };
+        let (id, handle) = session;
+        let why = wait_for_end(&stream, &handle, &writer, shared);
+        handle.lock().rtsp.teardown();
+        shared.registry.remove(&id);
+        shared.sessions.fetch_sub(1, Ordering::SeqCst);
+        log::info!("{peer}: session {id} ended: {why}");
+        // The writer thread writes what is queued (the close delimiter, at the end) and the
+        // socket closes when its last handle goes.
+    }
+
+    /// A playing session with a multipart transport, handed to the pacers.
+    fn start_session(
+        self,
+        shared: &Shared,
+        writer: Writer,
+    ) -> std::io::Result<(String, SessionHandle)> {
+        let now = Instant::now();
+        let mut rtsp = ServerSession::new(crate::conn::random()?, now);
+        let timeline = Timeline {
+            frames: self.media.frames.len() as u64,
+            fps: shared.config.fps,
+            looping: self.looping,
+        };
+        let origin = RtpOrigin {
+            ssrc: crate::conn::random()? as u32,
+            seq: 0,
+            rtptime: 0,
+        };
+        let refused = |e: String| std::io::Error::other(e);
+        rtsp.setup(timeline, origin, now)
+            .map_err(|s| refused(format!("setup: {s:?}")))?;
+        rtsp.play(now, Some(self.start))
+            .map_err(|e| refused(format!("play: {e:?}")))?;
+        let id = rtsp.id.clone();
+        log::info!(
+            "{}: session {id} for {} (http, from {} s)",
+            self.peer,
+            self.media.path.display(),
+            self.start
+        );
+        let handle = SessionHandle::new(SessionState {
+            rtsp,
+            media: self.media,
+            transport: MediaTransport::Multipart { writer },
+            peer: self.peer,
+        });
+        shared.sessions.fetch_add(1, Ordering::SeqCst);
+        shared.registry.insert(&id, &handle);
+        shared.pacers.play(&handle);
+        Ok((id, handle))
+    }
+}
+
+/// Waits until the stream is over, and says why.
+fn wait_for_end(
+    stream: &TcpStream,
+    handle: &SessionHandle,
+    writer: &Writer,
+    shared: &Shared,
+) -> &'static str {
+    let _ = stream.set_read_timeout(Some(POLL));
+    let mut sink = [0u8; 1024];
+    loop {
+        // Viewers send nothing after the request; what they do send is read and dropped, so
+        // a closed connection shows as a read of 0.
+        match (&*stream).read(&mut sink) {
+            Ok(0) => return "the viewer closed the connection",
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return "the connection failed",
+        }
+        if handle.lock().rtsp.playout().is_none_or(|p| p.has_ended()) {
+            return "end of the file";
+        }
+        if writer.is_dead() {
+            return "the viewer stopped reading";
+        }
+        if shared.stopping.load(Ordering::SeqCst) {
+            return "the server is stopping";
+        }
+    }
+}
