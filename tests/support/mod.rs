@@ -421,6 +421,7 @@ pub fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
 }
 
 pub mod doubles;
+pub mod http;
 
 /// Runs a command, killing it if it outlives `limit`.
 pub fn run(cmd: &mut Command, limit: Duration) -> std::process::Output {

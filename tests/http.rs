@@ -1,0 +1,499 @@
+//! The HTTP side: statuses for every kind of bad request (each naming the RFC section it
+//! checks), keep-alive, HEAD, the Motion-JPEG stream byte for byte, snapshots with ETags, the
+//! JSON API, and `/metrics` read by a Prometheus text-format parser that is not ours.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::http::{http_get, HttpConn};
+use support::*;
+
+fn start() -> server::ServerHandle {
+    start_with(|_| {})
+}
+
+fn start_with(tweak: impl FnOnce(&mut server::Config)) -> server::ServerHandle {
+    start_server(&videos_dir(), |c| {
+        c.http = server::http::HttpListen::Port(0);
+        tweak(c);
+    })
+}
+
+fn http(server: &server::ServerHandle) -> std::net::SocketAddr {
+    server.http_addr.expect("an HTTP listener")
+}
+
+#[test]
+fn the_page_lists_each_video_with_its_facts_a_player_and_its_urls() {
+    let server = start();
+    let r = http_get(http(&server), "/");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Content-Type"), Some("text/html; charset=utf-8"));
+    assert!(r.header("Date").is_some_and(|d| d.ends_with(" GMT")));
+    let page = r.text();
+    let rtsp = format!("rtsp://test:{}/video.mjpeg", server.addr.port());
+    for needle in [
+        "<img id=\"player\" src=\"/videos/video.mjpeg/mjpeg?loop=1\"",
+        "data-name=\"video.mjpeg\"",
+        "384&times;288 &middot; 20 fps &middot; 0:20 &middot; 400 frames",
+        &rtsp,
+        &format!("ffplay {rtsp}"),
+        "name=\"viewport\"",
+    ] {
+        assert!(page.contains(needle), "{needle:?} not in the page:\n{page}");
+    }
+}
+
+#[test]
+fn one_connection_carries_many_requests_and_head_matches_get() {
+    let server = start();
+    let mut c = HttpConn::connect(http(&server));
+    let get = c.request("GET", "/api/videos", &[]);
+    assert_eq!(
+        (get.status, get.header("Connection")),
+        (200, Some("keep-alive"))
+    );
+    let head = c.request("HEAD", "/api/videos", &[]);
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_eq!(head.header("Content-Length"), get.header("Content-Length"));
+    // Pipelined (RFC 7230 6.3.2): answered in order.
+    c.send(b"GET /videos/video.mjpeg/frame.jpg?t=0 HTTP/1.1\r\nHost: x\r\n\r\nGET /nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let first = c.response(false).unwrap();
+    let second = c.response(false).unwrap();
+    assert_eq!((first.status, second.status), (200, 404));
+    assert_eq!(first.body, sample_frames()[0]);
+    assert_eq!(second.header("Connection"), Some("close"));
+    assert!(c.response(false).is_none(), "open after Connection: close");
+}
+
+/// Each case: what it checks, the bytes sent on a fresh connection, the status expected.
+fn bad_requests() -> Vec<(&'static str, Vec<u8>, u16)> {
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes();
+    let many: String = (0..70).map(|i| format!("X-{i}: y\r\n")).collect();
+    vec![
+        (
+            "RFC 7230 5.4: HTTP/1.1 without Host",
+            b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+            400,
+        ),
+        (
+            "RFC 7230 5.4: two Host fields",
+            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".to_vec(),
+            400,
+        ),
+        (
+            "RFC 7230 3.1.1: not a request line",
+            b"\x16\x03\x01\x02\x00 hello\r\n\r\n".to_vec(),
+            400,
+        ),
+        (
+            "RFC 7230 3.3.3: two Content-Lengths",
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n".to_vec(),
+            400,
+        ),
+        (
+            "RFC 7230 3.3.2: Content-Length not digits",
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0x10\r\n\r\n".to_vec(),
+            400,
+        ),
+        (
+            "RFC 7230 3.3.1: a transfer coding we do not take",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec(),
+            501,
+        ),
+        (
+            "RFC 7231 6.5.11: a body over the bound",
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n".to_vec(),
+            413,
+        ),
+        (
+            "RFC 7231 6.5.12: a request target over the bound",
+            format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9000)).into_bytes(),
+            414,
+        ),
+        (
+            "RFC 6585 5: too many header fields",
+            format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n").into_bytes(),
+            431,
+        ),
+        (
+            "RFC 7231 6.5.5: POST on the page",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".to_vec(),
+            405,
+        ),
+        (
+            "RFC 7231 6.5.5: DELETE on a stream",
+            b"DELETE /videos/video.mjpeg/mjpeg HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            405,
+        ),
+        (
+            "RFC 7231 6.6.2: a method nobody defined",
+            b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            501,
+        ),
+        (
+            "RFC 7231 6.5.4: no such resource",
+            get("/nothing/here"),
+            404,
+        ),
+        (
+            "RFC 7231 6.5.4: no such video",
+            get("/videos/missing.mjpeg/mjpeg"),
+            404,
+        ),
+        (
+            "RFC 7231 6.5.4: no such view of a video",
+            get("/videos/video.mjpeg/other"),
+            404,
+        ),
+        (
+            "RFC 3986 5.2.4: dot segments, encoded",
+            get("/videos/..%2F..%2FCargo.toml/frame.jpg"),
+            403,
+        ),
+        (
+            "RFC 3986 2.1: dot segments, encoded dots",
+            get("/videos/%2e%2e/Cargo.toml/frame.jpg"),
+            403,
+        ),
+        (
+            "RFC 3986 2.1: encoded twice is a name, not a path",
+            get("/videos/%252e%252e%252fCargo.toml/frame.jpg"),
+            404,
+        ),
+        (
+            "RFC 3986 3.3: an absolute path as the name",
+            get("/videos//etc/passwd/frame.jpg"),
+            403,
+        ),
+        (
+            "RFC 3986 3.3: dot segments after the name",
+            get("/videos/video.mjpeg/../../Cargo.toml"),
+            404,
+        ),
+        (
+            "RFC 3986 2.1: a backslash",
+            get("/videos/..%5cCargo.toml/frame.jpg"),
+            400,
+        ),
+        (
+            "RFC 3986 2.1: a NUL",
+            get("/videos/video.mjpeg%00.txt/frame.jpg"),
+            400,
+        ),
+        (
+            "RFC 3986 2.1: a bad escape",
+            get("/videos/%zz/frame.jpg"),
+            400,
+        ),
+        (
+            "RFC 3986 2.5: not UTF-8",
+            get("/videos/%ff%fe/frame.jpg"),
+            400,
+        ),
+        (
+            "RFC 7231 6.5.1: a time that is no number",
+            get("/videos/video.mjpeg/frame.jpg?t=abc"),
+            400,
+        ),
+        (
+            "RFC 7231 6.5.1: a negative time",
+            get("/videos/video.mjpeg/frame.jpg?t=-1"),
+            400,
+        ),
+        (
+            "RFC 7231 6.5.4: a time past the end",
+            get("/videos/video.mjpeg/frame.jpg?t=1e9"),
+            404,
+        ),
+        (
+            "RFC 7231 6.5.1: a start past the end",
+            get("/videos/video.mjpeg/mjpeg?start=999"),
+            400,
+        ),
+        (
+            "RFC 7231 6.5.1: loop that is no flag",
+            get("/videos/video.mjpeg/mjpeg?loop=maybe"),
+            400,
+        ),
+    ]
+}
+
+#[test]
+fn bad_requests_get_their_status_and_the_server_keeps_serving() {
+    let server = start();
+    let cases = bad_requests();
+    for (what, bytes, status) in &cases {
+        let mut c = HttpConn::connect(http(&server));
+        c.send(bytes);
+        let r = c
+            .response(bytes.starts_with(b"HEAD"))
+            .unwrap_or_else(|| panic!("{what}: no answer"));
+        assert_eq!(r.status, *status, "{what}: {}", r.text());
+        let body = r.text();
+        assert!(
+            !body.contains("[workspace]") && !body.contains("root:"),
+            "{what}: a file outside videos/ leaked"
+        );
+        if *status == 405 {
+            assert_eq!(r.header("Allow"), Some("GET, HEAD"), "{what}");
+        }
+    }
+    eprintln!("{} bad requests answered", cases.len());
+    assert_eq!(http_get(http(&server), "/api/videos").status, 200);
+}
+
+#[test]
+fn a_request_that_never_finishes_gets_408_in_time() {
+    let server = start_with(|c| c.request_timeout = Duration::from_millis(500));
+    let mut c = HttpConn::connect(http(&server));
+    let sent = Instant::now();
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n");
+    let r = c.response(false).expect("an answer");
+    assert_eq!(r.status, 408);
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        sent.elapsed()
+    );
+}
+
+#[test]
+fn connections_over_the_bound_get_503() {
+    let server = start_with(|c| c.http_max_connections = 2);
+    let _a = HttpConn::connect(http(&server));
+    let _b = HttpConn::connect(http(&server));
+    assert!(wait_until(Duration::from_secs(5), || server
+        .shared
+        .http_connections
+        .load(std::sync::atomic::Ordering::SeqCst)
+        == 2));
+    let r = http_get(http(&server), "/");
+    assert_eq!(r.status, 503);
+    assert!(r.header("Retry-After").is_some());
+}
+
+/// The parts of `/videos/video.mjpeg/mjpeg?QUERY` for `seconds` (or to the stream's end).
+fn parts(
+    server: &server::ServerHandle,
+    query: &str,
+    seconds: f64,
+) -> (Vec<(Instant, Vec<u8>)>, bool) {
+    let mut c = HttpConn::connect(http(server));
+    let r = c.request("GET", &format!("/videos/video.mjpeg/mjpeg{query}"), &[]);
+    assert_eq!(r.status, 200);
+    let ct = r.header("Content-Type").unwrap().to_string();
+    let boundary = ct
+        .strip_prefix("multipart/x-mixed-replace; boundary=")
+        .expect("multipart/x-mixed-replace");
+    let end = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut got = Vec::new();
+    while Instant::now() < end {
+        match c.next_part(boundary) {
+            Some(p) => got.push(p),
+            None => return (got, true),
+        }
+    }
+    (got, false)
+}
+
+/// The index in the sample of each part, which must be one of its frames byte for byte.
+fn indices(got: &[(Instant, Vec<u8>)]) -> Vec<usize> {
+    let frames = sample_frames();
+    got.iter()
+        .map(|(_, p)| {
+            frames
+                .iter()
+                .position(|f| f == p)
+                .expect("a part that is no frame of the file")
+        })
+        .collect()
+}
+
+#[test]
+fn the_mjpeg_stream_is_the_files_own_frames_in_order_at_the_frame_rate() {
+    let server = start();
+    let (got, ended) = parts(&server, "", 5.0);
+    assert!(!ended);
+    let idx = indices(&got);
+    eprintln!("{} parts in 5 s", idx.len());
+    assert!(idx.len() >= 98, "{} of 100 frames in 5 s", idx.len());
+    assert!(idx.len() <= 102, "{} frames in 5 s: not paced", idx.len());
+    assert_eq!(
+        idx,
+        (0..idx.len()).collect::<Vec<_>>(),
+        "not in order from 0"
+    );
+}
+
+#[test]
+fn start_loop_and_the_end_of_the_stream() {
+    let server = start();
+    let (got, _) = parts(&server, "?start=10", 0.5);
+    assert_eq!(
+        indices(&got)[0],
+        200,
+        "?start=10 at 20 fps starts at frame 200"
+    );
+    // 19.5 s without loop: ten frames, then the close delimiter.
+    let (got, ended) = parts(&server, "?start=19.5", 5.0);
+    assert!(ended, "the stream did not end");
+    assert_eq!(indices(&got), (390..400).collect::<Vec<_>>());
+    // With ?loop=1 it goes on from the start.
+    let (got, ended) = parts(&server, "?start=19.5&loop=1", 1.2);
+    assert!(!ended);
+    let idx = indices(&got);
+    assert_eq!(
+        &idx[..12],
+        &[390, 391, 392, 393, 394, 395, 396, 397, 398, 399, 0, 1]
+    );
+}
+
+#[test]
+fn snapshots_are_the_frame_at_t_with_a_strong_etag() {
+    let server = start();
+    let mut c = HttpConn::connect(http(&server));
+    let r = c.request("GET", "/videos/video.mjpeg/frame.jpg?t=1.0", &[]);
+    assert_eq!(
+        (r.status, r.header("Content-Type")),
+        (200, Some("image/jpeg"))
+    );
+    assert_eq!(r.body, sample_frames()[20]);
+    let etag = r.header("ETag").unwrap().to_string();
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"'),
+        "{etag}: not strong"
+    );
+    assert!(r.header("Cache-Control").unwrap().contains("max-age"));
+    // RFC 7232 3.2: the same tag, 304 and no body; another frame has another tag.
+    let again = c.request(
+        "GET",
+        "/videos/video.mjpeg/frame.jpg?t=1.0",
+        &[("If-None-Match", &etag)],
+    );
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+    assert_eq!(again.header("ETag"), Some(etag.as_str()));
+    let other = c.request("GET", "/videos/video.mjpeg/frame.jpg?t=2", &[]);
+    assert_ne!(other.header("ETag"), Some(etag.as_str()));
+}
+
+#[test]
+fn the_api_and_metrics_show_rtsp_and_http_sessions() {
+    let server = start();
+    let videos: serde_json::Value =
+        serde_json::from_slice(&http_get(http(&server), "/api/videos").body).unwrap();
+    let v = &videos["videos"][0];
+    assert_eq!(v["name"], "video.mjpeg");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(384), Some(288))
+    );
+    assert_eq!(
+        (v["frames"].as_u64(), v["duration"].as_f64()),
+        (Some(400), Some(20.0))
+    );
+    // An RTSP session over UDP and an HTTP viewer, both playing.
+    let mut rtsp = RtspConn::connect(server.addr);
+    let (rtp, _rtcp) = udp_pair();
+    let port = rtp.local_addr().unwrap().port();
+    let url = url(&server, "video.mjpeg");
+    let t = format!("RTP/AVP;unicast;client_port={}-{}", port, port + 1);
+    let r = rtsp.request("SETUP", &format!("{url}/track1"), &[("Transport", &t)]);
+    let id = r
+        .headers
+        .get("Session")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        rtsp.request("PLAY", &url, &[("Session", &id)]).status.0,
+        200
+    );
+    let mut viewer = HttpConn::connect(http(&server));
+    assert_eq!(
+        viewer
+            .request("GET", "/videos/video.mjpeg/mjpeg", &[])
+            .status,
+        200
+    );
+    assert!(viewer.next_part("mjpegframe").is_some());
+    let sessions: serde_json::Value =
+        serde_json::from_slice(&http_get(http(&server), "/api/sessions").body).unwrap();
+    let list = sessions["sessions"].as_array().unwrap();
+    let mut transports: Vec<&str> = list
+        .iter()
+        .map(|s| s["transport"].as_str().unwrap())
+        .collect();
+    transports.sort();
+    assert_eq!(transports, ["http", "udp"], "{sessions}");
+    assert!(list
+        .iter()
+        .all(|s| s["file"] == "video.mjpeg" && s["playing"] == true));
+    assert!(list.iter().any(|s| s["id"] == id.as_str()));
+    // /metrics in the text format, as Prometheus reads it.
+    let text = http_get(http(&server), "/metrics").text();
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("the Prometheus text format");
+    let value = |name: &str, label: (&str, &str)| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && s.labels.get(label.0) == Some(label.1))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+            .unwrap_or_else(|| panic!("no {name}{label:?} in\n{text}"))
+    };
+    assert_eq!(value("mjpeg_sessions", ("transport", "http")), 1.0);
+    assert_eq!(value("mjpeg_sessions", ("transport", "udp")), 1.0);
+    assert!(value("mjpeg_frames_sent_total", ("transport", "http")) >= 1.0);
+    assert!(value("mjpeg_bytes_sent_total", ("transport", "http")) > 1000.0);
+    assert_eq!(value("mjpeg_connections", ("protocol", "rtsp")), 1.0);
+    assert!(value("mjpeg_connections", ("protocol", "http")) >= 2.0);
+}
+
+#[test]
+fn ffmpeg_reads_the_mjpeg_stream() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let server = start();
+    let out = scratch_dir("http-ffmpeg").join("out.mjpeg");
+    let url = format!("http://{}/videos/video.mjpeg/mjpeg", http(&server));
+    let o = run(
+        std::process::Command::new("ffmpeg").args([
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "mpjpeg",
+            "-i",
+            &url,
+            "-t",
+            "2",
+            "-c",
+            "copy",
+            "-f",
+            "mjpeg",
+            "-y",
+            out.to_str().unwrap(),
+        ]),
+        Duration::from_secs(30),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = read_plain_mjpeg(&out);
+    let frames = sample_frames();
+    assert!(got.len() >= 30, "ffmpeg read {} frames in 2 s", got.len());
+    for (i, f) in got.iter().enumerate() {
+        assert_eq!(f, &frames[i], "ffmpeg's frame {i}");
+    }
+}

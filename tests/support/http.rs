@@ -1,0 +1,173 @@
+//! A plain HTTP/1.1 client for tests: requests as raw bytes (so a test can send anything),
+//! responses read with deadlines, and the parts of a multipart Motion-JPEG stream.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// A response as read off the wire.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A connection to an HTTP server, reads bounded by a deadline.
+pub struct HttpConn {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl HttpConn {
+    pub fn connect(addr: SocketAddr) -> HttpConn {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        HttpConn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Sends `bytes` as they are.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// `METHOD path` with a Host header and `extra` header lines.
+    pub fn request(&mut self, method: &str, path: &str, extra: &[(&str, &str)]) -> HttpResponse {
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: test\r\n");
+        for (n, v) in extra {
+            req.push_str(&format!("{n}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        self.send(req.as_bytes());
+        self.response(method == "HEAD").expect("no response")
+    }
+
+    /// More bytes, or false at the end of the connection.
+    fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 16384];
+        match self.stream.read(&mut chunk) {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+        }
+    }
+
+    /// Reads one response: the head, then a body of `Content-Length` bytes (none for HEAD,
+    /// 1xx, 204 and 304; to the end of the connection when no length is given). `None`
+    /// when the connection ends before a whole head.
+    pub fn response(&mut self, head_only: bool) -> Option<HttpResponse> {
+        let head_end = loop {
+            if let Some(p) = find(&self.buf, b"\r\n\r\n") {
+                break p + 4;
+            }
+            if !self.fill() {
+                return None;
+            }
+        };
+        let head = String::from_utf8_lossy(&self.buf[..head_end]).into_owned();
+        self.buf.drain(..head_end);
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap();
+        let status: u16 = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+        let headers: Vec<(String, String)> = lines
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let (n, v) = l.split_once(':').unwrap();
+                (n.to_string(), v.trim().to_string())
+            })
+            .collect();
+        let mut r = HttpResponse {
+            status,
+            headers,
+            body: Vec::new(),
+        };
+        if head_only || matches!(status, 100..=199 | 204 | 304) {
+            return Some(r);
+        }
+        match r
+            .header("Content-Length")
+            .map(|v| v.parse::<usize>().unwrap())
+        {
+            Some(len) => {
+                while self.buf.len() < len {
+                    assert!(self.fill(), "connection ended inside a body");
+                }
+                r.body = self.buf.drain(..len).collect();
+            }
+            None if r
+                .header("Content-Type")
+                .is_some_and(|t| t.starts_with("multipart/")) => {}
+            None => {
+                while self.fill() {}
+                r.body = std::mem::take(&mut self.buf);
+            }
+        }
+        Some(r)
+    }
+
+    /// The next part of a multipart body: its arrival time and content; `None` at the close
+    /// delimiter or the end of the connection.
+    pub fn next_part(&mut self, boundary: &str) -> Option<(Instant, Vec<u8>)> {
+        let delimiter = format!("--{boundary}");
+        loop {
+            if let Some(start) = find(&self.buf, delimiter.as_bytes()) {
+                let after = start + delimiter.len();
+                if self.buf.len() >= after + 2 && &self.buf[after..after + 2] == b"--" {
+                    return None;
+                }
+                if let Some(end) = find(&self.buf[after..], b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&self.buf[after..after + end]).into_owned();
+                    let len: usize = head
+                        .split("\r\n")
+                        .find_map(|l| {
+                            let (n, v) = l.split_once(':')?;
+                            n.eq_ignore_ascii_case("Content-Length")
+                                .then(|| v.trim().parse().unwrap())
+                        })
+                        .expect("a part without Content-Length");
+                    let body = after + end + 4;
+                    while self.buf.len() < body + len {
+                        if !self.fill() {
+                            return None;
+                        }
+                    }
+                    let part = self.buf[body..body + len].to_vec();
+                    self.buf.drain(..body + len);
+                    return Some((Instant::now(), part));
+                }
+            }
+            if !self.fill() {
+                return None;
+            }
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// One GET on a fresh connection.
+pub fn http_get(addr: SocketAddr, path: &str) -> HttpResponse {
+    HttpConn::connect(addr).request("GET", path, &[])
+}
