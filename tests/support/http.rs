@@ -34,7 +34,11 @@ pub struct HttpConn {
 
 impl HttpConn {
     pub fn connect(addr: SocketAddr) -> HttpConn {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        HttpConn::over(TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap())
+    }
+
+    /// A connection over `stream`, already connected.
+    pub fn over(stream: TcpStream) -> HttpConn {
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
@@ -114,9 +118,10 @@ impl HttpConn {
                 }
                 r.body = self.buf.drain(..len).collect();
             }
-            None if r
-                .header("Content-Type")
-                .is_some_and(|t| t.starts_with("multipart/")) => {}
+            // Streams that last as long as the connection: the caller reads them.
+            None if r.header("Content-Type").is_some_and(|t| {
+                t.starts_with("multipart/") || t == "application/x-rtsp-tunnelled"
+            }) => {}
             None => {
                 while self.fill() {}
                 r.body = std::mem::take(&mut self.buf);

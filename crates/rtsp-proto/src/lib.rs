@@ -19,6 +19,7 @@
 //! - [`reorder`]: a bounded reorder buffer for RTP packets.
 //! - [`session`]: the server-side RTSP session state machine, which owns its [`playout`].
 //! - [`stats`]: RFC 3550 receiver statistics (loss, jitter).
+//! - [`tunnel`]: RTSP tunnelled over HTTP (QuickTime's GET/POST pair): the POST's base64.
 
 pub mod auth;
 pub mod interleaved;
@@ -32,4 +33,5 @@ pub mod rtsp;
 pub mod sdp;
 pub mod session;
 pub mod stats;
+pub mod tunnel;
 pub mod url;

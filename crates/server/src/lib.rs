@@ -114,6 +114,8 @@ pub struct Shared {
     pub(crate) registry: session::Registry,
     /// Where the RTSP listener is, for the URLs the web page shows.
     pub(crate) rtsp_addr: SocketAddr,
+    /// RTSP-over-HTTP tunnels whose GET waits for its POST.
+    pub(crate) tunnels: http::tunnel::Tunnels,
     /// The threads that send every playing session's frames.
     pub(crate) pacers: pacer::Pacers,
     /// Raised when the server stops: wakes every connection thread at once.
@@ -213,6 +215,7 @@ impl Server {
                 http_connections: AtomicUsize::new(0),
                 registry: session::Registry::default(),
                 rtsp_addr,
+                tunnels: Default::default(),
                 stopping: AtomicBool::new(false),
                 reports: Mutex::new(VecDeque::new()),
             }),

@@ -98,12 +98,23 @@ struct Connection<'a> {
     ids: Ids,
 }
 
-/// Serves one connection until the peer closes it, it idles out, or the server stops.
+/// Serves one connection until the peer closes it, it idles out, or the server stops. An
+/// HTTP request on the RTSP port (a tunnel's GET or POST, as live555 and gst-rtsp-server
+/// accept there, or anything else) goes to the HTTP side.
 pub fn serve(stream: TcpStream, shared: &Shared) {
     let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
         return;
     };
     let _ = stream.set_nodelay(true);
+    match speaks_http(&stream, shared) {
+        None => return,
+        Some(true) => {
+            log::debug!("{peer}: HTTP on the RTSP port");
+            crate::http::serve(stream, shared);
+            return;
+        }
+        Some(false) => {}
+    }
     let stream = Arc::new(stream);
     let writer = match Writer::spawn(&stream, peer) {
         Ok(w) => w,
@@ -120,13 +131,105 @@ pub fn serve(stream: TcpStream, shared: &Shared) {
             return;
         }
     };
-    match conn.run(&stream) {
+    match conn.run(&stream, &mut Input::Plain) {
         Ok(()) => log::info!("{peer}: closed"),
         Err(e) => log::info!("{peer}: closed ({e})"),
     }
     conn.end_session("connection closed");
     // Stops the writer thread once what is queued is written (or the peer is gone).
     let _ = stream.shutdown(Shutdown::Read);
+}
+
+/// Whether the first bytes on a new connection are an HTTP request ("GET " or "POST ", which
+/// no RTSP method is: GET_PARAMETER has an underscore), without taking them off the socket.
+/// `None` when nothing arrives within the idle timeout or the server stops meanwhile: the
+/// connection just closes, as an RTSP connection that never spoke would.
+fn speaks_http(stream: &TcpStream, shared: &Shared) -> Option<bool> {
+    let config = &shared.config;
+    let ready = wait::wait(stream, None, &shared.stop_signal, config.idle_timeout).ok()?;
+    if !ready.rtsp || ready.stop {
+        return None;
+    }
+    let end = Instant::now() + config.request_timeout;
+    let mut first = [0u8; 5];
+    loop {
+        let n = stream.peek(&mut first).ok()?;
+        let seen = &first[..n];
+        if seen.starts_with(b"GET ") || seen.starts_with(b"POST ") {
+            return Some(true);
+        }
+        if n == 0 || !(b"GET ".starts_with(seen) || b"POST ".starts_with(seen)) {
+            return Some(false);
+        }
+        // A prefix of one of them (a peer typing by hand): the rest decides.
+        if Instant::now() >= end {
+            return Some(false);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// How the bytes read off the connection become RTSP: as they are, or (the POST half of a
+/// tunnel) base64-decoded.
+pub(crate) enum Input {
+    Plain,
+    Base64(rtsp_proto::tunnel::Base64Stream),
+}
+
+impl Input {
+    fn decode<'b>(&mut self, bytes: &'b [u8]) -> io::Result<std::borrow::Cow<'b, [u8]>> {
+        match self {
+            Input::Plain => Ok(bytes.into()),
+            Input::Base64(s) => s
+                .push(bytes)
+                .map(Into::into)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
+        }
+    }
+}
+
+/// Serves an RTSP connection tunnelled over HTTP: responses and interleaved RTP go out on
+/// the GET's connection, requests come in base64 on the POST's (`body`: what arrived with the
+/// POST's head). Ends when either closes. A POST body that is not base64 is answered 400 on
+/// the POST connection.
+pub(crate) fn serve_tunnel(get: TcpStream, post: TcpStream, body: &[u8], shared: &Shared) {
+    let (Ok(peer), Ok(local)) = (get.peer_addr(), get.local_addr()) else {
+        return;
+    };
+    let get = Arc::new(get);
+    let writer = match Writer::spawn(&get, peer) {
+        Ok(w) => w,
+        Err(e) => {
+            log::warn!("{peer}: cannot start the writer thread: {e}");
+            return;
+        }
+    };
+    log::info!("{peer}: RTSP tunnelled over HTTP");
+    let mut conn = match Connection::new(shared, writer, peer, local, Instant::now(), Ids::Random) {
+        Ok(c) => c,
+        Err(e) => {
+            log::warn!("{peer}: {e}");
+            return;
+        }
+    };
+    let mut input = Input::Base64(Default::default());
+    let result = input
+        .decode(body)
+        .and_then(|first| conn.receive(&first, Instant::now()))
+        .and_then(|()| conn.run(&post, &mut input));
+    match result {
+        Ok(()) => log::info!("{peer}: tunnel closed"),
+        Err(e) => {
+            log::info!("{peer}: tunnel closed ({e})");
+            if e.kind() == io::ErrorKind::InvalidData {
+                let r = crate::http::response::Response::text(400, &e.to_string());
+                let _ = r.write_to(&mut &post, false, false);
+            }
+        }
+    }
+    conn.end_session("tunnel closed");
+    let _ = post.shutdown(Shutdown::Both);
+    let _ = get.shutdown(Shutdown::Read);
 }
 
 /// Whether, after this error, nothing tells where the next request starts, so the connection
@@ -231,7 +334,8 @@ impl<'a> Connection<'a> {
     }
 
     /// The socket loop: waits for the peer, RTCP, the server stopping or the next deadline.
-    fn run(&mut self, stream: &TcpStream) -> io::Result<()> {
+    /// Requests are read from `stream` and turned into RTSP by `input`.
+    fn run(&mut self, stream: &TcpStream, input: &mut Input) -> io::Result<()> {
         let mut chunk = [0u8; 4096];
         loop {
             if self.shared.stopping.load(Ordering::Relaxed) || self.writer.is_dead() {
@@ -254,7 +358,10 @@ impl<'a> Connection<'a> {
             }
             match (&*stream).read(&mut chunk) {
                 Ok(0) => return Ok(()),
-                Ok(n) => self.receive(&chunk[..n], Instant::now())?,
+                Ok(n) => {
+                    let bytes = input.decode(&chunk[..n])?;
+                    self.receive(&bytes, Instant::now())?
+                }
                 Err(e)
                     if matches!(
                         e.kind(),

@@ -10,6 +10,8 @@
 //! - `/`: the web page (`page`); `/api/videos`, `/api/sessions`, `/metrics` (`status`)
 //! - `/videos/NAME/mjpeg`: `multipart/x-mixed-replace`, one part per frame (`stream`)
 //! - `/videos/NAME/frame.jpg?t=SECONDS`: one frame (`router`)
+//! - any path with `x-sessioncookie`: RTSP tunnelled over HTTP (`tunnel`), here and on the
+//!   RTSP port, which hands HTTP requests to [`serve`]
 
 mod page;
 pub mod request;
@@ -17,6 +19,7 @@ pub mod response;
 mod router;
 mod status;
 mod stream;
+pub(crate) mod tunnel;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -112,8 +115,8 @@ fn refuse_busy(mut stream: TcpStream) {
 }
 
 /// Serves one HTTP connection: requests in order until the peer closes, idles out, asks to
-/// close, or the answer is a stream (which keeps the connection to its end).
-fn serve(stream: TcpStream, shared: &Shared) {
+/// close, or the answer is a stream or a tunnel (which keep the connection to their end).
+pub(crate) fn serve(stream: TcpStream, shared: &Shared) {
     let Ok(peer) = stream.peer_addr() else {
         return;
     };
@@ -157,6 +160,18 @@ fn serve(stream: TcpStream, shared: &Shared) {
             router::Outcome::Stream(s) => {
                 log::info!("{peer}: {} {}: streaming", req.method, req.target);
                 s.run(stream, shared, head_only);
+                return;
+            }
+            router::Outcome::TunnelGet(t) => {
+                log::info!("{peer}: {} {}: tunnel GET", req.method, req.target);
+                t.run(stream, shared);
+                return;
+            }
+            router::Outcome::TunnelPost(to_get) => {
+                log::info!("{peer}: {} {}: tunnel POST", req.method, req.target);
+                // The GET's thread serves both from here; what came after the head is the
+                // start of the base64 requests.
+                let _ = to_get.send((stream, buf));
                 return;
             }
         }

@@ -252,6 +252,15 @@ pub fn read_request(
             Got::Timeout => return Err(HttpError::Timeout(deadlines.request)),
         }
     };
+    // A tunnel's POST body is the client's RTSP requests for as long as the tunnel lasts,
+    // whatever its Content-Length says: the tunnel reads it, not this.
+    let cookie = request.header(rtsp_proto::tunnel::COOKIE_HEADER);
+    if rtsp_proto::tunnel::tunnel_half(&request.method, cookie)
+        == Some(rtsp_proto::tunnel::TunnelHalf::Post)
+    {
+        buf.drain(..head_len);
+        return Ok(Some(request));
+    }
     let end = request_end.unwrap_or_else(|| Instant::now() + deadlines.request);
     while buf.len() < head_len + body_len {
         match read_some(stream, buf, end, stopping)? {

@@ -20,6 +20,10 @@ pub(crate) enum Outcome {
     Respond(Response),
     /// A response that goes on as long as the stream: it takes the connection.
     Stream(MjpegStream),
+    /// The GET half of an RTSP-over-HTTP tunnel: it takes the connection.
+    TunnelGet(super::tunnel::TunnelGet),
+    /// The POST half: its connection goes to the GET's thread.
+    TunnelPost(std::sync::mpsc::SyncSender<super::tunnel::PostHalf>),
 }
 
 /// The methods of RFC 7231 4 and RFC 5789 this server knows but does not allow.
@@ -29,6 +33,10 @@ const KNOWN_METHODS: &[&str] = &[
 
 pub(crate) fn route(req: &Request, shared: &Shared, peer: SocketAddr) -> Outcome {
     let respond = Outcome::Respond;
+    let cookie = req.header(rtsp_proto::tunnel::COOKIE_HEADER);
+    if let Some(half) = rtsp_proto::tunnel::tunnel_half(&req.method, cookie) {
+        return super::tunnel::accept(req, shared, peer, half);
+    }
     if req.method != "GET" && req.method != "HEAD" {
         return respond(match KNOWN_METHODS.contains(&req.method.as_str()) {
             true => Response::text(405, "").header("Allow", "GET, HEAD"),
