@@ -96,7 +96,7 @@ fn post_head(cookie: &str) -> String {
 fn requests_split_across_writes_are_answered_on_the_get_half() {
     let server = start();
     let addr = server.http_addr.unwrap();
-    let mut get = tunnel_get(addr, "c00kie-split");
+    let get = tunnel_get(addr, "c00kie-split");
     let mut post = TcpStream::connect(addr).unwrap();
     post.write_all(post_head("c00kie-split").as_bytes())
         .unwrap();
