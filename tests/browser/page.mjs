@@ -92,7 +92,10 @@ async function view(spec) {
       })
       .map((e) => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}${e.className ? '.' + String(e.className).replace(/ /g, '.') : ''}`);
     return {
-      names: [...document.querySelectorAll('li.card')].map((li) => li.dataset.name ?? null),
+      // A broken card has no data-name (only its heading names it).
+      names: [...document.querySelectorAll('li.card')].map(
+        (li) => li.dataset.name ?? li.querySelector('h2')?.textContent ?? '',
+      ),
       broken: [...document.querySelectorAll('li.card.broken h2')].map((h) => h.textContent),
       title: document.title,
       player: {
@@ -191,7 +194,6 @@ try {
       '--disable-component-update',
       '--disable-sync',
       '--metrics-recording-only',
-      '--hide-scrollbars',
       '--force-color-profile=srgb',
     ],
     timeout: STEP_TIMEOUT_MS,
