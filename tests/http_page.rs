@@ -1,0 +1,495 @@
+//! The web page in a real browser: Debian's Chromium, driven by puppeteer-core
+//! (tests/browser/page.mjs; `.ci/run` installs both, `npm ci --prefix tests/browser`).
+//!
+//! At a phone and a desktop width, the page must list every video in `videos/`, and its player
+//! (`<img id="player">` on the Motion-JPEG stream) must show the source's frames: each sample
+//! the browser copied out of the `<img>` through a canvas is, within a decoder's rounding
+//! (PSNR > 40 dB), one of video.mjpeg's frames, and the frames advance at 20 fps. The
+//! screenshots and the samples are kept under `target/test-artifacts/http_page/`.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// Chromium decodes with libjpeg-turbo, the `image` crate with zune-jpeg: their pictures may
+/// differ by a step or two per channel, never by a frame's content.
+const MIN_PSNR_DB: f64 = 40.0;
+const FPS: f64 = 20.0;
+
+#[test]
+fn page_lists_videos_and_plays_source_frames_in_chromium() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let browser_dir = repo_root().join("tests/browser");
+    let puppeteer = browser_dir.join("node_modules/puppeteer-core/package.json");
+    if !peer_available("Chromium", &[&chromium, "--version"])
+        || !peer_available("node", &["node", "--version"])
+        || !peer_available(
+            "puppeteer-core (npm ci --prefix tests/browser)",
+            &["test", "-f", puppeteer.to_str().unwrap()],
+        )
+    {
+        return;
+    }
+
+    let server = start_server(&videos_dir(), |c| {
+        c.http = server::http::HttpListen::Port(0);
+    });
+    let http = server.http_addr.expect("the HTTP side is listening");
+    let out = repo_root().join("target/test-artifacts/http_page");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).unwrap();
+
+    let started = Instant::now();
+    // page.mjs gives up on its own after 60 s and closes Chromium; this deadline is for a
+    // node that hangs anyway (Chromium, on a pipe, exits with it).
+    let output = run(
+        Command::new("node")
+            .arg(browser_dir.join("page.mjs"))
+            .arg(format!("http://{http}/"))
+            .arg(&out)
+            .env("CHROMIUM", &chromium)
+            .env("PAGE_TIMEOUT_MS", "60000"),
+        Duration::from_secs(90),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "page.mjs failed ({}) after {:.1} s:\n{stderr}",
+        output.status,
+        started.elapsed().as_secs_f64()
+    );
+    eprintln!("page.mjs ran {:.1} s", started.elapsed().as_secs_f64());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| {
+            panic!("page.mjs printed no JSON:\n{stdout}\n{stderr}");
+        });
+    let report = json::parse(line).unwrap_or_else(|e| panic!("page.mjs JSON: {e}: {line}"));
+    eprintln!("browser: {}", report["browser"].str());
+
+    let expected: BTreeSet<String> = std::fs::read_dir(videos_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".mjpeg"))
+        .collect();
+    assert!(!expected.is_empty());
+
+    let source: Vec<Frame> = sample_frames()
+        .iter()
+        .map(|jpeg| Frame::new(decode_rgb(jpeg)))
+        .collect();
+
+    let views = report["views"].arr();
+    assert_eq!(views.len(), 2, "a phone and a desktop view");
+    for view in views {
+        let name = view["view"].str();
+        let width = view["width"].num();
+        assert_eq!(view["status"].num(), 200.0, "{name}: GET /");
+
+        // Every video, once each, and nothing broken.
+        let listed: Vec<String> = view["names"]
+            .arr()
+            .iter()
+            .map(|n| n.str().to_string())
+            .collect();
+        let listed_set: BTreeSet<String> = listed.iter().cloned().collect();
+        assert_eq!(
+            listed.len(),
+            listed_set.len(),
+            "{name}: a video listed twice: {listed:?}"
+        );
+        assert_eq!(
+            listed_set, expected,
+            "{name}: the page's videos against videos/"
+        );
+        assert!(
+            view["broken"].arr().is_empty(),
+            "{name}: broken cards {:?}",
+            view["broken"]
+        );
+
+        // Nothing failed to load but the favicon the page does not have, no script error, and
+        // nothing wider than the screen.
+        let errors: Vec<&str> = view["errorResponses"]
+            .arr()
+            .iter()
+            .map(|e| e.str())
+            .filter(|e| !e.ends_with("/favicon.ico"))
+            .collect();
+        assert!(errors.is_empty(), "{name}: error responses {errors:?}");
+        let page_errors: Vec<&str> = view["console"]
+            .arr()
+            .iter()
+            .map(|e| e.str())
+            .filter(|e| e.starts_with("pageerror"))
+            .collect();
+        assert!(page_errors.is_empty(), "{name}: {page_errors:?}");
+        assert!(
+            view["scrollWidth"].num() <= width,
+            "{name}: the page is {} px wide in a {width} px viewport; sticking out: {:?}",
+            view["scrollWidth"].num(),
+            view["overflowing"]
+        );
+
+        let player = &view["player"];
+        let first = expected.iter().next().unwrap();
+        assert_eq!(
+            player["src"].str(),
+            format!("/videos/{first}/mjpeg?loop=1"),
+            "{name}: the player plays the first video"
+        );
+        assert_eq!(
+            (player["naturalWidth"].num(), player["naturalHeight"].num()),
+            (384.0, 288.0),
+            "{name}: the player's picture size"
+        );
+        let b = &player["box"];
+        assert!(
+            b["x"].num() >= 0.0 && b["x"].num() + b["width"].num() <= width,
+            "{name}: the player ({b:?}) is not within the {width} px viewport"
+        );
+
+        // The player's frames: which source frame each sample is, and when.
+        let mut seen = Vec::new();
+        for s in view["samples"].arr() {
+            let file = out.join(s["file"].str());
+            let got = image::open(&file)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+                .to_rgba8();
+            assert!(
+                got.pixels().all(|p| p.0[3] == 255),
+                "{}: transparent pixels in the copy of the player",
+                file.display()
+            );
+            let got = Frame::new(image::DynamicImage::ImageRgba8(got).to_rgb8());
+            let (index, db, runner_up) = best_match(&got, &source);
+            eprintln!(
+                "{name} t={:7.1} ms: frame {index:3} at {db:5.1} dB (next best {runner_up:4.1} dB)",
+                s["t_ms"].num()
+            );
+            assert!(
+                db > MIN_PSNR_DB,
+                "{name}: {} is no source frame (best: frame {index} at {db:.1} dB)",
+                file.display()
+            );
+            seen.push((s["t_ms"].num(), index));
+        }
+        assert!(seen.len() >= 8, "{name}: only {} samples", seen.len());
+        assert!(
+            seen.windows(2).all(|w| w[0].1 < w[1].1),
+            "{name}: the player's frames did not advance between every two samples: {seen:?}"
+        );
+        let (t0, i0) = seen[0];
+        let (t1, i1) = *seen.last().unwrap();
+        let span_s = (t1 - t0) / 1000.0;
+        let advanced = i1 - i0;
+        let expected_frames = span_s * FPS;
+        eprintln!(
+            "{name}: {advanced} frames in {span_s:.2} s ({:.1} fps; {expected_frames:.0} expected)",
+            advanced as f64 / span_s
+        );
+        assert!(
+            (2.5..4.5).contains(&span_s),
+            "{name}: samples over {span_s:.2} s"
+        );
+        assert!(
+            (advanced as f64) >= expected_frames * 0.5
+                && (advanced as f64) <= expected_frames * 1.5,
+            "{name}: {advanced} frames in {span_s:.2} s, not {FPS} fps: {seen:?}"
+        );
+
+        let shot = out.join(view["screenshot"].str());
+        let img = image::open(&shot).unwrap_or_else(|e| panic!("{}: {e}", shot.display()));
+        assert_eq!(img.width() as f64, width, "{}", shot.display());
+        eprintln!("{name}: screenshot {}", shot.display());
+    }
+}
+
+/// A decoded frame and a coarse signature of it (per-channel sums of 8x8 blocks), so the best
+/// match among 400 frames is found without 400 full comparisons per sample.
+struct Frame {
+    rgb: image::RgbImage,
+    sig: Vec<u32>,
+}
+
+impl Frame {
+    fn new(rgb: image::RgbImage) -> Frame {
+        let (w, h) = rgb.dimensions();
+        let (bw, bh) = (w.div_ceil(8), h.div_ceil(8));
+        let mut sig = vec![0u32; (bw * bh * 3) as usize];
+        for (x, y, p) in rgb.enumerate_pixels() {
+            let b = ((y / 8) * bw + x / 8) as usize * 3;
+            for c in 0..3 {
+                sig[b + c] += p.0[c] as u32;
+            }
+        }
+        Frame { rgb, sig }
+    }
+}
+
+/// The source frame `got` is closest to: its index, the PSNR against it, and the PSNR against
+/// the next closest candidate.
+fn best_match(got: &Frame, source: &[Frame]) -> (usize, f64, f64) {
+    let mut by_sig: Vec<(u64, usize)> = source
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.rgb.dimensions() == got.rgb.dimensions())
+        .map(|(i, f)| {
+            let d = f
+                .sig
+                .iter()
+                .zip(&got.sig)
+                .map(|(&a, &b)| a.abs_diff(b) as u64)
+                .sum::<u64>();
+            (d, i)
+        })
+        .collect();
+    assert!(
+        !by_sig.is_empty(),
+        "no source frame is {:?}",
+        got.rgb.dimensions()
+    );
+    by_sig.sort_unstable();
+    let mut scored: Vec<(f64, usize)> = by_sig
+        .iter()
+        .take(4)
+        .map(|&(_, i)| (psnr(&got.rgb, &source[i].rgb), i))
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let runner_up = scored.get(1).map_or(0.0, |s| s.0);
+    (scored[0].1, scored[0].0, runner_up)
+}
+
+/// Just enough JSON for page.mjs's report (the root package has no JSON dependency).
+mod json {
+    use std::ops::Index;
+
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum Value {
+        Null,
+        Bool(bool),
+        Num(f64),
+        Str(String),
+        Arr(Vec<Value>),
+        Obj(Vec<(String, Value)>),
+    }
+
+    static NULL: Value = Value::Null;
+
+    impl Index<&str> for Value {
+        type Output = Value;
+        /// The member `key` of an object; `Null` when there is none.
+        fn index(&self, key: &str) -> &Value {
+            match self {
+                Value::Obj(m) => m.iter().find(|(k, _)| k == key).map_or(&NULL, |(_, v)| v),
+                _ => &NULL,
+            }
+        }
+    }
+
+    impl Value {
+        pub fn str(&self) -> &str {
+            match self {
+                Value::Str(s) => s,
+                v => panic!("not a string: {v:?}"),
+            }
+        }
+        pub fn num(&self) -> f64 {
+            match self {
+                Value::Num(n) => *n,
+                v => panic!("not a number: {v:?}"),
+            }
+        }
+        pub fn arr(&self) -> &[Value] {
+            match self {
+                Value::Arr(a) => a,
+                v => panic!("not an array: {v:?}"),
+            }
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Value, String> {
+        let mut p = Parser {
+            s: text.as_bytes(),
+            i: 0,
+        };
+        let v = p.value()?;
+        p.ws();
+        if p.i != p.s.len() {
+            return Err(format!("trailing bytes at {}", p.i));
+        }
+        Ok(v)
+    }
+
+    struct Parser<'a> {
+        s: &'a [u8],
+        i: usize,
+    }
+
+    impl Parser<'_> {
+        fn ws(&mut self) {
+            while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+                self.i += 1;
+            }
+        }
+
+        fn eat(&mut self, lit: &str) -> Result<(), String> {
+            if self.s[self.i..].starts_with(lit.as_bytes()) {
+                self.i += lit.len();
+                Ok(())
+            } else {
+                Err(format!("expected {lit:?} at {}", self.i))
+            }
+        }
+
+        fn value(&mut self) -> Result<Value, String> {
+            self.ws();
+            match self.s.get(self.i) {
+                None => Err("unexpected end".into()),
+                Some(b'{') => {
+                    self.i += 1;
+                    let mut members = Vec::new();
+                    self.ws();
+                    if self.s.get(self.i) == Some(&b'}') {
+                        self.i += 1;
+                        return Ok(Value::Obj(members));
+                    }
+                    loop {
+                        self.ws();
+                        let key = self.string()?;
+                        self.ws();
+                        self.eat(":")?;
+                        members.push((key, self.value()?));
+                        self.ws();
+                        match self.s.get(self.i) {
+                            Some(b',') => self.i += 1,
+                            Some(b'}') => {
+                                self.i += 1;
+                                return Ok(Value::Obj(members));
+                            }
+                            _ => return Err(format!("expected , or }} at {}", self.i)),
+                        }
+                    }
+                }
+                Some(b'[') => {
+                    self.i += 1;
+                    let mut items = Vec::new();
+                    self.ws();
+                    if self.s.get(self.i) == Some(&b']') {
+                        self.i += 1;
+                        return Ok(Value::Arr(items));
+                    }
+                    loop {
+                        items.push(self.value()?);
+                        self.ws();
+                        match self.s.get(self.i) {
+                            Some(b',') => self.i += 1,
+                            Some(b']') => {
+                                self.i += 1;
+                                return Ok(Value::Arr(items));
+                            }
+                            _ => return Err(format!("expected , or ] at {}", self.i)),
+                        }
+                    }
+                }
+                Some(b'"') => Ok(Value::Str(self.string()?)),
+                Some(b't') => self.eat("true").map(|_| Value::Bool(true)),
+                Some(b'f') => self.eat("false").map(|_| Value::Bool(false)),
+                Some(b'n') => self.eat("null").map(|_| Value::Null),
+                Some(_) => {
+                    let start = self.i;
+                    while self.i < self.s.len()
+                        && matches!(
+                            self.s[self.i],
+                            b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+                        )
+                    {
+                        self.i += 1;
+                    }
+                    let t = std::str::from_utf8(&self.s[start..self.i]).unwrap();
+                    t.parse()
+                        .map(Value::Num)
+                        .map_err(|_| format!("bad value at {start}"))
+                }
+            }
+        }
+
+        fn hex4(&mut self) -> Result<u32, String> {
+            let h = self
+                .s
+                .get(self.i..self.i + 4)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("bad \\u escape at {}", self.i))?;
+            self.i += 4;
+            Ok(h)
+        }
+
+        fn string(&mut self) -> Result<String, String> {
+            self.eat("\"")?;
+            let mut out = Vec::new();
+            loop {
+                let Some(&c) = self.s.get(self.i) else {
+                    return Err("unterminated string".into());
+                };
+                self.i += 1;
+                match c {
+                    b'"' => return String::from_utf8(out).map_err(|e| e.to_string()),
+                    b'\\' => {
+                        let Some(&e) = self.s.get(self.i) else {
+                            return Err("unterminated escape".into());
+                        };
+                        self.i += 1;
+                        let ch = match e {
+                            b'"' => '"',
+                            b'\\' => '\\',
+                            b'/' => '/',
+                            b'b' => '\u{8}',
+                            b'f' => '\u{c}',
+                            b'n' => '\n',
+                            b'r' => '\r',
+                            b't' => '\t',
+                            b'u' => {
+                                let hi = self.hex4()?;
+                                let code = if (0xD800..0xDC00).contains(&hi) {
+                                    self.eat("\\u")?;
+                                    let lo = self.hex4()?;
+                                    0x10000
+                                        + ((hi - 0xD800) << 10)
+                                        + (lo.wrapping_sub(0xDC00) & 0x3FF)
+                                } else {
+                                    hi
+                                };
+                                char::from_u32(code).unwrap_or('\u{FFFD}')
+                            }
+                            _ => return Err(format!("bad escape at {}", self.i)),
+                        };
+                        let mut buf = [0; 4];
+                        out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                    }
+                    c => out.push(c),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn parses_what_node_prints() {
+        let v = parse(r#"{"a":[1,-2.5e3,"x\"\u00e9\ud83d\ude00"],"b":{"c":true,"d":null},"e":[]}"#)
+            .unwrap();
+        assert_eq!(v["a"].arr()[1].num(), -2500.0);
+        assert_eq!(v["a"].arr()[2].str(), "x\"é😀");
+        assert_eq!(v["b"]["c"], Value::Bool(true));
+        assert_eq!(v["b"]["d"], Value::Null);
+        assert!(v["e"].arr().is_empty());
+        assert_eq!(v["missing"], Value::Null);
+        assert!(parse("{\"a\":1} x").is_err());
+    }
+}
