@@ -71,7 +71,8 @@ fn page_lists_videos_and_plays_source_frames_in_chromium() {
         .unwrap_or_else(|| {
             panic!("page.mjs printed no JSON:\n{stdout}\n{stderr}");
         });
-    let report = json::parse(line).unwrap_or_else(|e| panic!("page.mjs JSON: {e}: {line}"));
+    let report = serde_json::from_str::<serde_json::Value>(line)
+        .unwrap_or_else(|e| panic!("page.mjs JSON: {e}: {line}"));
     eprintln!("browser: {}", report["browser"].str());
 
     let expected: BTreeSet<String> = std::fs::read_dir(videos_dir())
@@ -267,229 +268,24 @@ fn best_match(got: &Frame, source: &[Frame]) -> (usize, f64, f64) {
     (scored[0].1, scored[0].0, runner_up)
 }
 
-/// Just enough JSON for page.mjs's report (the root package has no JSON dependency).
-mod json {
-    use std::ops::Index;
+/// What the test reads of page.mjs's JSON, strictly: a missing or mistyped field fails.
+trait Field {
+    fn str(&self) -> &str;
+    fn num(&self) -> f64;
+    fn arr(&self) -> &[serde_json::Value];
+}
 
-    #[derive(Debug, Clone, PartialEq)]
-    pub enum Value {
-        Null,
-        Bool(bool),
-        Num(f64),
-        Str(String),
-        Arr(Vec<Value>),
-        Obj(Vec<(String, Value)>),
+impl Field for serde_json::Value {
+    fn str(&self) -> &str {
+        self.as_str()
+            .unwrap_or_else(|| panic!("not a string: {self}"))
     }
-
-    static NULL: Value = Value::Null;
-
-    impl Index<&str> for Value {
-        type Output = Value;
-        /// The member `key` of an object; `Null` when there is none.
-        fn index(&self, key: &str) -> &Value {
-            match self {
-                Value::Obj(m) => m.iter().find(|(k, _)| k == key).map_or(&NULL, |(_, v)| v),
-                _ => &NULL,
-            }
-        }
+    fn num(&self) -> f64 {
+        self.as_f64()
+            .unwrap_or_else(|| panic!("not a number: {self}"))
     }
-
-    impl Value {
-        pub fn str(&self) -> &str {
-            match self {
-                Value::Str(s) => s,
-                v => panic!("not a string: {v:?}"),
-            }
-        }
-        pub fn num(&self) -> f64 {
-            match self {
-                Value::Num(n) => *n,
-                v => panic!("not a number: {v:?}"),
-            }
-        }
-        pub fn arr(&self) -> &[Value] {
-            match self {
-                Value::Arr(a) => a,
-                v => panic!("not an array: {v:?}"),
-            }
-        }
-    }
-
-    pub fn parse(text: &str) -> Result<Value, String> {
-        let mut p = Parser {
-            s: text.as_bytes(),
-            i: 0,
-        };
-        let v = p.value()?;
-        p.ws();
-        if p.i != p.s.len() {
-            return Err(format!("trailing bytes at {}", p.i));
-        }
-        Ok(v)
-    }
-
-    struct Parser<'a> {
-        s: &'a [u8],
-        i: usize,
-    }
-
-    impl Parser<'_> {
-        fn ws(&mut self) {
-            while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
-                self.i += 1;
-            }
-        }
-
-        fn eat(&mut self, lit: &str) -> Result<(), String> {
-            if self.s[self.i..].starts_with(lit.as_bytes()) {
-                self.i += lit.len();
-                Ok(())
-            } else {
-                Err(format!("expected {lit:?} at {}", self.i))
-            }
-        }
-
-        fn value(&mut self) -> Result<Value, String> {
-            self.ws();
-            match self.s.get(self.i) {
-                None => Err("unexpected end".into()),
-                Some(b'{') => {
-                    self.i += 1;
-                    let mut members = Vec::new();
-                    self.ws();
-                    if self.s.get(self.i) == Some(&b'}') {
-                        self.i += 1;
-                        return Ok(Value::Obj(members));
-                    }
-                    loop {
-                        self.ws();
-                        let key = self.string()?;
-                        self.ws();
-                        self.eat(":")?;
-                        members.push((key, self.value()?));
-                        self.ws();
-                        match self.s.get(self.i) {
-                            Some(b',') => self.i += 1,
-                            Some(b'}') => {
-                                self.i += 1;
-                                return Ok(Value::Obj(members));
-                            }
-                            _ => return Err(format!("expected , or }} at {}", self.i)),
-                        }
-                    }
-                }
-                Some(b'[') => {
-                    self.i += 1;
-                    let mut items = Vec::new();
-                    self.ws();
-                    if self.s.get(self.i) == Some(&b']') {
-                        self.i += 1;
-                        return Ok(Value::Arr(items));
-                    }
-                    loop {
-                        items.push(self.value()?);
-                        self.ws();
-                        match self.s.get(self.i) {
-                            Some(b',') => self.i += 1,
-                            Some(b']') => {
-                                self.i += 1;
-                                return Ok(Value::Arr(items));
-                            }
-                            _ => return Err(format!("expected , or ] at {}", self.i)),
-                        }
-                    }
-                }
-                Some(b'"') => Ok(Value::Str(self.string()?)),
-                Some(b't') => self.eat("true").map(|_| Value::Bool(true)),
-                Some(b'f') => self.eat("false").map(|_| Value::Bool(false)),
-                Some(b'n') => self.eat("null").map(|_| Value::Null),
-                Some(_) => {
-                    let start = self.i;
-                    while self.i < self.s.len()
-                        && matches!(
-                            self.s[self.i],
-                            b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
-                        )
-                    {
-                        self.i += 1;
-                    }
-                    let t = std::str::from_utf8(&self.s[start..self.i]).unwrap();
-                    t.parse()
-                        .map(Value::Num)
-                        .map_err(|_| format!("bad value at {start}"))
-                }
-            }
-        }
-
-        fn hex4(&mut self) -> Result<u32, String> {
-            let h = self
-                .s
-                .get(self.i..self.i + 4)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .ok_or_else(|| format!("bad \\u escape at {}", self.i))?;
-            self.i += 4;
-            Ok(h)
-        }
-
-        fn string(&mut self) -> Result<String, String> {
-            self.eat("\"")?;
-            let mut out = Vec::new();
-            loop {
-                let Some(&c) = self.s.get(self.i) else {
-                    return Err("unterminated string".into());
-                };
-                self.i += 1;
-                match c {
-                    b'"' => return String::from_utf8(out).map_err(|e| e.to_string()),
-                    b'\\' => {
-                        let Some(&e) = self.s.get(self.i) else {
-                            return Err("unterminated escape".into());
-                        };
-                        self.i += 1;
-                        let ch = match e {
-                            b'"' => '"',
-                            b'\\' => '\\',
-                            b'/' => '/',
-                            b'b' => '\u{8}',
-                            b'f' => '\u{c}',
-                            b'n' => '\n',
-                            b'r' => '\r',
-                            b't' => '\t',
-                            b'u' => {
-                                let hi = self.hex4()?;
-                                let code = if (0xD800..0xDC00).contains(&hi) {
-                                    self.eat("\\u")?;
-                                    let lo = self.hex4()?;
-                                    0x10000
-                                        + ((hi - 0xD800) << 10)
-                                        + (lo.wrapping_sub(0xDC00) & 0x3FF)
-                                } else {
-                                    hi
-                                };
-                                char::from_u32(code).unwrap_or('\u{FFFD}')
-                            }
-                            _ => return Err(format!("bad escape at {}", self.i)),
-                        };
-                        let mut buf = [0; 4];
-                        out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-                    }
-                    c => out.push(c),
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn parses_what_node_prints() {
-        let v = parse(r#"{"a":[1,-2.5e3,"x\"\u00e9\ud83d\ude00"],"b":{"c":true,"d":null},"e":[]}"#)
-            .unwrap();
-        assert_eq!(v["a"].arr()[1].num(), -2500.0);
-        assert_eq!(v["a"].arr()[2].str(), "x\"é😀");
-        assert_eq!(v["b"]["c"], Value::Bool(true));
-        assert_eq!(v["b"]["d"], Value::Null);
-        assert!(v["e"].arr().is_empty());
-        assert_eq!(v["missing"], Value::Null);
-        assert!(parse("{\"a\":1} x").is_err());
+    fn arr(&self) -> &[serde_json::Value] {
+        self.as_array()
+            .unwrap_or_else(|| panic!("not an array: {self}"))
     }
 }

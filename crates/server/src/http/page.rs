@@ -51,10 +51,10 @@ fn card(v: &VideoInfo, rtsp_base: &str) -> String {
     let path = rtsp_proto::url::percent_encode_path(&v.name);
     let name = escape(&v.name);
     let rtsp = escape(&format!("{rtsp_base}/{path}"));
-    let mjpeg = format!("/videos/{path}/mjpeg");
+    let mjpeg = format!("/videos/{path}/mjpeg?loop=1");
     if let Some(e) = &v.error {
         return format!(
-            "<li class=\"card broken\"><h2>{name}</h2><p class=\"error\">{}</p></li>\n",
+            "<li class=\"card broken\" data-name=\"{name}\"><h2>{name}</h2><p class=\"error\">{}</p></li>\n",
             escape(e)
         );
     }
@@ -84,16 +84,16 @@ fn card(v: &VideoInfo, rtsp_base: &str) -> String {
 }
 
 const STYLE: &str = r#"
-:root { color-scheme: light dark; --fg: #1d232a; --muted: #5b6672; --bg: #f4f6f8; --card: #fff; --accent: #0b6bcb; }
-@media (prefers-color-scheme: dark) { :root { --fg: #e8ecf0; --muted: #9aa6b2; --bg: #12161b; --card: #1c2229; --accent: #5aa9ff; } }
+:root { color-scheme: light dark; --fg: #1d232a; --muted: #5b6672; --bg: #f4f6f8; --card: #fff; --accent: #0b6bcb; --button: #0b6bcb; }
+@media (prefers-color-scheme: dark) { :root { --fg: #e8ecf0; --muted: #9aa6b2; --bg: #12161b; --card: #1c2229; --accent: #5aa9ff; --button: #1f5fae; } }
 * { box-sizing: border-box; }
 body { margin: 0; font: 16px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg); }
 header, main { max-width: 1100px; margin: 0 auto; padding: 0 16px; }
 header { padding-top: 20px; }
 h1 { font-size: 1.5rem; margin: 0 0 4px; }
 header p { margin: 0; color: var(--muted); }
-.stage { background: #000; border-radius: 10px; margin: 16px 0 8px; overflow: hidden; display: flex; justify-content: center; }
-.stage img { display: block; max-width: 100%; height: auto; }
+.stage { background: #000; border-radius: 10px; margin: 16px auto 8px; overflow: hidden; width: fit-content; max-width: 100%; }
+.stage img { display: block; width: 100%; max-width: 960px; height: auto; }
 .now { color: var(--muted); margin: 0 0 20px; overflow-wrap: anywhere; }
 ul.videos { list-style: none; padding: 0; margin: 0 0 32px; display: grid; gap: 16px; grid-template-columns: repeat(auto-fill, minmax(280px, 1fr)); }
 .card { background: var(--card); border-radius: 10px; padding: 12px; box-shadow: 0 1px 3px rgba(0,0,0,.12); min-width: 0; }
@@ -101,8 +101,9 @@ ul.videos { list-style: none; padding: 0; margin: 0 0 32px; display: grid; gap: 
 .card p { margin: 4px 0; }
 .thumb img { width: 100%; height: auto; border-radius: 6px; background: #000; display: block; }
 .facts { color: var(--muted); font-size: .9rem; }
-.url code { display: block; font-size: .8rem; padding: 4px 6px; border-radius: 4px; background: rgba(127,127,127,.14); overflow-x: auto; white-space: nowrap; }
-button.play { font: inherit; color: #fff; background: var(--accent); border: 0; border-radius: 6px; padding: 4px 12px; cursor: pointer; }
+.url code { display: block; font-size: .8rem; padding: 4px 6px; border-radius: 4px; background: rgba(127,127,127,.14); white-space: pre-wrap; overflow-wrap: anywhere; }
+button.play { font: inherit; color: #fff; background: var(--button); border: 0; border-radius: 6px; padding: 6px 14px; margin-right: 10px; cursor: pointer; }
+.card a { display: inline-block; padding: 6px 2px; }
 a { color: var(--accent); }
 .error { color: #c62828; }
 "#;
@@ -152,14 +153,18 @@ pub(crate) fn render(shared: &Shared, req: &Request) -> Response {
         concat!(
             "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n",
-            "<title>Motion-JPEG streams</title>\n<style>{style}</style>\n</head>\n<body>\n",
+            "<title>Motion-JPEG streams</title>\n<link rel=\"icon\" href=\"data:,\">\n",
+            "<style>{style}</style>\n</head>\n<body>\n",
             "<header><h1>Motion-JPEG streams</h1>",
-            "<p>{count} videos over RTSP ({rtsp_base}/NAME) and HTTP.</p></header>\n",
+            "<p>{count} over RTSP ({rtsp_base}/NAME) and HTTP.</p></header>\n",
             "<main>\n{stage}<ul class=\"videos\">\n{cards}</ul>\n</main>\n",
             "<script>{script}</script>\n</body>\n</html>\n"
         ),
         style = STYLE,
-        count = videos.len(),
+        count = match videos.len() {
+            1 => "1 video".to_string(),
+            n => format!("{n} videos"),
+        },
         rtsp_base = escape(&rtsp_base),
         stage = stage,
         cards = cards,
