@@ -69,6 +69,28 @@ fn gstreamer_plays_rtsph_urls_on_both_ports() {
     }
 }
 
+#[test]
+fn our_client_plays_through_the_tunnel_with_rtsph_urls_and_the_flag() {
+    let server = start();
+    for (url, flag) in [
+        (
+            format!("rtsph://{}/video.mjpeg", server.http_addr.unwrap()),
+            false,
+        ),
+        (format!("rtsp://{}/video.mjpeg", server.addr), true),
+    ] {
+        let rec = scratch_dir("tunnel-client").join("rec.mjpeg");
+        let mut opts = client::Options::for_url(&url).unwrap();
+        opts.http_tunnel |= flag;
+        assert!(opts.http_tunnel, "{url}");
+        opts.record = Some(rec.clone());
+        opts.duration = Some(5.0);
+        let stats = client::headless::run(&opts).unwrap();
+        assert_eq!(stats.transport, "tcp", "{url}");
+        check(&format!("our client via {url}"), &read_plain_mjpeg(&rec), 5);
+    }
+}
+
 /// Opens the GET half with `cookie`; returns the connection after its 200.
 fn tunnel_get(addr: SocketAddr, cookie: &str) -> HttpConn {
     let mut get = HttpConn::connect(addr);

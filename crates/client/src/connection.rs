@@ -24,6 +24,57 @@ use crate::{ClientError, Closed};
 /// How long the lab's server must be quiet before its unterminated reply is taken as whole.
 const LAB_QUIET: Duration = Duration::from_millis(100);
 
+/// A TCP connection with the deadlines every socket here has.
+fn open(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ClientError> {
+    let stream = TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|source| ClientError::Connect { addr, source })?;
+    stream.set_nodelay(true).ok();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .map_err(ClientError::io("set write timeout"))?;
+    Ok(stream)
+}
+
+/// Reads an HTTP response head off `stream` within `timeout` and checks it is a 200; gives
+/// what was read past it.
+fn read_http_head(stream: &mut TcpStream, timeout: Duration) -> Result<Vec<u8>, ClientError> {
+    let deadline = Instant::now() + timeout;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || buf.len() > 16384 {
+            return Err(ClientError::Tunnel(
+                "no HTTP answer to the tunnel's GET".into(),
+            ));
+        }
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(ClientError::io("set read timeout"))?;
+        match stream.read(&mut chunk) {
+            Ok(0) => {
+                return Err(ClientError::Tunnel(
+                    "the server closed the tunnel's GET".into(),
+                ))
+            }
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ClientError::io("read the tunnel's GET answer")(e)),
+        }
+    };
+    let status = String::from_utf8_lossy(&buf[..end]);
+    let line = status.lines().next().unwrap_or_default().to_string();
+    if line.split(' ').nth(1) != Some("200") {
+        return Err(ClientError::Tunnel(format!(
+            "the tunnel's GET was answered {line:?}"
+        )));
+    }
+    Ok(buf[end..].to_vec())
+}
+
 /// What the reader thread passes on.
 #[derive(Debug)]
 enum Incoming {
@@ -35,8 +86,29 @@ enum Incoming {
 pub type InterleavedSink = Arc<Mutex<Option<mpsc::Sender<(u8, Vec<u8>)>>>>;
 
 /// The write half of the RTSP connection, shared by requests and interleaved RTCP so that
-/// one is never written into the middle of the other.
-pub type SharedWriter = Arc<Mutex<TcpStream>>;
+/// one is never written into the middle of the other: the socket itself, or a tunnel's POST
+/// that base64-encodes what it is given.
+pub type SharedWriter = Arc<Mutex<Box<dyn Write + Send>>>;
+
+/// The POST half of an RTSP-over-HTTP tunnel: every write goes out as base64 of its own (the
+/// server decodes groups of four, so each write's padding is fine).
+struct Base64Writer(TcpStream);
+
+impl Write for Base64Writer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0
+            .write_all(rtsp_proto::auth::base64_encode(buf).as_bytes())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
 
 /// A control connection to one server.
 pub struct Connection {
@@ -57,20 +129,63 @@ pub struct Connection {
     nonce_count: u32,
     pub peer: SocketAddr,
     pub local: SocketAddr,
+    /// Handles to the sockets (one, or a tunnel's two), to shut them down.
+    sockets: Vec<TcpStream>,
 }
 
 impl Connection {
     /// Connects with a deadline and starts the reader thread.
     pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<Connection, ClientError> {
-        let stream = TcpStream::connect_timeout(&addr, timeout)
-            .map_err(|source| ClientError::Connect { addr, source })?;
-        stream.set_nodelay(true).ok();
-        stream
-            .set_write_timeout(Some(Duration::from_secs(5)))
-            .map_err(ClientError::io("set write timeout"))?;
-        let reader = stream
-            .try_clone()
-            .map_err(ClientError::io("clone socket"))?;
+        let stream = open(addr, timeout)?;
+        let clone = || stream.try_clone().map_err(ClientError::io("clone socket"));
+        let (reader, handle) = (clone()?, clone()?);
+        Self::start(reader, Vec::new(), Box::new(stream), vec![handle])
+    }
+
+    /// Connects through an RTSP-over-HTTP tunnel (QuickTime's GET/POST pair, see
+    /// [`rtsp_proto::tunnel`]) to `path` on `addr`: responses and interleaved RTP come on the
+    /// GET, requests go base64 on the POST.
+    pub fn connect_tunnel(
+        addr: SocketAddr,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<Connection, ClientError> {
+        let cookie = format!("{:016x}", getrandom::u64().unwrap_or(0x5eed));
+        let mut get = open(addr, timeout)?;
+        let head = format!(
+            "GET {path} HTTP/1.0\r\nHost: {addr}\r\nx-sessioncookie: {cookie}\r\nAccept: {}\r\nPragma: no-cache\r\nCache-Control: no-cache\r\n\r\n",
+            rtsp_proto::tunnel::TUNNEL_MEDIA_TYPE
+        );
+        get.write_all(head.as_bytes())
+            .map_err(ClientError::io("send the tunnel's GET"))?;
+        let rest = read_http_head(&mut get, timeout)?;
+        let mut post = open(addr, timeout)?;
+        let head = format!(
+            "POST {path} HTTP/1.0\r\nHost: {addr}\r\nx-sessioncookie: {cookie}\r\nContent-Type: {}\r\nPragma: no-cache\r\nCache-Control: no-cache\r\nContent-Length: 32767\r\nExpires: Sun, 9 Jan 1972 00:00:00 GMT\r\n\r\n",
+            rtsp_proto::tunnel::TUNNEL_MEDIA_TYPE
+        );
+        post.write_all(head.as_bytes())
+            .map_err(ClientError::io("send the tunnel's POST"))?;
+        let clone = |s: &TcpStream| s.try_clone().map_err(ClientError::io("clone socket"));
+        let handles = vec![clone(&get)?, clone(&post)?];
+        Self::start(get, rest, Box::new(Base64Writer(post)), handles)
+    }
+
+    /// Starts the reader thread on `reader` (`first`: bytes already read from it).
+    fn start(
+        reader: TcpStream,
+        first: Vec<u8>,
+        writer: Box<dyn Write + Send>,
+        sockets: Vec<TcpStream>,
+    ) -> Result<Connection, ClientError> {
+        let (peer, local) = (
+            reader
+                .peer_addr()
+                .map_err(ClientError::io("peer address"))?,
+            reader
+                .local_addr()
+                .map_err(ClientError::io("local address"))?,
+        );
         let (tx, rx) = mpsc::channel();
         let lab = Arc::new(AtomicBool::new(false));
         let lab2 = lab.clone();
@@ -78,16 +193,12 @@ impl Connection {
         let sink2 = sink.clone();
         std::thread::Builder::new()
             .name("rtsp-reader".into())
-            .spawn(move || read_loop(reader, tx, lab2, sink2))
+            .spawn(move || read_loop(reader, first, tx, lab2, sink2))
             .map_err(ClientError::io("start reader thread"))?;
         Ok(Connection {
-            peer: stream
-                .peer_addr()
-                .map_err(ClientError::io("peer address"))?,
-            local: stream
-                .local_addr()
-                .map_err(ClientError::io("local address"))?,
-            stream: Arc::new(Mutex::new(stream)),
+            peer,
+            local,
+            stream: Arc::new(Mutex::new(writer)),
             interleaved: sink,
             incoming: rx,
             lab,
@@ -96,6 +207,7 @@ impl Connection {
             challenge: None,
             cnonce: String::new(),
             nonce_count: 0,
+            sockets,
         })
     }
 
@@ -219,13 +331,11 @@ impl Connection {
         }
     }
 
-    /// Closes both directions; the reader thread then ends.
+    /// Closes both directions of every socket; the reader thread then ends.
     pub fn close(&self) {
-        let _ = self
-            .stream
-            .lock()
-            .unwrap()
-            .shutdown(std::net::Shutdown::Both);
+        for s in &self.sockets {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
     }
 }
 
@@ -238,11 +348,13 @@ impl Drop for Connection {
 /// The reader thread: socket bytes into the framer, what it cuts out to where it goes.
 fn read_loop(
     mut stream: TcpStream,
+    first: Vec<u8>,
     tx: mpsc::Sender<Incoming>,
     lab: Arc<AtomicBool>,
     sink: InterleavedSink,
 ) {
     let mut framer = Framer::new(Role::Client, Limits::default(), None);
+    framer.push(&first, Instant::now());
     // Short reads: the loop must notice the quiet time and a switch to the lab dialect.
     let _ = stream.set_read_timeout(Some(LAB_QUIET / 2));
     let mut chunk = [0u8; 8192];

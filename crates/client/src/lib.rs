@@ -79,12 +79,20 @@ pub struct Options {
     pub max_frame: usize,
     /// Packets the reorder buffer holds behind a gap before giving up on it.
     pub reorder_packets: usize,
+    /// RTSP tunnelled over HTTP (`--http-tunnel`, or an `rtsph://` URL): RTP interleaved on a
+    /// GET, requests on a POST, for networks that pass only HTTP.
+    pub http_tunnel: bool,
 }
 
 impl Options {
     /// Options for `url` with everything else at its default.
     pub fn for_url(url: &str) -> Result<Options, ClientError> {
-        let (url, credentials) = split_credentials(url);
+        // rtsph:// (GStreamer's name for the tunnel) is rtsp:// through HTTP.
+        let (url, http_tunnel) = match url.strip_prefix("rtsph://") {
+            Some(rest) => (format!("rtsp://{rest}"), true),
+            None => (url.to_string(), false),
+        };
+        let (url, credentials) = split_credentials(&url);
         let (server, file) = parse_rtsp_url(&url)?;
         Ok(Options {
             url,
@@ -102,6 +110,7 @@ impl Options {
             playout_delay: std::time::Duration::from_millis(100),
             max_frame: receiver::MAX_FRAME,
             reorder_packets: receiver::REORDER_PACKETS,
+            http_tunnel,
         })
     }
 }

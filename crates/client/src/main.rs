@@ -51,6 +51,10 @@ struct Args {
     /// Ask for RTP interleaved on the RTSP connection (through firewalls and NATs).
     #[arg(long, conflicts_with = "udp")]
     tcp: bool,
+    /// Tunnel RTSP and RTP through HTTP (QuickTime's GET/POST pair; an rtsph:// URL does the
+    /// same): for networks and proxies that pass nothing but HTTP. Implies --tcp.
+    #[arg(long, conflicts_with_all = ["udp", "lab"])]
+    http_tunnel: bool,
     /// Insist on UDP: no fallback to TCP (by default the client falls back when SETUP gets 461
     /// or no RTP arrives within 2 s of PLAY).
     #[arg(long)]
@@ -91,7 +95,8 @@ fn options(args: &Args) -> anyhow::Result<(Options, bool)> {
     opts.lab = args.lab;
     opts.max_frame = args.max_frame_bytes;
     opts.reorder_packets = args.reorder_packets.max(1);
-    opts.transport = if args.tcp {
+    opts.http_tunnel |= args.http_tunnel;
+    opts.transport = if args.tcp || opts.http_tunnel {
         client::TransportChoice::Tcp
     } else if args.udp {
         client::TransportChoice::Udp

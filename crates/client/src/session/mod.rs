@@ -101,7 +101,13 @@ pub struct ClientSession {
 impl ClientSession {
     /// Connects and finds out the dialect.
     pub fn connect(opts: &Options) -> Result<ClientSession, ClientError> {
-        let mut conn = Connection::connect(opts.server, Duration::from_secs(5))?;
+        let mut conn = match opts.http_tunnel {
+            true => {
+                let path = format!("/{}", rtsp_proto::url::request_path(&opts.url));
+                Connection::connect_tunnel(opts.server, &path, Duration::from_secs(5))?
+            }
+            false => Connection::connect(opts.server, Duration::from_secs(5))?,
+        };
         conn.set_credentials(opts.credentials.clone());
         let (dialect, public) = if opts.lab {
             (Dialect::Lab, None)

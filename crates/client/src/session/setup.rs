@@ -88,7 +88,9 @@ impl ClientSession {
             .and_then(|i| i.control.clone())
             .unwrap_or_default();
         let track = url::resolve_control(&self.base, &control);
-        let want_tcp = self.opts.transport == TransportChoice::Tcp || self.fallback.is_some();
+        let want_tcp = self.opts.transport == TransportChoice::Tcp
+            || self.opts.http_tunnel
+            || self.fallback.is_some();
         if !want_tcp {
             match self.setup_udp(&track) {
                 Err(ClientError::Status { status: 461, .. })
