@@ -176,3 +176,26 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 pub fn http_get(addr: SocketAddr, path: &str) -> HttpResponse {
     HttpConn::connect(addr).request("GET", path, &[])
 }
+
+/// Every frame must be one of the sample video's, bit-exact (its scan data), and at least 95%
+/// of the frames due in `seconds` at 20 fps must be there.
+pub fn assert_sample_frames(who: &str, frames: &[Vec<u8>], seconds: u32) {
+    let sample: Vec<Vec<u8>> = super::sample_frames()
+        .iter()
+        .map(|f| super::scan_data(f).unwrap())
+        .collect();
+    let due = seconds as usize * 20;
+    eprintln!("{who}: {} frames of {due}", frames.len());
+    assert!(
+        frames.len() * 100 >= due * 95,
+        "{who}: {} of {due} frames",
+        frames.len()
+    );
+    for (i, f) in frames.iter().enumerate() {
+        let scan = super::scan_data(f).expect("a JPEG");
+        assert!(
+            sample.contains(&scan),
+            "{who}: frame {i} is none of the file's"
+        );
+    }
+}

@@ -1,0 +1,151 @@
+//! "Only HTTP gets through": Debian's nginx as a plain reverse proxy in front of the HTTP
+//! port, configured with `deploy/nginx-mjpeg.conf` as committed (only its listen address and
+//! upstream changed), carries RTSP tunnelled over HTTP to ffmpeg and GStreamer and the
+//! Motion-JPEG stream, bit-exact.
+
+mod support;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use support::http::{assert_sample_frames, HttpConn};
+use support::*;
+
+/// nginx running on a config of its own; killed when dropped.
+struct Nginx {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts nginx on a free loopback port in front of `origin`.
+fn nginx(origin: SocketAddr) -> Nginx {
+    let dir = scratch_dir("nginx");
+    // A free port, found by binding port 0: nginx must be told a number.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let site = std::fs::read_to_string(repo_root().join("deploy/nginx-mjpeg.conf")).unwrap();
+    assert!(site.contains("listen 80;") && site.contains("server 127.0.0.1:8080;"));
+    let site = site
+        .replace("listen 80;", &format!("listen 127.0.0.1:{port};"))
+        .replace("server 127.0.0.1:8080;", &format!("server {origin};"));
+    std::fs::write(dir.join("site.conf"), site).unwrap();
+    let d = dir.display();
+    let main = format!(
+        "user root;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\nevents {{ worker_connections 512; }}\n\
+         http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  \
+         fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  include {d}/site.conf;\n}}\n"
+    );
+    std::fs::write(dir.join("main.conf"), main).unwrap();
+    let child = Command::new("nginx")
+        .args(["-p", dir.to_str().unwrap(), "-c"])
+        .arg(dir.join("main.conf"))
+        .args(["-g", "daemon off;"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("nginx");
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let n = Nginx { child, addr };
+    assert!(
+        wait_until(Duration::from_secs(10), || TcpStream::connect(addr).is_ok()),
+        "nginx did not listen on {addr}"
+    );
+    n
+}
+
+fn setup() -> Option<(server::ServerHandle, Nginx)> {
+    if !peer_available("nginx", &["nginx", "-v"]) {
+        return None;
+    }
+    let server = start_server(&videos_dir(), |c| {
+        c.http = server::http::HttpListen::Port(0)
+    });
+    let proxy = nginx(server.http_addr.unwrap());
+    Some((server, proxy))
+}
+
+#[test]
+fn ffmpeg_and_gstreamer_play_the_tunnel_through_nginx() {
+    let Some((_server, proxy)) = setup() else {
+        return;
+    };
+    if have_ffmpeg() {
+        let url = format!("rtsp://{}/video.mjpeg", proxy.addr);
+        assert_sample_frames(
+            "ffmpeg through nginx",
+            &ffmpeg_plays_url(&url, "http", 5),
+            5,
+        );
+    }
+    if have_gstreamer() {
+        let url = format!("rtsph://{}/video.mjpeg", proxy.addr);
+        let frames = gstreamer_plays(&url, "tcp", 6);
+        assert_sample_frames("GStreamer through nginx", &frames, 5);
+    }
+}
+
+#[test]
+fn the_mjpeg_stream_and_the_page_come_through_nginx() {
+    let Some((_server, proxy)) = setup() else {
+        return;
+    };
+    let mut c = HttpConn::connect(proxy.addr);
+    assert_eq!(c.request("GET", "/", &[]).status, 200);
+    // HTTP/1.0, so that nginx passes the stream as it is (to HTTP/1.1 clients it chunks a
+    // response of no stated length, which browsers and ffmpeg read and this reader does not).
+    c.send(b"GET /videos/video.mjpeg/mjpeg HTTP/1.0\r\n\r\n");
+    let r = c.response(false).unwrap();
+    assert_eq!(r.status, 200, "{:?}", r.headers);
+    let mut frames = Vec::new();
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < end {
+        frames.push(c.next_part("mjpegframe").expect("a part").1);
+    }
+    assert_sample_frames("the multipart stream through nginx", &frames, 5);
+}
+
+#[test]
+fn ffmpeg_reads_the_mjpeg_stream_through_nginx() {
+    let Some((_server, proxy)) = setup() else {
+        return;
+    };
+    if !have_ffmpeg() {
+        return;
+    }
+    let out = scratch_dir("nginx-mpjpeg").join("out.mjpeg");
+    let url = format!("http://{}/videos/video.mjpeg/mjpeg", proxy.addr);
+    let o = run(
+        Command::new("ffmpeg").args([
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "mpjpeg",
+            "-i",
+            &url,
+            "-t",
+            "5",
+            "-c",
+            "copy",
+            "-f",
+            "mjpeg",
+            "-y",
+            out.to_str().unwrap(),
+        ]),
+        Duration::from_secs(30),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_sample_frames("ffmpeg -f mpjpeg through nginx", &read_plain_mjpeg(&out), 5);
+}
