@@ -497,3 +497,55 @@ fn ffmpeg_reads_the_mjpeg_stream() {
         assert_eq!(f, &frames[i], "ffmpeg's frame {i}");
     }
 }
+
+#[test]
+fn with_auth_every_page_needs_the_same_users_digest_or_basic() {
+    let server = start_with(|c| c.users = vec![("alice".into(), "s3cret".into())]);
+    let mut c = HttpConn::connect(http(&server));
+    for path in ["/", "/api/videos", "/metrics", "/videos/video.mjpeg/mjpeg"] {
+        let r = c.request("GET", path, &[]);
+        assert_eq!(r.status, 401, "{path}");
+    }
+    let r = c.request("GET", "/api/videos", &[]);
+    let challenges: Vec<rtsp_proto::auth::Challenge> = r
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("WWW-Authenticate"))
+        .map(|(_, v)| rtsp_proto::auth::Challenge::parse(v).unwrap())
+        .collect();
+    assert_eq!(challenges.len(), 2, "Digest and Basic offered");
+    let digest = challenges
+        .iter()
+        .find(|c| matches!(c, rtsp_proto::auth::Challenge::Digest { .. }))
+        .unwrap();
+    // RFC 7616 3.4: Digest with the request's own method and URI.
+    let answer = digest.answer("alice", "s3cret", "GET", "/api/videos", ("0a4f113b", 1));
+    let ok = c.request("GET", "/api/videos", &[("Authorization", &answer)]);
+    assert_eq!(ok.status, 200);
+    // The same answer again (a replay), and one made for another URI: refused.
+    let again = c.request("GET", "/api/videos", &[("Authorization", &answer)]);
+    assert_eq!(again.status, 401);
+    let other = digest.answer("alice", "s3cret", "GET", "/api/sessions", ("0a4f113b", 2));
+    assert_eq!(
+        c.request("GET", "/metrics", &[("Authorization", &other)])
+            .status,
+        401
+    );
+    // RFC 7617: Basic, right and wrong.
+    let basic = |pass: &str| {
+        format!(
+            "Basic {}",
+            rtsp_proto::auth::base64_encode(format!("alice:{pass}").as_bytes())
+        )
+    };
+    assert_eq!(
+        c.request("GET", "/", &[("Authorization", &basic("s3cret"))])
+            .status,
+        200
+    );
+    assert_eq!(
+        c.request("GET", "/", &[("Authorization", &basic("wrong"))])
+            .status,
+        401
+    );
+}

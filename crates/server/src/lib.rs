@@ -114,6 +114,8 @@ pub struct Shared {
     pub(crate) registry: session::Registry,
     /// Where the RTSP listener is, for the URLs the web page shows.
     pub(crate) rtsp_addr: SocketAddr,
+    /// The Digest nonce scope of every HTTP connection (see `http::router`).
+    pub(crate) http_nonces: Mutex<rtsp_proto::auth::NonceScope>,
     /// RTSP-over-HTTP tunnels whose GET waits for its POST.
     pub(crate) tunnels: http::tunnel::Tunnels,
     /// The threads that send every playing session's frames.
@@ -216,6 +218,7 @@ impl Server {
                 registry: session::Registry::default(),
                 rtsp_addr,
                 tunnels: Default::default(),
+                http_nonces: Mutex::new(rtsp_proto::auth::NonceScope::new(conn::random()?)),
                 stopping: AtomicBool::new(false),
                 reports: Mutex::new(VecDeque::new()),
             }),

@@ -43,6 +43,9 @@ pub(crate) fn route(req: &Request, shared: &Shared, peer: SocketAddr) -> Outcome
             false => Response::text(501, &format!("method {:?}", req.method)),
         });
     }
+    if let Some(refused) = authenticate(req, shared, peer) {
+        return respond(refused);
+    }
     let Ok(path) = percent_decode(req.path()) else {
         return respond(Response::text(400, "bad percent-encoding in the path"));
     };
@@ -59,6 +62,55 @@ pub(crate) fn route(req: &Request, shared: &Shared, peer: SocketAddr) -> Outcome
             None => respond(Response::text(404, "")),
         },
     }
+}
+
+/// With `--auth`, the HTTP side asks for the same users as RTSP, Digest (RFC 7616's MD5, as
+/// RFC 2617) or Basic, and the same failure limiter refuses an address after repeated wrong
+/// passwords. `None`: the request may go on. Tunnels are not asked here: the RTSP requests
+/// inside them are, by the RTSP rules.
+fn authenticate(req: &Request, shared: &Shared, peer: SocketAddr) -> Option<Response> {
+    let auth = shared.auth.as_ref()?;
+    let now = std::time::Instant::now();
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut failures = shared
+        .auth_failures
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(left) = failures.blocked(&peer.ip(), now) {
+        let r = Response::text(503, "too many failed logins from this address");
+        return Some(r.header("Retry-After", left.as_secs().max(1).to_string()));
+    }
+    // Browsers spread a page's requests over several connections, so the HTTP side's Digest
+    // nonces are bound to one scope for all of them, not to a connection as RTSP's are.
+    let mut scope = shared.http_nonces.lock().unwrap_or_else(|e| e.into_inner());
+    let header = req.header("Authorization");
+    let refusal = match auth.check(header, &req.method, &req.target, &mut scope, unix) {
+        Ok(_) => {
+            failures.succeeded(&peer.ip());
+            return None;
+        }
+        Err(r) => r,
+    };
+    log::info!("{peer}: {} {}: {refusal}", req.method, req.target);
+    if refusal.is_failure() && failures.failed(&peer.ip(), now).is_some() {
+        log::warn!(
+            "{}: {} failed logins within {:?}: refusing its requests for a while",
+            peer.ip(),
+            failures.max_failures,
+            failures.window
+        );
+    }
+    if let rtsp_proto::auth::Refusal::Malformed(e) = &refusal {
+        return Some(Response::text(400, &format!("Authorization: {e}")));
+    }
+    let stale = refusal == rtsp_proto::auth::Refusal::Stale;
+    let mut r = Response::text(401, "");
+    for c in auth.challenges(unix, &scope, stale) {
+        r = r.header("WWW-Authenticate", c.to_header());
+    }
+    Some(r)
 }
 
 /// `/videos/NAME/LEAF`.
