@@ -549,3 +549,87 @@ fn with_auth_every_page_needs_the_same_users_digest_or_basic() {
         401
     );
 }
+
+#[test]
+fn our_client_plays_motion_jpeg_over_http() {
+    let server = start();
+    let rec = scratch_dir("http-client").join("rec.mjpeg");
+    let url = format!("http://{}/videos/video.mjpeg/mjpeg", http(&server));
+    let mut opts = client::Options::for_url(&url).unwrap();
+    opts.record = Some(rec.clone());
+    opts.duration = Some(3.0);
+    let stats = client::headless::run(&opts).unwrap();
+    eprintln!("{}", stats.to_json());
+    assert_eq!(
+        (stats.transport.as_str(), stats.width, stats.height),
+        ("http", 384, 288)
+    );
+    assert!(
+        stats.frames_received >= 55,
+        "{} frames in 3 s",
+        stats.frames_received
+    );
+    assert!(stats.frames_add_up(), "{}", stats.to_json());
+    let recorded = read_plain_mjpeg(&rec);
+    assert_eq!(recorded.len() as u64, stats.frames_received);
+    assert_eq!(
+        recorded,
+        sample_frames()[..recorded.len()],
+        "not the file's frames in order"
+    );
+}
+
+#[test]
+fn our_client_plays_ffmpegs_mpjpeg_output() {
+    if !have_ffmpeg() {
+        return;
+    }
+    // ffmpeg as the HTTP server (-listen 1: one client), as a camera would serve.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/feed");
+    // A fresh encode: copied from the lab's file, ffmpeg's parser keeps its 5-digit
+    // lengths inside the frames, which no JPEG decoder takes.
+    let mut ffmpeg = std::process::Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+        ])
+        .args([
+            "-i",
+            "testsrc2=size=320x240:rate=20",
+            "-t",
+            "4",
+            "-c:v",
+            "mjpeg",
+        ])
+        .args(["-f", "mpjpeg", "-listen", "1", &url])
+        .spawn()
+        .unwrap();
+    let mut opts = client::Options::for_url(&url).unwrap();
+    opts.duration = Some(2.0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stats = loop {
+        match client::headless::run(&opts) {
+            Ok(s) => break s,
+            Err(client::ClientError::Connect { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let _ = ffmpeg.kill();
+    let _ = ffmpeg.wait();
+    eprintln!("{}", stats.to_json());
+    assert!(stats.frames_decoded >= 20, "{}", stats.to_json());
+    assert_eq!(stats.frames_dropped, 0);
+    assert_eq!((stats.width, stats.height), (320, 240));
+}

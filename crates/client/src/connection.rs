@@ -47,7 +47,7 @@ fn read_http_head(stream: &mut TcpStream, timeout: Duration) -> Result<Vec<u8>, 
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() || buf.len() > 16384 {
-            return Err(ClientError::Tunnel(
+            return Err(ClientError::Http(
                 "no HTTP answer to the tunnel's GET".into(),
             ));
         }
@@ -56,7 +56,7 @@ fn read_http_head(stream: &mut TcpStream, timeout: Duration) -> Result<Vec<u8>, 
             .map_err(ClientError::io("set read timeout"))?;
         match stream.read(&mut chunk) {
             Ok(0) => {
-                return Err(ClientError::Tunnel(
+                return Err(ClientError::Http(
                     "the server closed the tunnel's GET".into(),
                 ))
             }
@@ -68,7 +68,7 @@ fn read_http_head(stream: &mut TcpStream, timeout: Duration) -> Result<Vec<u8>, 
     let status = String::from_utf8_lossy(&buf[..end]);
     let line = status.lines().next().unwrap_or_default().to_string();
     if line.split(' ').nth(1) != Some("200") {
-        return Err(ClientError::Tunnel(format!(
+        return Err(ClientError::Http(format!(
             "the tunnel's GET was answered {line:?}"
         )));
     }

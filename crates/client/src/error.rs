@@ -79,9 +79,9 @@ pub enum ClientError {
     /// The operating system's random source failed (for the SSRC).
     #[error("no random number from the operating system: {0}")]
     Random(#[source] getrandom::Error),
-    /// The HTTP side of an RTSP-over-HTTP tunnel failed.
-    #[error("RTSP over HTTP: {0}")]
-    Tunnel(String),
+    /// An HTTP exchange failed: a tunnel's GET, or a Motion-JPEG stream's request.
+    #[error("HTTP: {0}")]
+    Http(String),
     /// The window could not be opened or drawn into.
     #[error("{what}: {source}")]
     Window {

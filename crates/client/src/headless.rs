@@ -10,6 +10,9 @@ use crate::{ClientError, Options};
 /// Plays `opts` to the end and returns the statistics (no frame at all is the caller's
 /// failure to report).
 pub fn run(opts: &Options) -> Result<Stats, ClientError> {
+    if opts.url.starts_with("http://") {
+        return run_http(opts);
+    }
     let mut s = ClientSession::connect(opts)?;
     s.setup()?;
     s.play()?;
@@ -43,4 +46,23 @@ pub fn run(opts: &Options) -> Result<Stats, ClientError> {
         log::warn!("TEARDOWN: {e}");
     }
     Ok(s.stats())
+}
+
+/// Headless playback of Motion-JPEG over HTTP: until `--frames`, `--duration`, a signal or
+/// the end of the stream.
+fn run_http(opts: &Options) -> Result<Stats, ClientError> {
+    let s = crate::http_mjpeg::HttpStream::open(opts)?;
+    let start = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(10));
+        let decoded = s.display.lock().unwrap().frames_decoded;
+        let done = opts.frames.is_some_and(|n| decoded >= n)
+            || opts
+                .duration
+                .is_some_and(|d| start.elapsed().as_secs_f64() >= d);
+        if done || crate::stop_requested() || s.ended() {
+            break;
+        }
+    }
+    Ok(s.stop())
 }

@@ -10,6 +10,7 @@ pub mod connection;
 pub mod error;
 pub mod font;
 pub mod headless;
+pub mod http_mjpeg;
 pub mod player;
 pub mod receiver;
 pub mod session;
@@ -87,6 +88,13 @@ pub struct Options {
 impl Options {
     /// Options for `url` with everything else at its default.
     pub fn for_url(url: &str) -> Result<Options, ClientError> {
+        if url.starts_with("http://") {
+            // Motion-JPEG over HTTP: only the address and the path matter.
+            let (server, _, path) = http_mjpeg::parse_http_url(url)?;
+            let mut o = Options::for_url(&format!("rtsp://{server}{path}"))?;
+            o.url = url.to_string();
+            return Ok(o);
+        }
         // rtsph:// (GStreamer's name for the tunnel) is rtsp:// through HTTP.
         let (url, http_tunnel) = match url.strip_prefix("rtsph://") {
             Some(rest) => (format!("rtsp://{rest}"), true),

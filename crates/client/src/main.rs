@@ -21,7 +21,8 @@ A key that is not valid in the current state does nothing and says why in the lo
 #[derive(Parser, Debug)]
 #[command(version, about, after_help = KEYS)]
 struct Args {
-    /// rtsp://HOST[:PORT]/PATH, or the lab's form: HOST PORT RTP_PORT FILE
+    /// rtsp://HOST[:PORT]/PATH (rtsph:// through HTTP), http://HOST[:PORT]/PATH for
+    /// Motion-JPEG over HTTP, or the lab's form: HOST PORT RTP_PORT FILE
     #[arg(required = true, num_args = 1..=4, value_name = "URL | HOST PORT RTP_PORT FILE")]
     target: Vec<String>,
     /// No window: SETUP and PLAY at once, stop at --frames, --duration or the end of the stream.
@@ -87,7 +88,9 @@ fn options(args: &Args) -> anyhow::Result<(Options, bool)> {
             o.rtp_port = Some(rtp);
             (o, true)
         }
-        _ => bail!("give rtsp://HOST[:PORT]/PATH, or HOST PORT RTP_PORT FILE"),
+        _ => bail!(
+            "give rtsp://HOST[:PORT]/PATH, http://HOST[:PORT]/PATH, or HOST PORT RTP_PORT FILE"
+        ),
     };
     if let Some(p) = args.rtp_port {
         opts.rtp_port = Some(p);

@@ -127,6 +127,9 @@ pub fn title(s: &ClientSession, file: &str) -> String {
 
 /// Opens the window and runs until the user quits; `autoplay` does SETUP and PLAY at once.
 pub fn run_window(opts: &Options, autoplay: bool) -> Result<crate::stats::Stats, ClientError> {
+    if opts.url.starts_with("http://") {
+        return run_http_window(opts);
+    }
     let mut s = ClientSession::connect(opts)?;
     let (mut w, mut h) = (384usize, 288usize);
     if s.dialect == Dialect::Standard {
@@ -195,6 +198,48 @@ pub fn run_window(opts: &Options, autoplay: bool) -> Result<crate::stats::Stats,
         let _ = s.teardown();
     }
     Ok(s.stats())
+}
+
+/// The window for Motion-JPEG over HTTP: it plays from the start (there is nothing to set
+/// up, pause or seek on a multipart stream) until Q, Esc, closing the window, or its end.
+fn run_http_window(opts: &Options) -> Result<crate::stats::Stats, ClientError> {
+    let s = crate::http_mjpeg::HttpStream::open(opts)?;
+    let name = opts.url.rsplit('/').nth(1).unwrap_or(&opts.url).to_string();
+    let (mut w, mut h) = (384usize, 288usize);
+    let mut window = open_window(&format!("HTTP - {name}"), w, h)?;
+    let mut buffer = vec![0x101018u32; w * h];
+    let mut shown: Option<std::sync::Arc<crate::player::Picture>> = None;
+    let mut last_title = Instant::now() - Duration::from_secs(1);
+    while window.is_open() && !crate::stop_requested() {
+        if window.is_key_down(Key::Q) || window.is_key_down(Key::Escape) {
+            break;
+        }
+        let latest = s.display.lock().unwrap().latest.clone();
+        if let Some(p) =
+            latest.filter(|p| !shown.as_ref().is_some_and(|q| std::sync::Arc::ptr_eq(p, q)))
+        {
+            if (p.width, p.height) != (w, h) {
+                (w, h) = (p.width, p.height);
+                window = open_window(&format!("HTTP - {name}"), w, h)?;
+            }
+            buffer.clear();
+            buffer.extend_from_slice(&p.pixels);
+            shown = Some(p);
+        }
+        if last_title.elapsed() > Duration::from_millis(500) {
+            let state = if s.ended() { "ENDED" } else { "PLAYING" };
+            let d = s.display.lock().unwrap().frames_decoded;
+            window.set_title(&format!("{state} - {name} - {d} frames - http"));
+            last_title = Instant::now();
+        }
+        window
+            .update_with_buffer(&buffer, w, h)
+            .map_err(|source| ClientError::Window {
+                what: "drawing the window",
+                source,
+            })?;
+    }
+    Ok(s.stop())
 }
 
 fn open_window(title: &str, w: usize, h: usize) -> Result<Window, ClientError> {
