@@ -73,6 +73,25 @@ fn key(img: &image::RgbImage, x0: u32, y0: u32, w: u32, h: u32) -> Vec<u8> {
 
 #[test]
 fn a_real_window_shows_the_video_under_xvfb() {
+    let server = start_server(&videos_dir(), |_| {});
+    window_shows_the_video(&url(&server, "video.mjpeg"), "client-window.png");
+}
+
+#[test]
+fn a_real_window_shows_motion_jpeg_over_http_under_xvfb() {
+    let server = start_server(&videos_dir(), |c| {
+        c.http = server::http::HttpListen::Port(0)
+    });
+    let url = format!(
+        "http://{}/videos/video.mjpeg/mjpeg",
+        server.http_addr.unwrap()
+    );
+    window_shows_the_video(&url, "client-window-http.png");
+}
+
+/// Plays `url` in the window and reads screenshots until two of them show two frames of the
+/// sample in order, pixel for pixel; the last one is saved as `artifact`.
+fn window_shows_the_video(url: &str, artifact: &str) {
     if !peer_available(
         "Xvfb and ImageMagick's import",
         &["sh", "-c", "command -v Xvfb && command -v import"],
@@ -88,11 +107,10 @@ fn a_real_window_shows_the_video_under_xvfb() {
         .map(|(i, d)| (key(d, 0, 0, w, h), i))
         .collect();
 
-    let server = start_server(&videos_dir(), |_| {});
     let (_xvfb, display) = start_xvfb();
     let _client = Kill(
         Command::new(env!("CARGO_BIN_EXE_client"))
-            .arg(url(&server, "video.mjpeg"))
+            .arg(url)
             .arg("--autoplay")
             .env("DISPLAY", &display)
             .stdin(Stdio::null())
@@ -124,11 +142,11 @@ fn a_real_window_shows_the_video_under_xvfb() {
     let artifacts = repo_root().join("target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     if let Some(shot) = &last {
-        shot.save(artifacts.join("client-window.png")).unwrap();
+        shot.save(artifacts.join(artifact)).unwrap();
     }
     assert!(
         seen.len() >= 2,
-        "screenshots showed source frames {seen:?} (see target/test-artifacts/client-window.png)"
+        "screenshots showed source frames {seen:?} (see target/test-artifacts/{artifact})"
     );
     assert!(
         seen[1] > seen[0],
