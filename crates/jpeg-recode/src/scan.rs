@@ -136,12 +136,12 @@ fn decode_block(
             .ok_or(structure(StructureFault::UndefinedAcTable))
     };
     if !p.progressive {
-        st.pred[si] += dc_diff(r, dc()?)?;
+        st.pred[si] = st.pred[si].wrapping_add(dc_diff(r, dc()?)?);
         block[0] = st.pred[si] as i16;
         sequential_ac(r, ac()?, block)
     } else if p.ss == 0 {
         if p.ah == 0 {
-            st.pred[si] += dc_diff(r, dc()?)?;
+            st.pred[si] = st.pred[si].wrapping_add(dc_diff(r, dc()?)?);
             block[0] = (st.pred[si] << p.al) as i16;
         } else if r.bit() == 1 {
             block[0] |= 1 << p.al;
@@ -237,7 +237,9 @@ fn ac_refine(
     let mut k = p.ss;
     let refine = |r: &mut BitReader, coef: &mut i16| {
         if r.bit() == 1 && (*coef & p1) == 0 {
-            *coef += if *coef >= 0 { p1 } else { m1 };
+            // Corrupt data can refine a coefficient past i16 (found by fuzzing): it wraps, as
+            // libjpeg's short arithmetic does, and the picture is garbage either way.
+            *coef = coef.wrapping_add(if *coef >= 0 { p1 } else { m1 });
         }
     };
     if *eobrun == 0 {

@@ -288,3 +288,11 @@ fn the_closer_of_the_inexact_conversions_is_kept() {
         "nearest {nearest}, re-encoded {again}"
     );
 }
+
+/// A progressive frame whose AC refinement pushes a coefficient past i16 (the fuzz target
+/// `jpeg` found it): an error or a picture, never a panic.
+#[test]
+fn a_refinement_past_i16_is_no_panic() {
+    let data = include_bytes!("../tests/data/fuzz_ac_refine_overflow.jpg");
+    let _ = transcode(data);
+}
