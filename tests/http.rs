@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::http::{http_get, HttpConn};
+use support::http::{ffmpeg_reads_mpjpeg, http_get, HttpConn};
 use support::*;
 
 fn start() -> server::ServerHandle {
@@ -396,24 +396,8 @@ fn the_api_and_metrics_show_rtsp_and_http_sessions() {
         (Some(400), Some(20.0))
     );
     // An RTSP session over UDP and an HTTP viewer, both playing.
-    let mut rtsp = RtspConn::connect(server.addr);
-    let (rtp, _rtcp) = udp_pair();
-    let port = rtp.local_addr().unwrap().port();
-    let url = url(&server, "video.mjpeg");
-    let t = format!("RTP/AVP;unicast;client_port={}-{}", port, port + 1);
-    let r = rtsp.request("SETUP", &format!("{url}/track1"), &[("Transport", &t)]);
-    let id = r
-        .headers
-        .get("Session")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        rtsp.request("PLAY", &url, &[("Session", &id)]).status.0,
-        200
-    );
+    let playing = describe_setup_play(server.addr, &url(&server, "video.mjpeg"));
+    let id = playing.session.clone();
     let mut viewer = HttpConn::connect(http(&server));
     assert_eq!(
         viewer
@@ -466,31 +450,8 @@ fn ffmpeg_reads_the_mjpeg_stream() {
         return;
     }
     let server = start();
-    let out = scratch_dir("http-ffmpeg").join("out.mjpeg");
     let url = format!("http://{}/videos/video.mjpeg/mjpeg", http(&server));
-    let o = run(
-        std::process::Command::new("ffmpeg").args([
-            "-nostdin",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-f",
-            "mpjpeg",
-            "-i",
-            &url,
-            "-t",
-            "2",
-            "-c",
-            "copy",
-            "-f",
-            "mjpeg",
-            "-y",
-            out.to_str().unwrap(),
-        ]),
-        Duration::from_secs(30),
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let got = read_plain_mjpeg(&out);
+    let got = ffmpeg_reads_mpjpeg(&url, 2);
     let frames = sample_frames();
     assert!(got.len() >= 30, "ffmpeg read {} frames in 2 s", got.len());
     for (i, f) in got.iter().enumerate() {

@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use support::http::{assert_sample_frames, HttpConn};
+use support::http::{assert_sample_frames, ffmpeg_reads_mpjpeg, HttpConn};
 use support::*;
 
 /// nginx running on a config of its own; killed when dropped.
@@ -123,29 +123,7 @@ fn ffmpeg_reads_the_mjpeg_stream_through_nginx() {
     if !have_ffmpeg() {
         return;
     }
-    let out = scratch_dir("nginx-mpjpeg").join("out.mjpeg");
     let url = format!("http://{}/videos/video.mjpeg/mjpeg", proxy.addr);
-    let o = run(
-        Command::new("ffmpeg").args([
-            "-nostdin",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-f",
-            "mpjpeg",
-            "-i",
-            &url,
-            "-t",
-            "5",
-            "-c",
-            "copy",
-            "-f",
-            "mjpeg",
-            "-y",
-            out.to_str().unwrap(),
-        ]),
-        Duration::from_secs(30),
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_sample_frames("ffmpeg -f mpjpeg through nginx", &read_plain_mjpeg(&out), 5);
+    let got = ffmpeg_reads_mpjpeg(&url, 5);
+    assert_sample_frames("ffmpeg -f mpjpeg through nginx", &got, 5);
 }

@@ -97,14 +97,8 @@ fn a_viewer_that_stops_reading_slows_no_other_viewer_or_session() {
                 ("http", arrivals)
             }));
             handles.push(s.spawn(|| {
-                let mut c = RtspConn::connect(server.addr);
-                let (rtp, _rtcp) = udp_pair();
-                let port = rtp.local_addr().unwrap().port();
-                let url = url(&server, "video.mjpeg");
-                let t = format!("RTP/AVP;unicast;client_port={}-{}", port, port + 1);
-                let r = c.request("SETUP", &format!("{url}/track1"), &[("Transport", &t)]);
-                let id = r.headers.get("Session").unwrap().to_string();
-                assert_eq!(c.request("PLAY", &url, &[("Session", &id)]).status.0, 200);
+                let playing = describe_setup_play(server.addr, &url(&server, "video.mjpeg"));
+                let rtp = &playing.rtp;
                 // A frame's arrival is its last packet's (RTP marker bit).
                 let mut arrivals = Vec::new();
                 let mut buf = [0u8; 2048];

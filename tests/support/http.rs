@@ -199,3 +199,32 @@ pub fn assert_sample_frames(who: &str, frames: &[Vec<u8>], seconds: u32) {
         );
     }
 }
+
+/// ffmpeg reading a Motion-JPEG HTTP stream (`-f mpjpeg`) for `seconds` of its timestamps;
+/// the frames it read, as it copied them out.
+pub fn ffmpeg_reads_mpjpeg(url: &str, seconds: u32) -> Vec<Vec<u8>> {
+    let out = super::scratch_dir("ffmpeg-mpjpeg").join("out.mjpeg");
+    let o = super::run(
+        std::process::Command::new("ffmpeg").args([
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "mpjpeg",
+            "-i",
+            url,
+            "-t",
+            &seconds.to_string(),
+            "-c",
+            "copy",
+            "-f",
+            "mjpeg",
+            "-y",
+            out.to_str().unwrap(),
+        ]),
+        Duration::from_secs(30 + u64::from(seconds)),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    super::read_plain_mjpeg(&out)
+}

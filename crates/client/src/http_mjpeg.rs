@@ -46,17 +46,7 @@ pub fn parse_http_url(url: &str) -> Result<(SocketAddr, String, String), ClientE
         Some((_, p)) if p.parse::<u16>().is_ok() => authority.to_string(),
         _ => format!("{authority}:80"),
     };
-    use std::net::ToSocketAddrs;
-    let addr = host_port
-        .to_socket_addrs()
-        .map_err(|source| ClientError::Resolve {
-            host_port: host_port.clone(),
-            source,
-        })?
-        .next()
-        .ok_or(ClientError::NoAddress {
-            host_port: host_port.clone(),
-        })?;
+    let addr = crate::resolve(host_port)?;
     let path = if path.is_empty() { "/" } else { path };
     Ok((addr, authority.to_string(), path.to_string()))
 }

@@ -145,17 +145,21 @@ pub fn split_credentials(url: &str) -> (String, Option<(String, String)>) {
 /// 2326 3.2 says) and the path without its leading `/` (the lab's dialect sends it bare).
 pub fn parse_rtsp_url(text: &str) -> Result<(SocketAddr, String), ClientError> {
     let parsed = RtspUrl::parse(text)?;
-    let host_port = parsed.host_port();
-    let addr = host_port
+    let addr = resolve(parsed.host_port())?;
+    let path = parsed.path.strip_prefix('/').unwrap_or(parsed.path);
+    Ok((addr, path.to_string()))
+}
+
+/// The first address `host:port` resolves to.
+pub fn resolve(host_port: String) -> Result<SocketAddr, ClientError> {
+    host_port
         .to_socket_addrs()
         .map_err(|source| ClientError::Resolve {
             host_port: host_port.clone(),
             source,
         })?
         .next()
-        .ok_or(ClientError::NoAddress { host_port })?;
-    let path = parsed.path.strip_prefix('/').unwrap_or(parsed.path);
-    Ok((addr, path.to_string()))
+        .ok_or(ClientError::NoAddress { host_port })
 }
 
 #[cfg(test)]

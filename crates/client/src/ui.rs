@@ -187,12 +187,7 @@ pub fn run_window(opts: &Options, autoplay: bool) -> Result<crate::stats::Stats,
             window.set_title(&title(&s, &opts.file));
             last_title = Instant::now();
         }
-        window
-            .update_with_buffer(&buffer, w, h)
-            .map_err(|source| ClientError::Window {
-                what: "drawing the window",
-                source,
-            })?;
+        present(&mut window, &buffer, w, h)?;
     }
     if s.state != PlayState::Init {
         let _ = s.teardown();
@@ -232,14 +227,19 @@ fn run_http_window(opts: &Options) -> Result<crate::stats::Stats, ClientError> {
             window.set_title(&format!("{state} - {name} - {d} frames - http"));
             last_title = Instant::now();
         }
-        window
-            .update_with_buffer(&buffer, w, h)
-            .map_err(|source| ClientError::Window {
-                what: "drawing the window",
-                source,
-            })?;
+        present(&mut window, &buffer, w, h)?;
     }
     Ok(s.stop())
+}
+
+/// Shows `buffer` (w x h) in the window and takes its events.
+fn present(window: &mut Window, buffer: &[u32], w: usize, h: usize) -> Result<(), ClientError> {
+    window
+        .update_with_buffer(buffer, w, h)
+        .map_err(|source| ClientError::Window {
+            what: "drawing the window",
+            source,
+        })
 }
 
 fn open_window(title: &str, w: usize, h: usize) -> Result<Window, ClientError> {

@@ -5,6 +5,9 @@
 //! RTCP ([`conn`]) and a writer thread that does all its writing ([`net::writer`]); the pacers,
 //! one per core, which send every playing session's frames at their deadlines ([`pacer`]); and
 //! the media workers that convert frames RFC 2435 cannot carry ahead of playback ([`media`]).
+//! The HTTP side ([`http`]) has an accept loop of its own and a thread per connection; its
+//! Motion-JPEG viewers are sessions the same pacers send, and its RTSP-over-HTTP tunnels are
+//! RTSP connections like any other.
 //! A session's state ([`session`]) is shared by its connection thread and the pacers; its rules
 //! are `rtsp_proto`'s session and playout state machines. Files are found by [`catalog`] and
 //! prepared once for every session ([`media::MediaCache`]).

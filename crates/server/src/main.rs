@@ -129,26 +129,37 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The startup lines: where each side listens, and what it serves.
+/// The startup lines: where each side listens, and what it serves. Written so that a closed
+/// stderr (a parent that read the first line and left) costs the lines, not the server.
 fn announce(args: &Args, rtsp: SocketAddr, http: Option<SocketAddr>) {
+    use std::io::Write;
     let shown = |a: SocketAddr| match a.ip().is_unspecified() {
         true => SocketAddr::new([127, 0, 0, 1].into(), a.port()),
         false => a,
     };
     let names = server::catalog::list(&args.videos).unwrap_or_default();
-    eprintln!(
-        "serving {} ({} videos) on rtsp://{}/",
+    let count = match names.len() {
+        1 => "1 video".to_string(),
+        n => format!("{n} videos"),
+    };
+    let mut lines = vec![format!(
+        "serving {} ({count}) on rtsp://{}/",
         args.videos.display(),
-        names.len(),
         shown(rtsp)
-    );
-    match http {
-        Some(h) => eprintln!("web page and HTTP streams on http://{}/", shown(h)),
-        None => eprintln!("no HTTP listener (--no-http)"),
-    }
+    )];
+    lines.push(match http {
+        Some(h) => format!("web page and HTTP streams on http://{}/", shown(h)),
+        None => "no HTTP listener (--no-http)".to_string(),
+    });
     for name in &names {
         let path = rtsp_proto::url::percent_encode_path(name);
-        eprintln!("  rtsp://{}/{path}", shown(rtsp));
+        lines.push(format!("  rtsp://{}/{path}", shown(rtsp)));
+    }
+    let mut err = std::io::stderr().lock();
+    for line in lines {
+        if writeln!(err, "{line}").is_err() {
+            return;
+        }
     }
 }
 
