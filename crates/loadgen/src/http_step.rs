@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 
 use crate::http_floor;
 use crate::parts::FrameBook;
-use crate::procfs::{cpu_seconds, rss_kib};
+use crate::procfs::{cpu_seconds, machine_busy_seconds, rss_kib};
 use crate::viewers::{receive_viewers, Clock, Target, ViewersSummary};
 
 /// Who sends the streams measured.
@@ -47,6 +47,9 @@ pub struct HttpStep {
     pub rss_kib: Option<u64>,
     /// This process's receiving threads' CPU over the window.
     pub receiver_cpu: f64,
+    /// What the rest of the machine (every other process) took over the window, percent of
+    /// one core: the figures are from a shared machine.
+    pub others_cpu: f64,
     /// The bare loop's own counts: parts written, and frames it dropped for a full socket.
     pub floor: Option<(u64, u64)>,
 }
@@ -120,7 +123,7 @@ pub fn run(plan: &HttpPlan, sender: &Sender) -> anyhow::Result<()> {
                 }
             }
             Err(e) => {
-                println!("| {n} | failed: {e:#} | | | | | | | | | | |");
+                println!("| {n} | failed: {e:#} | | | | | | | | | | | |");
                 all_held = false;
             }
         }
@@ -181,6 +184,7 @@ fn step(plan: &HttpPlan, sender: &Sender, n: usize) -> anyhow::Result<HttpStep> 
         std::thread::sleep(Duration::from_secs(plan.warmup));
         let cpu0 = server_stat.as_deref().map(cpu_seconds);
         let own0 = cpu_seconds("/proc/self/stat");
+        let busy0 = machine_busy_seconds();
         let t0 = Instant::now();
         let t1 = t0 + Duration::from_secs(plan.seconds);
         // The window's last frames may arrive until they are late.
@@ -202,6 +206,7 @@ fn step(plan: &HttpPlan, sender: &Sender, n: usize) -> anyhow::Result<HttpStep> 
             .zip(cpu0)
             .map(|(stat, c0)| (cpu_seconds(stat) - c0) / elapsed * 100.0);
         let own = (cpu_seconds("/proc/self/stat") - own0) / elapsed * 100.0;
+        let busy = (machine_busy_seconds() - busy0) / elapsed * 100.0;
         let counts = receiving.join().expect("the receiving threads panicked");
         let sent = floor.map(|f| f.join().expect("the floor panicked"));
         let summary = ViewersSummary::of(
@@ -216,6 +221,8 @@ fn step(plan: &HttpPlan, sender: &Sender, n: usize) -> anyhow::Result<HttpStep> 
             sender_cpu: sender_cpu.or(sent.as_ref().map(|s| s.cpu_percent)),
             rss_kib: pid.map(|_| peak),
             receiver_cpu: own - sent.as_ref().map_or(0.0, |s| s.cpu_percent),
+            // The floor's thread is in this process's own CPU already.
+            others_cpu: (busy - own - sender_cpu.unwrap_or(0.0)).max(0.0),
             floor: sent.map(|s| (s.parts, s.dropped)),
         })
     })
@@ -224,8 +231,8 @@ fn step(plan: &HttpPlan, sender: &Sender, n: usize) -> anyhow::Result<HttpStep> 
 /// The table's header: `who` sends ("server" or "floor").
 pub fn header(who: &str, max_late_ms: f64) -> String {
     format!(
-        "| viewers | frames expected | received | missing | dropped | late (> {max_late_ms} ms) | worst lateness | inter-frame jitter p50 / p99 | {who} CPU | {who} CPU per viewer | {who} RSS | receiver CPU |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|"
+        "| viewers | frames expected | received | missing | dropped | late (> {max_late_ms} ms) | worst lateness | inter-frame jitter p50 / p99 | {who} CPU | {who} CPU per viewer | {who} RSS | receiver CPU | other processes' CPU |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
 }
 
@@ -233,7 +240,7 @@ pub fn header(who: &str, max_late_ms: f64) -> String {
 pub fn row(s: &HttpStep) -> String {
     let v = &s.summary;
     format!(
-        "| {} | {:.0} | {} | {:.3}% | {:.3}% | {:.3}% | {:.1} ms | {:.2} / {:.2} ms | {} | {} | {} | {:.1}% |",
+        "| {} | {:.0} | {} | {:.3}% | {:.3}% | {:.3}% | {:.1} ms | {:.2} / {:.2} ms | {} | {} | {} | {:.1}% | {:.1}% |",
         v.viewers,
         v.expected,
         v.received,
@@ -248,6 +255,7 @@ pub fn row(s: &HttpStep) -> String {
             .map_or("-".into(), |c| format!("{:.4}%", c / v.viewers.max(1) as f64)),
         s.rss_kib.map_or("-".into(), |r| format!("{} MiB", r / 1024)),
         s.receiver_cpu,
+        s.others_cpu,
     )
 }
 
@@ -278,12 +286,13 @@ mod tests {
             sender_cpu: Some(50.0),
             rss_kib: Some(300 << 10),
             receiver_cpu: 20.0,
+            others_cpu: 3.0,
             floor: None,
         };
         let cells = |s: &str| s.matches('|').count();
         let h = header("server", 200.0);
         assert_eq!(cells(&row(&step)), cells(h.lines().next().unwrap()));
         assert!(row(&step).starts_with("| 1000 | 200000 | 199990 | 0.005% | 0.000% |"));
-        assert!(row(&step).contains("| 50.0% | 0.0500% | 300 MiB | 20.0% |"));
+        assert!(row(&step).contains("| 50.0% | 0.0500% | 300 MiB | 20.0% | 3.0% |"));
     }
 }
