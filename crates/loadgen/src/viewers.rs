@@ -6,8 +6,9 @@
 //! only heads and each JPEG's last bytes are read ([`crate::parts`]). Sockets are read in
 //! rounds, with a pause of [`RECEIVE_PAUSE`] after a round that found little, so a thread
 //! wakes some hundreds of times a second rather than once per frame. A frame's arrival is the
-//! monotonic clock at the read that completed it: the pause and the receiver's own scheduling
-//! are in it (a few ms at most, against the 200 ms that makes a frame late).
+//! kernel's receive stamp (SO_TIMESTAMPNS) of the last segment of the read that completed it,
+//! so the pause and the receiver's own scheduling are not in it; without a stamp, the read's
+//! own time.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -222,10 +223,17 @@ fn receive_thread(target: &Target, n: usize, clock: &Clock) -> Vec<ViewerCount> 
         let ready = unsafe { libc::epoll_wait(epoll, events.as_mut_ptr(), events.len() as _, ms) };
         for event in &events[..ready.max(0) as usize] {
             let i = event.u64 as usize;
-            let at = clock.secs(Instant::now());
-            let closed = read_viewer(&mut viewers[i], &mut counts[i], &mut buf, |c, len, tail| {
-                c.frame(target.book, len, tail, at)
-            });
+            let now = Now {
+                at: clock.secs(Instant::now()),
+                realtime: realtime(),
+            };
+            let closed = read_viewer(
+                &mut viewers[i],
+                &mut counts[i],
+                &mut buf,
+                now,
+                |c, len, tail, at| c.frame(target.book, len, tail, at),
+            );
             if closed {
                 if let Some(s) = viewers[i].socket.take() {
                     // SAFETY: as above; the descriptor is still open here.
@@ -252,6 +260,7 @@ fn receive_thread(target: &Target, n: usize, clock: &Clock) -> Vec<ViewerCount> 
 /// Connects one viewer and sends its request; the socket is non-blocking after.
 fn connect(target: &Target) -> std::io::Result<TcpStream> {
     let mut s = TcpStream::connect_timeout(&target.addr, Duration::from_secs(10))?;
+    stamp_arrivals(&s);
     s.write_all(target.request)?;
     s.set_nonblocking(true)?;
     Ok(s)
@@ -263,7 +272,8 @@ fn read_viewer(
     viewer: &mut Viewer,
     count: &mut ViewerCount,
     buf: &mut [u8],
-    mut frame: impl FnMut(&mut ViewerCount, usize, &[u8; TAIL]),
+    now: Now,
+    mut frame: impl FnMut(&mut ViewerCount, usize, &[u8; TAIL], f64),
 ) -> bool {
     let Some(socket) = &viewer.socket else {
         return true;
@@ -275,14 +285,18 @@ fn read_viewer(
             Want::Discard(n) => (n.min(buf.len()), libc::MSG_TRUNC),
             Want::Read => (READ_CHUNK, 0),
         };
-        // SAFETY: `buf` holds at least `len` bytes (with MSG_TRUNC the kernel writes none).
-        let r = unsafe {
-            libc::recv(
-                fd,
-                buf.as_mut_ptr() as *mut libc::c_void,
-                len,
-                flags | libc::MSG_DONTWAIT,
-            )
+        let mut stamp = None;
+        let r = match want {
+            // SAFETY: `buf` holds at least `len` bytes (with MSG_TRUNC the kernel writes none).
+            Want::Discard(_) => unsafe {
+                libc::recv(
+                    fd,
+                    buf.as_mut_ptr() as *mut libc::c_void,
+                    len,
+                    flags | libc::MSG_DONTWAIT,
+                )
+            },
+            Want::Read => recv_stamped(fd, &mut buf[..len], &mut stamp),
         };
         if r == 0 {
             count.ended = true;
@@ -300,9 +314,12 @@ fn read_viewer(
         match want {
             Want::Discard(_) => viewer.reader.skipped(r),
             Want::Read => {
+                // The kernel's arrival stamp of the last bytes read, on the clock's scale;
+                // the read's own time without one.
+                let at = stamp.map_or(now.at, |s| now.at - (now.realtime - s).max(0.0));
                 if let Err(e) = viewer
                     .reader
-                    .feed(&buf[..r], |len, tail| frame(count, len, tail))
+                    .feed(&buf[..r], |len, tail| frame(count, len, tail, at))
                 {
                     count.error = Some(e.to_string());
                     return true;
@@ -314,6 +331,71 @@ fn read_viewer(
         }
     }
     false
+}
+
+/// The moment a viewer is read: on the [`Clock`], and on the realtime clock that kernel
+/// arrival stamps are on.
+#[derive(Clone, Copy)]
+struct Now {
+    at: f64,
+    realtime: f64,
+}
+
+/// The realtime clock, seconds.
+fn realtime() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Turns on the kernel's receive stamps (SO_TIMESTAMPNS): on TCP, each read says when the
+/// last segment it took arrived. Best effort: without them a frame's time is its read's.
+fn stamp_arrivals(socket: &TcpStream) {
+    let on: libc::c_int = 1;
+    // SAFETY: a plain setsockopt with a valid int.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            &on as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// One non-blocking read into `buf`, with the kernel's arrival stamp of the last segment read
+/// (realtime seconds) put in `stamp` when it gives one; what `recv` returns.
+fn recv_stamped(fd: libc::c_int, buf: &mut [u8], stamp: &mut Option<f64>) -> isize {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    let mut control = [0u64; 8];
+    // SAFETY: msghdr zeroed is valid; it points at `iov` and `control`, alive for the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
+    if n > 0 {
+        // SAFETY: walking the control messages the kernel wrote, with its own macros.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+            while !cmsg.is_null() {
+                if ((*cmsg).cmsg_level, (*cmsg).cmsg_type)
+                    == (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS)
+                {
+                    let ts =
+                        std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const libc::timespec);
+                    *stamp = Some(ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9);
+                }
+                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+            }
+        }
+    }
+    n
 }
 
 /// A step's viewers summed up. Each viewer is judged on its own frame clock: its most
@@ -463,6 +545,26 @@ mod tests {
             c.frame(&b, j.len(), &tail_of(j), at);
         }
         c
+    }
+
+    #[test]
+    fn a_tcp_read_carries_the_kernels_arrival_stamp() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let reader = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        stamp_arrivals(&reader);
+        let (mut writer, _) = listener.accept().unwrap();
+        let before = realtime();
+        writer.write_all(b"--mjpegframe\r\n").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let (mut buf, mut stamp) = ([0u8; 64], None);
+        assert_eq!(recv_stamped(reader.as_raw_fd(), &mut buf, &mut stamp), 14);
+        let stamp = stamp.expect("an SCM_TIMESTAMPNS");
+        // Stamped on arrival, not at the read 50 ms later.
+        assert!(
+            stamp >= before - 0.001 && stamp < before + 0.04,
+            "{}",
+            stamp - before
+        );
     }
 
     #[test]
