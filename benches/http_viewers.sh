@@ -77,6 +77,9 @@ awk -F'|' '
     for (i = 1; i <= k; i++) { x = order[i]
       held = (num(late[x]) + num(miss[x]) < 0.1) ? "yes" : "no"
       ratio = fcpu[x] > 0 ? sprintf("%.2fx", cpu[x] / fcpu[x]) : "-"
+      # A floor whose viewers missed frames (its receivers starved, sockets full) wrote less
+      # than the server did: its CPU is no floor for that step.
+      if (fmiss[x] >= 0.1) ratio = ratio " (floor missed " fmiss[x] "%: not comparable)"
       printf "| %d | %s | %s | %s (%s) | %s | %.1f%% | %.1f%% | %s | %s | %s | %.3f%% | %.0f%% / %.0f%% |\n", n[x], run[x], late[x], miss[x], drop[x], p99[x], cpu[x], fcpu[x], ratio, rss[x], held, flate[x] + fmiss[x], others[x], fothers[x]
     }
   }' "$rows"
