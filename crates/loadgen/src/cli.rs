@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 
 /// `loadgen`'s arguments.
 #[derive(Parser)]
-#[command(about = "RTSP/RTP load generator")]
+#[command(about = "RTSP/RTP and Motion-JPEG/HTTP load generator")]
 pub struct Args {
     /// What to measure.
     #[command(subcommand)]
@@ -67,6 +67,24 @@ pub enum Cmd {
         #[arg(long)]
         no_gro: bool,
     },
+    /// Motion-JPEG/HTTP viewers against a server: N connections each reading the multipart
+    /// stream of URL, for each count in turn.
+    Http {
+        /// http://HOST:PORT/videos/NAME/mjpeg?loop=1
+        url: String,
+        #[command(flatten)]
+        steps: HttpSteps,
+        /// The server's process id, for CPU and memory.
+        #[arg(long = "server-pid", alias = "pid")]
+        pid: Option<u32>,
+    },
+    /// The bare loop to compare `http` with: this process accepts N viewers' connections and
+    /// one thread writes them the server's parts of FILE's frames at FPS (non-blocking
+    /// writes), received as `http` receives.
+    HttpFloor {
+        #[command(flatten)]
+        steps: HttpSteps,
+    },
     /// How often this machine's CPUs stop: a thread spinning on each CPU reads the clock, and
     /// every gap over 0.5 ms is time its CPU ran something else (on a virtual machine, mostly
     /// the host's other guests). Uses every core: run it alone.
@@ -74,4 +92,31 @@ pub enum Cmd {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+}
+
+/// What `http` and `http-floor` step through and measure.
+#[derive(clap::Args)]
+pub struct HttpSteps {
+    /// Viewer counts to try, in order (e.g. 250,500,1000).
+    #[arg(long, value_delimiter = ',', default_value = "100")]
+    pub viewers: Vec<usize>,
+    /// Seconds measured at each step.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Seconds received but not counted once every viewer is connected.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: u64,
+    /// Frames per second sent (for the expected counts and the frame clock).
+    #[arg(long, default_value_t = 20.0)]
+    pub fps: f64,
+    /// The .mjpeg file streamed: its frames are known by their length and last bytes, so a
+    /// frame dropped shows as a gap, not as lateness.
+    #[arg(long, default_value = "videos/video.mjpeg")]
+    pub file: std::path::PathBuf,
+    /// A frame this many ms behind its viewer's most punctual frame is late.
+    #[arg(long, default_value_t = 200.0)]
+    pub max_late_ms: f64,
+    /// A step holds with frames late plus frames lost under this percentage of those expected.
+    #[arg(long, default_value_t = 0.1)]
+    pub max_bad: f64,
 }

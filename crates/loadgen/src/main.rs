@@ -15,6 +15,10 @@
 //! packets to N sessions' worth of destinations with the server's own send function, with no
 //! RTSP at all.
 //!
+//! `loadgen http` opens N Motion-JPEG/HTTP viewers instead ([`viewers`], [`parts`]), and
+//! `loadgen http-floor` is its bare loop: one thread writing the same parts to as many
+//! sockets ([`http_floor`]); [`http_step`] steps both and prints their rows.
+//!
 //! Modules: [`cli`] the command line; [`rtsp`] a minimal blocking RTSP client; [`setup`] a
 //! step's DESCRIBE, SETUPs, PLAYs and TEARDOWNs; [`receive`] the receiving sockets and the
 //! threads that read them; [`count`] one session's packets and frames; [`summary`] loss and
@@ -25,7 +29,10 @@
 mod cli;
 mod count;
 mod floor;
+mod http_floor;
+mod http_step;
 mod idle;
+mod parts;
 mod procfs;
 mod ramp;
 mod receive;
@@ -35,15 +42,38 @@ mod setup;
 mod stalls;
 mod step;
 mod summary;
+mod viewers;
 
 use clap::Parser;
 
-use cli::{Args, Cmd};
+use cli::{Args, Cmd, HttpSteps};
+
+/// `http` or `http-floor` with the steps the command line gives.
+fn http(steps: &HttpSteps, sender: &http_step::Sender) -> anyhow::Result<()> {
+    let book = parts::FrameBook::load(&steps.file)?;
+    anyhow::ensure!(book.len() > 0, "{} holds no frame", steps.file.display());
+    http_step::run(
+        &http_step::HttpPlan {
+            viewers: &steps.viewers,
+            seconds: steps.seconds,
+            warmup: steps.warmup,
+            fps: steps.fps,
+            max_late_ms: steps.max_late_ms,
+            max_bad: steps.max_bad,
+            book: &book,
+        },
+        sender,
+    )
+}
 
 fn main() -> anyhow::Result<()> {
     match Args::parse().command {
         Cmd::Idle { url, sessions, pid } => idle::idle(&url, sessions, pid),
         Cmd::Stalls { seconds } => stalls::stalls(seconds),
+        Cmd::Http { url, steps, pid } => {
+            http(&steps, &http_step::Sender::Server { url: &url, pid })
+        }
+        Cmd::HttpFloor { steps } => http(&steps, &http_step::Sender::Floor),
         Cmd::Floor {
             file,
             sessions,

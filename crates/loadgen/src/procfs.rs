@@ -28,6 +28,30 @@ fn stat_cpu_seconds(stat: &str) -> f64 {
     (ticks(11) + ticks(12)) / 100.0 // USER_HZ is 100 on Linux
 }
 
+/// CPU seconds every CPU of the machine spent busy (all of /proc/stat's `cpu` line but idle
+/// and iowait): with a process's own seconds, what the rest of a shared machine took.
+pub fn machine_busy_seconds() -> f64 {
+    std::fs::read_to_string("/proc/stat").map_or(0.0, |s| stat_busy_seconds(&s))
+}
+
+/// Busy seconds in the text of /proc/stat: user, nice, system, irq, softirq and steal
+/// (guest time is already in user, proc(5)).
+fn stat_busy_seconds(stat: &str) -> f64 {
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return 0.0;
+    };
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|t| t.parse().unwrap_or(0.0))
+        .collect();
+    [0, 1, 2, 5, 6, 7]
+        .iter()
+        .map(|&i| ticks.get(i).copied().unwrap_or(0.0))
+        .sum::<f64>()
+        / 100.0
+}
+
 /// Resident set size of process `pid` in KiB (`VmRSS` in /proc/PID/status).
 pub fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status")).map_or(0, |s| status_rss_kib(&s))
@@ -54,6 +78,14 @@ mod tests {
         assert_eq!(stat_cpu_seconds(stat), 3.75);
         assert_eq!(stat_cpu_seconds("garbage"), 0.0);
         assert_eq!(stat_cpu_seconds("4242 (cut short)"), 0.0);
+    }
+
+    #[test]
+    fn machine_busy_time_is_all_but_idle_and_iowait() {
+        // user nice system idle iowait irq softirq steal guest guest_nice
+        let stat = "cpu  100 20 30 5000 70 1 2 3 40 0\ncpu0 50 10 15 2500 35 0 1 1 20 0\n";
+        assert_eq!(stat_busy_seconds(stat), 1.56);
+        assert_eq!(stat_busy_seconds("intr 1 2 3"), 0.0);
     }
 
     #[test]
