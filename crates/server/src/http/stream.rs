@@ -23,7 +23,7 @@ use crate::session::{SessionHandle, SessionState};
 use crate::Shared;
 
 /// How often the connection thread looks for the end of the stream while it waits.
-const POLL: Duration = Duration::from_millis(200);
+const POLL: Duration = Duration::from_secs(1);
 
 /// A stream accepted but not started: the checks that can still be answered with a status are
 /// done.
@@ -85,7 +85,7 @@ impl MjpegStream {
                 return;
             }
         };
-        let session = match self.start_session(shared, writer.clone()) {
+        let session = match self.start_session(shared, writer.clone(), stream.clone()) {
             Ok(s) => s,
             Err(e) => {
                 log::warn!("{peer}: cannot start the stream: {e}");
@@ -107,6 +107,7 @@ impl MjpegStream {
         self,
         shared: &Shared,
         writer: Writer,
+        socket: Arc<TcpStream>,
     ) -> std::io::Result<(String, SessionHandle)> {
         let now = Instant::now();
         let mut rtsp = ServerSession::new(crate::conn::random()?, now);
@@ -135,7 +136,7 @@ impl MjpegStream {
         let handle = SessionHandle::new(SessionState {
             rtsp,
             media: self.media,
-            transport: MediaTransport::Multipart { writer },
+            transport: MediaTransport::Multipart { writer, socket },
             peer: self.peer,
         });
         shared.sessions.fetch_add(1, Ordering::SeqCst);
@@ -145,36 +146,44 @@ impl MjpegStream {
     }
 }
 
-/// Waits until the stream is over, and says why.
+/// Waits until the stream is over, and says why. The thread sleeps until the viewer sends
+/// or closes, the server stops, or a second passes (to see the end of the file or a writer
+/// that gave up): a thousand viewers cost a thousand wake-ups a second, not five thousand.
 fn wait_for_end(
     stream: &TcpStream,
     handle: &SessionHandle,
     writer: &Writer,
     shared: &Shared,
 ) -> &'static str {
-    let _ = stream.set_read_timeout(Some(POLL));
     let mut sink = [0u8; 1024];
     loop {
-        // Viewers send nothing after the request; what they do send is read and dropped, so
-        // a closed connection shows as a read of 0.
-        match (&*stream).read(&mut sink) {
-            Ok(0) => return "the viewer closed the connection",
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
+        let ready = match crate::net::wait::wait(stream, None, &shared.stop_signal, POLL) {
+            Ok(r) => r,
             Err(_) => return "the connection failed",
+        };
+        if ready.stop || shared.stopping.load(Ordering::SeqCst) {
+            return "the server is stopping";
         }
-        if handle.lock().rtsp.playout().is_none_or(|p| p.has_ended()) {
+        if ready.rtsp {
+            // Viewers send nothing after the request; what they do send is read and
+            // dropped, so a closed connection shows as a read of 0.
+            match (&*stream).read(&mut sink) {
+                Ok(0) => return "the viewer closed the connection",
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return "the connection failed",
+            }
+        }
+        if handle
+            .lock()
+            .rtsp
+            .playout()
+            .is_none_or(|p| p.has_ended())
+        {
             return "end of the file";
         }
         if writer.is_dead() {
             return "the viewer stopped reading";
-        }
-        if shared.stopping.load(Ordering::SeqCst) {
-            return "the server is stopping";
         }
     }
 }

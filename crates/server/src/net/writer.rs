@@ -122,6 +122,12 @@ impl Writer {
         true
     }
 
+    /// Whether nothing is queued or being written: a caller that is the only one queueing
+    /// may then write to the socket itself without reordering anything.
+    pub fn is_idle(&self) -> bool {
+        self.queue.queued_media.load(Ordering::SeqCst) == 0 && *self.messages() == 0
+    }
+
     /// Whether the writer gave up on the peer.
     pub fn is_dead(&self) -> bool {
         self.queue.dead.load(Ordering::SeqCst)
