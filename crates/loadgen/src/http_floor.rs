@@ -1,7 +1,7 @@
 //! `loadgen http-floor`'s sender: the bare loop an HTTP Motion-JPEG server is compared with.
 //! One thread accepts the viewers' connections, answers each GET with the server's response
 //! head, then writes every viewer the server's own parts of the file's frames (made by the
-//! server's `send_part`, so the bytes are the same) at the frame rate, with non-blocking
+//! server's `part_bytes`, so the bytes are the same) at the frame rate, with non-blocking
 //! writes, paced as the server's pacers pace (everything due within one batch window, then
 //! sleep). Nothing else: no session, no queue, no thread per viewer.
 
@@ -12,24 +12,14 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use server::net::transport::{MediaTransport, MULTIPART_BOUNDARY};
-use server::net::writer::Writer;
+use server::net::transport::{part_bytes, MULTIPART_BOUNDARY};
 
 use crate::parts::FrameBook;
 use crate::viewers::Clock;
 
-/// Every frame as the server's multipart transport queues it: delimiter, headers, JPEG, CRLF.
+/// Every frame as the server's multipart transport sends it: delimiter, headers, JPEG, CRLF.
 pub fn server_parts(book: &FrameBook) -> Vec<Vec<u8>> {
-    let (writer, written) = Writer::in_memory();
-    let transport = MediaTransport::Multipart { writer };
-    book.jpegs
-        .iter()
-        .map(|j| {
-            let sent = transport.send_part(j);
-            assert!(!sent.dropped, "a frame over the writer's queue");
-            written.take()
-        })
-        .collect()
+    book.jpegs.iter().map(|j| part_bytes(j)).collect()
 }
 
 /// The server's answer to a stream's GET, head and blank line.

@@ -174,12 +174,7 @@ fn wait_for_end(
                 Err(_) => return "the connection failed",
             }
         }
-        if handle
-            .lock()
-            .rtsp
-            .playout()
-            .is_none_or(|p| p.has_ended())
-        {
+        if handle.lock().rtsp.playout().is_none_or(|p| p.has_ended()) {
             return "end of the file";
         }
         if writer.is_dead() {

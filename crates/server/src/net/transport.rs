@@ -135,10 +135,7 @@ impl MediaTransport {
         let MediaTransport::Multipart { writer, socket } = self else {
             return Sent::default();
         };
-        let head = format!(
-            "--{MULTIPART_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
-            jpeg.len()
-        );
+        let head = part_head(jpeg.len());
         let parts: [&[u8]; 3] = [head.as_bytes(), jpeg, b"\r\n"];
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let sent = Sent {
@@ -287,6 +284,22 @@ impl MediaTransport {
             MediaTransport::Multipart { .. } => 3,
         }
     }
+}
+
+/// A multipart part's delimiter and headers for a JPEG of `len` bytes (RFC 2046 5.1.1); the
+/// part is this, the JPEG, and CRLF.
+pub fn part_head(len: usize) -> String {
+    format!("--{MULTIPART_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len}\r\n\r\n")
+}
+
+/// A whole multipart part, as [`MediaTransport::send_part`] sends it.
+pub fn part_bytes(jpeg: &[u8]) -> Vec<u8> {
+    let head = part_head(jpeg.len());
+    let mut part = Vec::with_capacity(head.len() + jpeg.len() + 2);
+    part.extend_from_slice(head.as_bytes());
+    part.extend_from_slice(jpeg);
+    part.extend_from_slice(b"\r\n");
+    part
 }
 
 /// Writes `parts` to `socket` without blocking (one sendmsg, MSG_DONTWAIT, as the socket
