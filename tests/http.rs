@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::http::{ffmpeg_reads_mpjpeg, http_get, HttpConn};
+use support::http::{bad_requests, ffmpeg_reads_mpjpeg, http_get, HttpConn};
 use support::*;
 
 fn start() -> server::ServerHandle {
@@ -66,159 +66,6 @@ fn one_connection_carries_many_requests_and_head_matches_get() {
     assert_eq!(first.body, sample_frames()[0]);
     assert_eq!(second.header("Connection"), Some("close"));
     assert!(c.response(false).is_none(), "open after Connection: close");
-}
-
-/// Each case: what it checks, the bytes sent on a fresh connection, the status expected.
-fn bad_requests() -> Vec<(&'static str, Vec<u8>, u16)> {
-    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes();
-    let many: String = (0..70).map(|i| format!("X-{i}: y\r\n")).collect();
-    vec![
-        (
-            "RFC 7230 5.4: HTTP/1.1 without Host",
-            b"GET / HTTP/1.1\r\n\r\n".to_vec(),
-            400,
-        ),
-        (
-            "RFC 7230 5.4: two Host fields",
-            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".to_vec(),
-            400,
-        ),
-        (
-            "RFC 7230 3.1.1: not a request line",
-            b"\x16\x03\x01\x02\x00 hello\r\n\r\n".to_vec(),
-            400,
-        ),
-        (
-            "RFC 7230 3.3.3: two Content-Lengths",
-            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n".to_vec(),
-            400,
-        ),
-        (
-            "RFC 7230 3.3.2: Content-Length not digits",
-            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0x10\r\n\r\n".to_vec(),
-            400,
-        ),
-        (
-            "RFC 7230 3.3.1: a transfer coding we do not take",
-            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec(),
-            501,
-        ),
-        (
-            "RFC 7231 6.5.11: a body over the bound",
-            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n".to_vec(),
-            413,
-        ),
-        (
-            "RFC 7231 6.5.12: a request target over the bound",
-            format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9000)).into_bytes(),
-            414,
-        ),
-        (
-            "RFC 6585 5: too many header fields",
-            format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n").into_bytes(),
-            431,
-        ),
-        (
-            "RFC 7231 6.5.5: POST on the page",
-            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".to_vec(),
-            405,
-        ),
-        (
-            "RFC 7231 6.5.5: DELETE on a stream",
-            b"DELETE /videos/video.mjpeg/mjpeg HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
-            405,
-        ),
-        (
-            "RFC 7231 6.6.2: a method nobody defined",
-            b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
-            501,
-        ),
-        (
-            "RFC 7231 6.5.4: no such resource",
-            get("/nothing/here"),
-            404,
-        ),
-        (
-            "RFC 7231 6.5.4: no such video",
-            get("/videos/missing.mjpeg/mjpeg"),
-            404,
-        ),
-        (
-            "RFC 7231 6.5.4: no such view of a video",
-            get("/videos/video.mjpeg/other"),
-            404,
-        ),
-        (
-            "RFC 3986 5.2.4: dot segments, encoded",
-            get("/videos/..%2F..%2FCargo.toml/frame.jpg"),
-            403,
-        ),
-        (
-            "RFC 3986 2.1: dot segments, encoded dots",
-            get("/videos/%2e%2e/Cargo.toml/frame.jpg"),
-            403,
-        ),
-        (
-            "RFC 3986 2.1: encoded twice is a name, not a path",
-            get("/videos/%252e%252e%252fCargo.toml/frame.jpg"),
-            404,
-        ),
-        (
-            "RFC 3986 3.3: an absolute path as the name",
-            get("/videos//etc/passwd/frame.jpg"),
-            403,
-        ),
-        (
-            "RFC 3986 3.3: dot segments after the name",
-            get("/videos/video.mjpeg/../../Cargo.toml"),
-            404,
-        ),
-        (
-            "RFC 3986 2.1: a backslash",
-            get("/videos/..%5cCargo.toml/frame.jpg"),
-            400,
-        ),
-        (
-            "RFC 3986 2.1: a NUL",
-            get("/videos/video.mjpeg%00.txt/frame.jpg"),
-            400,
-        ),
-        (
-            "RFC 3986 2.1: a bad escape",
-            get("/videos/%zz/frame.jpg"),
-            400,
-        ),
-        (
-            "RFC 3986 2.5: not UTF-8",
-            get("/videos/%ff%fe/frame.jpg"),
-            400,
-        ),
-        (
-            "RFC 7231 6.5.1: a time that is no number",
-            get("/videos/video.mjpeg/frame.jpg?t=abc"),
-            400,
-        ),
-        (
-            "RFC 7231 6.5.1: a negative time",
-            get("/videos/video.mjpeg/frame.jpg?t=-1"),
-            400,
-        ),
-        (
-            "RFC 7231 6.5.4: a time past the end",
-            get("/videos/video.mjpeg/frame.jpg?t=1e9"),
-            404,
-        ),
-        (
-            "RFC 7231 6.5.1: a start past the end",
-            get("/videos/video.mjpeg/mjpeg?start=999"),
-            400,
-        ),
-        (
-            "RFC 7231 6.5.1: loop that is no flag",
-            get("/videos/video.mjpeg/mjpeg?loop=maybe"),
-            400,
-        ),
-    ]
 }
 
 #[test]
@@ -593,4 +440,26 @@ fn our_client_plays_ffmpegs_mpjpeg_output() {
     assert!(stats.frames_decoded >= 20, "{}", stats.to_json());
     assert_eq!(stats.frames_dropped, 0);
     assert_eq!((stats.width, stats.height), (320, 240));
+}
+
+#[test]
+fn a_taken_http_port_is_an_error_when_named_and_avoided_when_only_preferred() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let config = |http| server::Config {
+        bind: ([127, 0, 0, 1], 0).into(),
+        videos: videos_dir(),
+        http,
+        ..server::Config::default()
+    };
+    let named = server::Server::bind(config(server::http::HttpListen::Port(port)));
+    let e = named.err().expect("a named port that is taken is an error");
+    assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
+    assert!(e.to_string().contains("HTTP"), "{e}");
+    let preferred =
+        server::Server::bind(config(server::http::HttpListen::Preferred(port))).unwrap();
+    let got = preferred.http_addr().unwrap().port();
+    assert_ne!(got, port, "took a free port instead");
+    let off = server::Server::bind(config(server::http::HttpListen::Off)).unwrap();
+    assert_eq!(off.http_addr(), None);
 }

@@ -202,7 +202,12 @@ impl Server {
         };
         let counters = Arc::new(session::MediaCounters::default());
         let pacers = pacer::Pacers::spawn(counters.clone())?;
-        let http = http::bind(config.bind.ip(), config.http)?;
+        let http = http::bind(config.bind.ip(), config.http).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("the HTTP listener ({:?}): {e}", config.http),
+            )
+        })?;
         let rtsp_addr = listener.local_addr()?;
         Ok(Server {
             listener,

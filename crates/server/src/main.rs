@@ -111,7 +111,7 @@ fn main() -> anyhow::Result<()> {
     }
     let config = config(&args)?;
     let server = server::Server::bind(config)
-        .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
+        .with_context(|| format!("cannot start the server on {}", args.bind))?;
     announce(&args, server.local_addr()?, server.http_addr());
     // SIGINT / SIGTERM: every session gets its BYE, then the process exits 0.
     let stopper = server.stopper()?;
