@@ -1,0 +1,185 @@
+//! JPEG frames to H.264, the first step of HLS and DASH (issue 17): browsers play H.264 in
+//! `<video>`, never Motion-JPEG.
+//!
+//! Each JPEG is decoded to YCbCr (never through RGB), its chroma averaged 2x2 into 4:2:0
+//! planes ([`Yuv420::from_jpeg`]), and handed to OpenH264 at a constant frame rate. Every
+//! `gop` frames start with an IDR and nothing refers across it, so a segment of whole GOPs
+//! decodes on its own. JPEG's YCbCr is full-range BT.601 (JFIF), and the stream says so in its
+//! VUI: unsignalled, Chromium shows it as limited-range BT.709 with shifted colours.
+//!
+//! H.264 4:2:0 needs even sizes: an odd width or height loses its last column or row.
+
+use openh264::encoder::{
+    BitRate, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, RateControlMode,
+    VuiConfig,
+};
+use openh264::formats::YUVSlices;
+use openh264::OpenH264API;
+
+/// Why a frame could not be made into H.264.
+#[derive(Debug, thiserror::Error)]
+pub enum H264Error {
+    #[error("decoding the JPEG as YCbCr: {0}")]
+    Decode(#[from] zune_jpeg::errors::DecodeErrors),
+    #[error("the JPEG decoder gave no picture size")]
+    NoSize,
+    #[error("a {width}x{height} picture is too small for H.264 4:2:0 (2x2 at least)")]
+    TooSmall { width: usize, height: usize },
+    #[error("frame {frame} is {got:?}, the stream is {want:?}")]
+    SizeChanged {
+        frame: u64,
+        got: (usize, usize),
+        want: (usize, usize),
+    },
+    #[error("OpenH264: {0}")]
+    Encoder(#[from] openh264::Error),
+}
+
+/// A picture as 4:2:0 planes, even-sized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Yuv420 {
+    pub width: usize,
+    pub height: usize,
+    pub y: Vec<u8>,
+    pub u: Vec<u8>,
+    pub v: Vec<u8>,
+}
+
+impl Yuv420 {
+    /// Decodes `jpeg` to YCbCr and subsamples its chroma 2x2 by averaging (what libjpeg does
+    /// when it downsamples); an odd last column or row is left out.
+    pub fn from_jpeg(jpeg: &[u8]) -> Result<Yuv420, H264Error> {
+        use zune_core::colorspace::ColorSpace;
+        use zune_core::options::DecoderOptions;
+        let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::YCbCr);
+        let mut d = zune_jpeg::JpegDecoder::new_with_options(std::io::Cursor::new(jpeg), options);
+        let pixels = d.decode()?;
+        let info = d.info().ok_or(H264Error::NoSize)?;
+        let (full_w, full_h) = (usize::from(info.width), usize::from(info.height));
+        let (width, height) = (full_w & !1, full_h & !1);
+        if width < 2 || height < 2 {
+            return Err(H264Error::TooSmall {
+                width: full_w,
+                height: full_h,
+            });
+        }
+        // Grayscale comes out as one channel: its chroma is neutral.
+        let channels = pixels.len() / (full_w * full_h);
+        let at = |x: usize, y: usize, c: usize| match channels {
+            3 => pixels[(y * full_w + x) * 3 + c],
+            _ if c == 0 => pixels[y * full_w + x],
+            _ => 128,
+        };
+        let mut y = Vec::with_capacity(width * height);
+        for row in 0..height {
+            y.extend((0..width).map(|x| at(x, row, 0)));
+        }
+        let (cw, ch) = (width / 2, height / 2);
+        let chroma = |c: usize| -> Vec<u8> {
+            let mut plane = Vec::with_capacity(cw * ch);
+            for row in 0..ch {
+                for col in 0..cw {
+                    let (x, yy) = (2 * col, 2 * row);
+                    let sum: u32 = [(x, yy), (x + 1, yy), (x, yy + 1), (x + 1, yy + 1)]
+                        .iter()
+                        .map(|&(a, b)| u32::from(at(a, b, c)))
+                        .sum();
+                    plane.push(((sum + 2) / 4) as u8);
+                }
+            }
+            plane
+        };
+        let (u, v) = (chroma(1), chroma(2));
+        Ok(Yuv420 {
+            width,
+            height,
+            y,
+            u,
+            v,
+        })
+    }
+}
+
+/// How a rendition is encoded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    pub fps: f64,
+    /// Frames per closed GOP: a segment boundary may fall at any multiple of it.
+    pub gop: u32,
+    /// Target bitrate in bits per second.
+    pub bitrate: u32,
+}
+
+/// One access unit: Annex B NAL units (start codes included), and whether it is an IDR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessUnit {
+    pub annex_b: Vec<u8>,
+    pub idr: bool,
+}
+
+/// An H.264 stream being encoded, frame by frame.
+pub struct H264Encoder {
+    encoder: Encoder,
+    settings: Settings,
+    size: Option<(usize, usize)>,
+    frames: u64,
+}
+
+impl H264Encoder {
+    pub fn new(settings: Settings) -> Result<H264Encoder, H264Error> {
+        let config = EncoderConfig::new()
+            .bitrate(BitRate::from_bps(settings.bitrate))
+            .max_frame_rate(FrameRate::from_hz(settings.fps as f32))
+            .rate_control_mode(RateControlMode::Bitrate)
+            .intra_frame_period(IntraFramePeriod::from_num_frames(settings.gop))
+            // Constant frame rate: a frame the rate control would skip is still sent. (OpenH264
+            // then says it cannot hold the bitrate strictly: it is a target, not a cap.)
+            .skip_frames(false)
+            .vui(VuiConfig::bt601().full_range(true));
+        let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)?;
+        Ok(H264Encoder {
+            encoder,
+            settings,
+            size: None,
+            frames: 0,
+        })
+    }
+
+    /// Encodes the next frame; every `gop`-th (from the first) is an IDR.
+    pub fn encode(&mut self, picture: &Yuv420) -> Result<AccessUnit, H264Error> {
+        let size = (picture.width, picture.height);
+        match self.size {
+            Some(want) if want != size => {
+                return Err(H264Error::SizeChanged {
+                    frame: self.frames,
+                    got: size,
+                    want,
+                })
+            }
+            _ => self.size = Some(size),
+        }
+        if self
+            .frames
+            .is_multiple_of(u64::from(self.settings.gop.max(1)))
+        {
+            self.encoder.force_intra_frame();
+        }
+        let source = YUVSlices::new(
+            (&picture.y, &picture.u, &picture.v),
+            size,
+            (picture.width, picture.width / 2, picture.width / 2),
+        );
+        let ms = (self.frames as f64 * 1000.0 / self.settings.fps) as u64;
+        let stream = self
+            .encoder
+            .encode_at(&source, openh264::Timestamp::from_millis(ms))?;
+        self.frames += 1;
+        Ok(AccessUnit {
+            idr: matches!(stream.frame_type(), FrameType::IDR),
+            annex_b: stream.to_vec(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
