@@ -9,6 +9,8 @@
 //!
 //! H.264 4:2:0 needs even sizes: an odd width or height loses its last column or row.
 
+pub mod cmaf;
+
 use openh264::encoder::{
     BitRate, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, RateControlMode,
     VuiConfig,
