@@ -233,8 +233,18 @@ fn walk_plain(data: &[u8], max_frame: usize) -> Walk {
                     cause,
                 };
                 // Nothing says where a broken frame ends: carry on from the next SOI that
-                // starts a marker segment, if there is one.
-                match (pos + 2..data.len().saturating_sub(2))
+                // starts a marker segment, if there is one. An SOI among the markers that
+                // carry nothing (SOI, TEM, RST, fill) right after this one would walk the
+                // same markers to the same fault, so the search starts past them: a run of
+                // FF D8 cost one walk per SOI, quadratic (found by fuzzing).
+                let mut from = pos + 2;
+                while data.len() >= from + 2
+                    && data[from] == 0xff
+                    && matches!(data[from + 1], 0xff | 0xd8 | 0x01 | 0xd0..=0xd7)
+                {
+                    from += if data[from + 1] == 0xff { 1 } else { 2 };
+                }
+                match (from..data.len().saturating_sub(2))
                     .find(|&i| data[i..].starts_with(&[0xff, 0xd8, 0xff]))
                 {
                     Some(next) => {
@@ -295,6 +305,27 @@ mod tests {
         j.extend_from_slice(scan);
         j.extend_from_slice(&[0xff, 0xd9]);
         j
+    }
+
+    /// A run of SOIs ending in a fault, then a frame (the fuzz target found the run: it cost
+    /// one walk per SOI). The frame after it is found, the run is the one warning.
+    #[test]
+    fn a_run_of_sois_before_a_fault_is_stepped_over_once() {
+        let mut data = [0xff, 0xd8].repeat(20_000);
+        data.extend_from_slice(&[0xff, 0x00]);
+        let frame = tiny_jpeg(&[0x12]);
+        data.extend_from_slice(&frame);
+        let walk = walk_plain(&data, 1 << 20);
+        assert_eq!(walk.frames, vec![data.len() - frame.len()..data.len()]);
+        assert!(matches!(
+            walk.warning,
+            Some(MjpegWarning::NotJpeg { frame: 0, offset: 0, .. })
+        ));
+        // SOIs, fill bytes and RST markers between a good frame's SOI and its segments are
+        // still walked from that SOI: a frame behind them is not lost.
+        let mut padded = vec![0xff, 0xd8, 0xff, 0xff, 0xd0, 0xff, 0xd8];
+        padded.extend_from_slice(&frame[2..]);
+        assert_eq!(walk_plain(&padded, 1 << 20).frames.len(), 1);
     }
 
     #[test]
