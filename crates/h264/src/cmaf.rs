@@ -105,6 +105,7 @@ fn identity() -> Matrix {
 
 /// The init segment for a `width` x `height` track at `timescale` ticks a second, its
 /// parameter sets taken from the first access unit (an IDR).
+/// (It stays one function: it is one box tree, written as the tree it is.)
 pub fn init_segment(
     width: u16,
     height: u16,

@@ -102,6 +102,7 @@ fn answer(mut socket: TcpStream, head: &[u8]) -> std::io::Result<TcpStream> {
 }
 
 /// Serves `n` viewers on `listener` until the clock's window is over.
+// (It stays whole: the bare loop is the reference, and it is easiest to trust read in one piece.)
 pub fn serve(
     listener: &TcpListener,
     n: usize,

@@ -140,6 +140,7 @@ pub fn run(plan: &HttpPlan, sender: &Sender) -> anyhow::Result<()> {
 }
 
 /// One step of `n` viewers: connect them all, warm up, measure the window.
+// (It stays whole: one measured window, warm-up to report, in the order it happens.)
 fn step(plan: &HttpPlan, sender: &Sender, n: usize) -> anyhow::Result<HttpStep> {
     let clock = Clock::default();
     let (target_addr, req, pid, listener) = match sender {

@@ -172,6 +172,7 @@ struct Viewer {
 }
 
 /// One receiving thread: connects its `n` viewers a batch per round, then reads them.
+// (It stays whole: one epoll loop whose states are read together.)
 fn receive_thread(target: &Target, n: usize, clock: &Clock) -> Vec<ViewerCount> {
     // SAFETY: plain epoll syscalls on descriptors that outlive the set; closed below.
     let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };

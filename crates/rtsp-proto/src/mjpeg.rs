@@ -319,7 +319,11 @@ mod tests {
         assert_eq!(walk.frames, vec![data.len() - frame.len()..data.len()]);
         assert!(matches!(
             walk.warning,
-            Some(MjpegWarning::NotJpeg { frame: 0, offset: 0, .. })
+            Some(MjpegWarning::NotJpeg {
+                frame: 0,
+                offset: 0,
+                ..
+            })
         ));
         // SOIs, fill bytes and RST markers between a good frame's SOI and its segments are
         // still walked from that SOI: a frame behind them is not lost.

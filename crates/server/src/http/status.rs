@@ -173,6 +173,7 @@ pub(crate) fn sessions(shared: &Shared) -> Response {
 }
 
 /// `GET /metrics`: counters since the server started and gauges of now.
+/// (It stays one function: a list of metric families, each a few lines, read top to bottom.)
 pub(crate) fn metrics(shared: &Shared) -> Response {
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
