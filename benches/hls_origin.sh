@@ -11,8 +11,11 @@
 #      Debian's worker_processes auto gives on 2 cores) serves.
 #   3. wrk, with the same CONNECTIONS, THREADS and SECONDS, GETs the media segments in turn
 #      (a wrk Lua script written below) from ours, then nginx, RUNS times alternating. Each row gives
-#      requests/s, latency, the server's CPU (percent of one core) and what every other
-#      process took of the machine meanwhile; the summary gives ours / nginx per pair.
+#      requests/s, latency, the server's CPU (percent of one core, and per request), wrk's,
+#      and what every other process took of the machine meanwhile; the summary gives
+#      ours / nginx per pair, of requests/s and of CPU per request. wrk shares the two cores
+#      with the server, so requests/s is also what wrk and every other process leave it;
+#      CPU per request is the server's own cost.
 #   4. Offload: nginx with deploy/nginx-edge.conf (only listen, upstream and cache path
 #      changed; a cold cache) in front of a second, cold origin; `loadgen hls --players
 #      PLAYERS` reads the whole ladder through it, twice (cold edge, then warm). Origin
@@ -94,7 +97,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 # cpu_ticks PID...: user+system clock ticks of these processes.
 cpu_ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
-total_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $6 + $7 + $8}' /proc/stat; }
+# Busy ticks of the whole machine (user, nice, system, irq, softirq, steal), over all cores.
+total_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 
 origin main
 base="http://127.0.0.1:$port"
@@ -142,21 +146,25 @@ bench() {
   local who=$1 url=$2; shift 2
   local c0 a0 c1 a1 out
   c0=$(cpu_ticks "$@"); a0=$(total_ticks)
-  out=$(HLS_PATHS="$work/paths.txt" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency \
-    -s "$work/paths.lua" "$url" 2>&1)
+  HLS_PATHS="$work/paths.txt" /usr/bin/time -f "wrk-cpu %U %S" -o "$work/wrk-time" \
+    wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s "$work/paths.lua" "$url" >"$work/wrk-out" 2>&1
   c1=$(cpu_ticks "$@"); a1=$(total_ticks)
-  echo "$out" >"$work/wrk-$who-$(wc -l <"$rows").txt"
+  out=$(cat "$work/wrk-out")
+  local wcpu
+  wcpu=$(awk '$1 == "wrk-cpu" { printf "%.0f", ($2 + $3) * 100 / '"$secs"' }' "$work/wrk-time")
   local rps p50 p99 errs
   rps=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
   p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
   p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
   errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {printf "%s ", $0}')
   # CPU as percent of one core: ticks are 1/100 s; the machine's total is over all cores.
-  local cpu others
+  local cpu others per
   cpu=$(awk "BEGIN { printf \"%.0f\", ($c1 - $c0) / $secs }")
-  others=$(awk "BEGIN { printf \"%.0f\", (($a1 - $a0) - ($c1 - $c0)) / $secs }")
-  echo "$who $rps $p50 $p99 $cpu $others ${errs:-none}" >>"$rows"
-  echo "$who: $rps req/s, latency p50 $p50 p99 $p99, server CPU ${cpu}% of a core, all else ${others}%, errors: ${errs:-none}" >&2
+  others=$(awk "BEGIN { printf \"%.0f\", (($a1 - $a0) - ($c1 - $c0)) / $secs - $wcpu }")
+  # Server CPU per request, in microseconds: what the machine's noise changes least.
+  per=$(awk "BEGIN { printf \"%.1f\", ($c1 - $c0) * 10000 / $secs / $rps }")
+  echo "$who $rps $p50 $p99 $cpu $per $wcpu $others ${errs:-none}" >>"$rows"
+  echo "$who: $rps req/s, latency p50 $p50 p99 $p99, server CPU ${cpu}% of a core ($per us a request), wrk ${wcpu}%, all else ${others}%, errors: ${errs:-none}" >&2
 }
 
 : >"$rows"
@@ -168,15 +176,17 @@ done
 kill "$static_master" 2>/dev/null || true
 
 echo
-echo "| run | server | requests/s | latency p50 | latency p99 | server CPU (% of a core) | all other processes (%) | errors |"
-echo "|---|---|---|---|---|---|---|---|"
-awk '{ n[$1]++; printf "| %d | %s | %s | %s | %s | %s | %s | %s |\n", n[$1], $1, $2, $3, $4, $5, $6, substr($0, index($0, $7)) }' "$rows"
+echo "| run | server | requests/s | latency p50 | latency p99 | server CPU (% of a core) | server CPU per request (us) | wrk CPU (%) | all other processes (%) | errors |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+awk '{ n[$1]++; printf "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", n[$1], $1, $2, $3, $4, $5, $6, $7, $8, substr($0, index($0, $9)) }' "$rows"
 echo
-echo "| run | ours req/s | nginx req/s | ours / nginx |"
-echo "|---|---|---|---|"
-awk '$1 == "ours" { o[++i] = $2 } $1 == "nginx" { g[++j] = $2 }
-  END { for (k = 1; k <= i; k++) { printf "| %d | %s | %s | %.3f |\n", k, o[k], g[k], o[k] / g[k]; so += o[k]; sg += g[k] }
-        printf "| mean | %.0f | %.0f | %.3f |\n", so / i, sg / j, so / sg }' "$rows"
+echo "| run | ours req/s | nginx req/s | ours / nginx | ours CPU us/request | nginx CPU us/request | ours / nginx |"
+echo "|---|---|---|---|---|---|---|"
+awk '$1 == "ours" { o[++i] = $2; oc[i] = $6 } $1 == "nginx" { g[++j] = $2; gc[j] = $6 }
+  END { for (k = 1; k <= i; k++) {
+          printf "| %d | %s | %s | %.3f | %s | %s | %.2f |\n", k, o[k], g[k], o[k] / g[k], oc[k], gc[k], oc[k] / gc[k]
+          so += o[k]; sg += g[k]; soc += oc[k]; sgc += gc[k] }
+        printf "| mean | %.0f | %.0f | %.3f | %.1f | %.1f | %.2f |\n", so / i, sg / j, so / sg, soc / i, sgc / j, soc / sgc }' "$rows"
 
 # Offload through the edge: a cold origin, a cold edge.
 echo
@@ -193,8 +203,12 @@ echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for pass in cold warm; do
   before=$(wc -l <"$work/edge/access.log" 2>/dev/null || echo 0)
   out=$(./target/release/loadgen hls "http://127.0.0.1:$eport$multi" --players "$players")
-  # access.log lines are written as responses finish; loadgen has read every response.
-  up=$(tail -n +"$((before + 1))" "$work/edge/access.log" | awk '$2 != "-"' | wc -l)
   kv() { echo "$out" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
-  echo "| $pass | $(kv requests) | $(kv segments) | $(kv errors) | $(kv req_per_s) | $(kv p50_ms) | $(kv p99_ms) | $up | $(awk "BEGIN { printf \"%.4f\", $up / $(kv requests) }") | $(metric mjpeg_cmaf_segment_responses_total || true) | $(metric mjpeg_cmaf_segments_served_again_total || true) |"
+  # nginx logs a request once its response is sent, which can be just after loadgen read it.
+  for _ in $(seq 100); do
+    [ "$(wc -l <"$work/edge/access.log")" -ge $((before + $(kv requests))) ] && break
+    sleep 0.05
+  done
+  up=$(tail -n +"$((before + 1))" "$work/edge/access.log" | awk '$2 != "-"' | wc -l)
+  echo "| $pass | $(kv requests) | $(kv segments) | $(kv errors) | $(kv req_per_s) | $(kv p50_ms) | $(kv p99_ms) | $up | $(awk "BEGIN { printf \"%.4f\", $up / $(kv requests) }") | $(metric mjpeg_cmaf_segment_responses_total || true) | $(metric mjpeg_cmaf_segments_served_again_total || true) |" | sed 's/|  |/| - |/g; s/|  |/| - |/g'
 done
