@@ -236,27 +236,23 @@ fn metric(origin: SocketAddr, name: &str) -> Option<u64> {
         .map(|v| v as u64)
 }
 
-/// The origin's count of whole segment responses and of segments served a second time: from
-/// `/metrics`, checked against the in-process counters they are made of.
+/// The origin's count of whole segment responses and of segments served a second time, from
+/// its `/metrics` (checked against the in-process counters they are made of).
 fn origin_counts(server: &server::ServerHandle) -> (u64, u64) {
     use std::sync::atomic::Ordering;
+    let origin = server.http_addr.unwrap();
+    let read = |name| metric(origin, name).unwrap_or_else(|| panic!("/metrics has no {name}"));
+    let counts = (
+        read("mjpeg_cmaf_segment_responses_total"),
+        read("mjpeg_cmaf_segments_served_again_total"),
+    );
     let counters = server.shared.packager.counters();
     let local = (
         counters.segment_responses.load(Ordering::SeqCst),
         counters.served_again.load(Ordering::SeqCst),
     );
-    let origin = server.http_addr.unwrap();
-    let names = [
-        "mjpeg_cmaf_segment_responses_total",
-        "mjpeg_cmaf_segments_served_again_total",
-    ];
-    match (metric(origin, names[0]), metric(origin, names[1])) {
-        (Some(a), Some(b)) => assert_eq!((a, b), local, "/metrics against the counters"),
-        _ => eprintln!(
-            "\n!!!!! /metrics has no {names:?} yet: the counters behind them are checked instead !!!!!\n"
-        ),
-    }
-    local
+    assert_eq!(counts, local, "/metrics against the counters");
+    counts
 }
 
 #[test]
