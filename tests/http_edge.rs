@@ -3,7 +3,7 @@
 //! and cache directory changed). Fifty players starting together read every HLS rendition
 //! of two videos through it, and the origin encodes and sends each segment once: the edge's
 //! cache lock makes one upstream fetch of the concurrent misses, and the rest are hits.
-//! Ranges and revalidations are answered by the edge from its cache.
+//! Ranges, revalidations and DASH are answered by the edge from its cache.
 
 mod support;
 
@@ -342,7 +342,7 @@ fn fifty_players_through_the_edge_get_every_segment_and_the_origin_serves_each_o
 }
 
 #[test]
-fn the_edge_answers_ranges_and_revalidations_from_its_cache() {
+fn the_edge_answers_ranges_revalidations_and_dash_from_its_cache() {
     let Some((server, proxy)) = setup(false) else {
         return;
     };
@@ -390,4 +390,31 @@ fn the_edge_answers_ranges_and_revalidations_from_its_cache() {
         (before + 2, 1),
         "the edge's fetch, and the direct GET (a second whole response)"
     );
+
+    // DASH is cached the same way: the MPD once fetched is answered from the cache (fresh, or
+    // stale while one background request refreshes it), and its segment URL, another key for
+    // the same bytes, is fetched once and then a hit.
+    let mpd = "/videos/video.mjpeg/dash/manifest.mpd";
+    let fetched = get_patiently(&mut c, mpd);
+    let again = get_patiently(&mut c, mpd);
+    assert!(
+        matches!(
+            again.header("X-Cache-Status"),
+            Some("HIT" | "STALE" | "UPDATING")
+        ),
+        "second MPD: {:?}",
+        again.headers
+    );
+    assert_eq!(again.body, fetched.body);
+    let dash_first = first.replace("/hls/", "/dash/");
+    let miss = get_patiently(&mut c, &dash_first);
+    let hit = get_patiently(&mut c, &dash_first);
+    assert_eq!(
+        (miss.header("X-Cache-Status"), hit.header("X-Cache-Status")),
+        (Some("MISS"), Some("HIT"))
+    );
+    assert_eq!((&miss.body, &hit.body), (&whole.body, &whole.body));
+    // A third whole response of the same segment: `served_again` counts segments served more
+    // than once, so it stays 1.
+    assert_eq!(origin_counts(&server), (before + 3, 1));
 }
