@@ -87,8 +87,9 @@ pub enum Cmd {
     },
     /// HLS players against a server or an edge: N players, each on one kept-alive
     /// connection, read the multivariant playlist at URL, every media playlist, and every
-    /// rendition's init segment and media segments, ROUNDS times; prints requests, segments,
-    /// bytes, errors, requests a second and p50/p99 request latency.
+    /// rendition's init segment and media segments, ROUNDS times (a 503 is asked again after
+    /// a pause, within the deadline); prints requests, segments, bytes, errors, 503s waited
+    /// out, requests a second and p50/p99 request latency.
     Hls {
         /// http://HOST:PORT/videos/NAME/hls/index.m3u8
         url: String,

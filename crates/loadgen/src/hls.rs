@@ -1,9 +1,10 @@
 //! `loadgen hls`: N players each reading a whole HLS ladder over HTTP/1.1: the multivariant
 //! playlist, every media playlist, and each rendition's init segment and media segments, in
 //! order, on one kept-alive connection per player (a new one only when the server closes it).
-//! Every read is bounded: a deadline per request, a cap on head and body sizes. Reports
-//! bytes, segments, errors, requests a second and request latency (p50, p99), from the
-//! request's first byte written to its body's last byte read.
+//! Every read is bounded: a deadline per request, a cap on head and body sizes; a 503 (a
+//! segment still being encoded) is asked again after a pause, within the deadline. Reports
+//! bytes, segments, errors, 503s waited out, requests a second and request latency (p50,
+//! p99), from the request's first byte written to its body's last byte read.
 //!
 //! Players start together (a barrier), so an edge in front of the origin sees the
 //! concurrent misses a cold start makes.
@@ -19,6 +20,9 @@ use anyhow::{anyhow, bail, Context};
 const MAX_HEAD: usize = 16 << 10;
 /// Largest body accepted (a 1080p segment of a few seconds is some MB).
 const MAX_BODY: usize = 64 << 20;
+/// How long a player waits before asking again after a 503 (the origin's Retry-After is 2 s,
+/// but the encode it waits for usually ends sooner).
+const BUSY_PAUSE: Duration = Duration::from_millis(250);
 
 /// What `loadgen hls` runs.
 pub struct HlsPlan<'a> {
@@ -40,6 +44,8 @@ struct Tally {
     bytes: u64,
     segments: u64,
     errors: u64,
+    /// 503 answers waited out.
+    busy: u64,
     latencies: Vec<Duration>,
     first_error: Option<String>,
 }
@@ -52,6 +58,7 @@ pub struct HlsReport {
     pub bytes: u64,
     pub segments: u64,
     pub errors: u64,
+    pub busy: u64,
     pub seconds: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -67,12 +74,13 @@ impl HlsReport {
 pub fn hls(plan: &HlsPlan<'_>) -> anyhow::Result<()> {
     let r = run(plan)?;
     println!(
-        "hls players={} requests={} segments={} bytes={} errors={} seconds={:.3} req_per_s={:.1} p50_ms={:.2} p99_ms={:.2}",
+        "hls players={} requests={} segments={} bytes={} errors={} busy={} seconds={:.3} req_per_s={:.1} p50_ms={:.2} p99_ms={:.2}",
         r.players,
         r.requests,
         r.segments,
         r.bytes,
         r.errors,
+        r.busy,
         r.seconds,
         r.requests_per_second(),
         r.p50_ms,
@@ -133,6 +141,7 @@ pub fn run(plan: &HlsPlan<'_>) -> anyhow::Result<HlsReport> {
         bytes: tallies.iter().map(|t| t.bytes).sum(),
         segments: tallies.iter().map(|t| t.segments).sum(),
         errors: tallies.iter().map(|t| t.errors).sum(),
+        busy: tallies.iter().map(|t| t.busy).sum(),
         seconds,
         p50_ms: quantile(0.50),
         p99_ms: quantile(0.99),
@@ -275,10 +284,12 @@ impl Player {
     }
 
     /// One GET on the kept-alive connection (a fresh one if the kept one turns out closed
-    /// before any byte of the answer came).
+    /// before any byte of the answer came), asked again after a pause while the answer is
+    /// 503 (a segment still being encoded), as players do, until the request's deadline.
     fn get(&mut self, path: &str) -> anyhow::Result<Vec<u8>> {
         let deadline = Instant::now() + self.timeout;
-        for attempt in 0..2 {
+        let mut reconnected = false;
+        loop {
             let fresh = self.conn.is_none();
             if fresh {
                 let s = TcpStream::connect_timeout(&self.addr, self.timeout)?;
@@ -295,12 +306,19 @@ impl Player {
             match answer {
                 Ok(body) => return Ok(body),
                 // A kept-alive connection the server closed in between: once more, fresh.
-                Err(Answer::Closed(_)) if !fresh && attempt == 0 => self.conn = None,
+                Err(Answer::Closed(_)) if !fresh && !reconnected => {
+                    reconnected = true;
+                    self.conn = None;
+                }
                 Err(Answer::Closed(e)) => bail!("connection closed: {e}"),
+                Err(Answer::Busy) if Instant::now() + BUSY_PAUSE < deadline => {
+                    self.tally.busy += 1;
+                    std::thread::sleep(BUSY_PAUSE);
+                }
+                Err(Answer::Busy) => bail!("503 until the deadline ({:?})", self.timeout),
                 Err(Answer::Bad(e)) => return Err(e),
             }
         }
-        unreachable!("the second attempt returns")
     }
 
     /// Reads one response: the body of a 200 with Content-Length.
@@ -358,6 +376,7 @@ impl Player {
         }
         match status {
             200 => Ok(body),
+            503 => Err(Answer::Busy),
             s => Err(Answer::Bad(anyhow!(
                 "status {s}: {}",
                 String::from_utf8_lossy(&body[..body.len().min(200)])
@@ -397,6 +416,8 @@ enum Answer {
     /// The connection ended before any byte of it (a kept-alive connection the server
     /// closed: worth one retry on a fresh one).
     Closed(String),
+    /// 503: the server is still making it.
+    Busy,
     Bad(anyhow::Error),
 }
 
