@@ -459,11 +459,14 @@ fn a_file_replaced_while_it_is_encoded_never_gets_the_old_segments() {
         statuses.iter().all(|s| matches!(s, 200 | 404)),
         "{statuses:?}"
     );
-    let media = get(&mut c, "/videos/v.mjpeg/hls/288p/index.m3u8", &[]).text();
-    assert_eq!(
-        media.matches(".m4s").count(),
-        2,
-        "the new file is 4 s:\n{media}"
+    // Seen within the plan's reuse time (a second).
+    let seen = wait_until(Duration::from_secs(5), || {
+        let media = get(&mut c, "/videos/v.mjpeg/hls/288p/index.m3u8", &[]).text();
+        media.matches(".m4s").count() == 2
+    });
+    assert!(
+        seen,
+        "the new file (4 s, 2 segments) never replaced the old one"
     );
     assert_eq!(
         get(&mut c, "/videos/v.mjpeg/hls/288p/3.m4s", &[]).status,

@@ -37,8 +37,9 @@ pub const DEFAULT_SEGMENT_SECONDS: f64 = 2.0;
 pub const DEFAULT_CACHE_MB: u64 = 2048;
 /// Segments kept in memory at most, in bytes (the rest are read back from disk).
 pub const MEMORY_LIMIT: usize = 256 << 20;
-/// Encode workers: two, as for conversion, so one long encode does not hold up every other
-/// player, and no more, so encoding cannot take every core from the pacers.
+/// Encode workers for what players wait for: two, as for conversion, so one long encode does
+/// not hold up every other player, and no more, so encoding cannot take every core from the
+/// pacers. One more, at a lower priority, works ahead of the players (see `pool`).
 pub const DEFAULT_WORKERS: usize = 2;
 /// Segments queued ahead of the one a player asks for.
 const AHEAD: u32 = 3;
@@ -159,11 +160,20 @@ pub struct Usage {
     pub running: usize,
 }
 
+/// How long a video's plan is used again without looking at its file: a player asks for a
+/// segment every couple of seconds, a CDN edge for many at once, and resolving the name and
+/// checking the file each time was a quarter of the cost of serving a segment. A file
+/// replaced on disk is seen at most this late.
+pub const PLAN_REUSE: Duration = Duration::from_secs(1);
+/// Names whose plans are kept for reuse at most (then all are forgotten at once).
+const PLANS_KEPT: usize = 1024;
+
 /// The HLS/DASH side of one server.
 pub struct Packager {
     config: CmafConfig,
     store: Arc<Store>,
     pool: Pool,
+    recent: std::sync::Mutex<std::collections::HashMap<String, (Instant, Arc<Plan>)>>,
 }
 
 impl Packager {
@@ -186,7 +196,32 @@ impl Packager {
             store: Arc::new(Store::new(MEMORY_LIMIT, disk)),
             pool: Pool::new(config.workers),
             config,
+            recent: Default::default(),
         }
+    }
+
+    /// The plan of the video called `name`, made by `make` unless one was made less than
+    /// [`PLAN_REUSE`] before `now`.
+    pub fn plan_for<E>(
+        &self,
+        name: &str,
+        now: Instant,
+        make: impl FnOnce() -> Result<Arc<Plan>, E>,
+    ) -> Result<Arc<Plan>, E> {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((made, plan)) = recent.get(name) {
+            if now.saturating_duration_since(*made) < PLAN_REUSE {
+                return Ok(plan.clone());
+            }
+        }
+        drop(recent);
+        let plan = make()?;
+        recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.len() >= PLANS_KEPT {
+            recent.clear();
+        }
+        recent.insert(name.to_string(), (now, plan.clone()));
+        Ok(plan)
     }
 
     pub fn config(&self) -> &CmafConfig {
@@ -248,8 +283,10 @@ impl Packager {
         for r in &plan.renditions {
             self.start(plan, r, Part::Init, Urgency::Demand);
         }
-        for r in &plan.renditions {
-            self.start(plan, r, Part::Segment(1), Urgency::Ahead);
+        // A player asks for a first segment right after the playlists: as good as asked for.
+        // The lowest first: players start low, then climb as they measure the link.
+        for r in plan.renditions.iter().rev() {
+            self.start(plan, r, Part::Segment(1), Urgency::Demand);
         }
     }
 
@@ -294,7 +331,7 @@ impl Packager {
                 Lookup::Ready(e) => return Ok(e),
                 Lookup::Failed(why) => return Err(CmafError::Failed(why)),
                 Lookup::Make => self.queue(plan, r, part, key.clone(), Urgency::Demand),
-                Lookup::Pending => {}
+                Lookup::Pending => self.pool.promote(&key),
             }
             match self.store.wait(&key, deadline) {
                 Some(Ok(e)) => return Ok(e),
@@ -327,7 +364,7 @@ impl Packager {
             };
             store.finish(&job_key, made);
         };
-        if !self.pool.submit(urgency, job) {
+        if !self.pool.submit(key.clone(), urgency, job) {
             self.store.abandon(&key);
         }
     }

@@ -56,6 +56,12 @@ impl Entity {
     }
 }
 
+impl AsRef<[u8]> for Entity {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
 enum Slot {
     /// Being made: wait on the condition variable.
     Pending,

@@ -3,14 +3,16 @@
 //! `Content-Range: bytes */LENGTH` past the end; RFC 7233). Several ranges at once are
 //! answered whole (200), which RFC 7233 3.1 allows and players never need.
 
+use std::sync::Arc;
+
 use super::request::Request;
 use super::response::Response;
 
 /// `bytes` as `content_type` with entity tag `etag` and `cache_control`, as the request's
-/// conditionals and `Range` ask.
+/// conditionals and `Range` ask; the body is a part of `bytes`, shared, never copied.
 pub fn respond(
     req: &Request,
-    bytes: &[u8],
+    bytes: Arc<dyn AsRef<[u8]> + Send + Sync>,
     etag: &str,
     content_type: &str,
     cache_control: &str,
@@ -29,7 +31,7 @@ pub fn respond(
     if req.header("If-None-Match").is_some_and(matches) {
         return tagged(Response::new(304));
     }
-    let len = bytes.len() as u64;
+    let len = (*bytes).as_ref().len() as u64;
     // If-Range with another tag (or a date: ours are tags) asks for the whole entity.
     let range_applies = req.header("If-Range").is_none_or(|v| v.trim() == etag);
     let range = match req.header("Range") {
@@ -37,18 +39,20 @@ pub fn respond(
         _ => RangeAsk::Whole,
     };
     match range {
-        RangeAsk::Whole => tagged(Response::with_body(200, content_type, bytes.to_vec())),
+        RangeAsk::Whole => tagged(
+            Response::new(200)
+                .header("Content-Type", content_type)
+                .shared_body(bytes, 0..len as usize),
+        ),
         RangeAsk::Unsatisfiable => tagged(
             Response::text(416, &format!("the entity is {len} bytes"))
                 .header("Content-Range", format!("bytes */{len}")),
         ),
         RangeAsk::Part(first, last) => tagged(
-            Response::with_body(
-                206,
-                content_type,
-                bytes[first as usize..=last as usize].to_vec(),
-            )
-            .header("Content-Range", format!("bytes {first}-{last}/{len}")),
+            Response::new(206)
+                .header("Content-Type", content_type)
+                .shared_body(bytes, first as usize..last as usize + 1)
+                .header("Content-Range", format!("bytes {first}-{last}/{len}")),
         ),
     }
 }

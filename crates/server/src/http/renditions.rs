@@ -88,14 +88,16 @@ pub fn parse(rest: &str) -> Option<RenditionPath<'_>> {
 
 /// Answers a request for a rendition resource.
 pub fn serve(req: &Request, shared: &Shared, path: &RenditionPath<'_>) -> Response {
-    let media = match super::router::open(shared, path.name) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
     let packager = &shared.packager;
-    let plan = match packager.plan(media, shared.config.fps) {
+    let plan = packager.plan_for(path.name, std::time::Instant::now(), || {
+        let media = super::router::open(shared, path.name)?;
+        packager
+            .plan(media, shared.config.fps)
+            .map_err(|e| refusal(&e))
+    });
+    let plan = match plan {
         Ok(p) => p,
-        Err(e) => return refusal(&e),
+        Err(r) => return r,
     };
     let answer = match &path.resource {
         Resource::Manifest => manifest(req, shared, &plan, path.protocol),
@@ -156,20 +158,20 @@ fn manifest(
 
 fn playlist_response(req: &Request, text: String, content_type: &str, cache: &str) -> Response {
     let etag = format!("\"{:016x}\"", crate::cmaf::fnv1a(text.as_bytes()));
-    entity::respond(req, text.as_bytes(), &etag, content_type, cache)
+    entity::respond(req, Arc::new(text.into_bytes()), &etag, content_type, cache)
 }
 
 fn media_response(
     req: &Request,
     shared: &Shared,
-    e: &crate::cmaf::Entity,
+    e: &Arc<crate::cmaf::Entity>,
     segment: bool,
 ) -> Response {
     let content_type = match segment {
         true => "video/iso.segment",
         false => "video/mp4",
     };
-    let r = entity::respond(req, &e.bytes, &e.etag, content_type, IMMUTABLE);
+    let r = entity::respond(req, e.clone(), &e.etag, content_type, IMMUTABLE);
     if segment && r.status == 200 && req.method == "GET" {
         let before = e.served.fetch_add(1, Ordering::Relaxed);
         let counters = &shared.packager.counters();

@@ -2,7 +2,9 @@
 //! `Content-Length` (RFC 7230 3.3.2) and `Connection`, then the body unless the request was
 //! HEAD (RFC 7231 4.3.2: the same header fields, no body).
 
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
+use std::ops::Range;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::session::SERVER_NAME;
@@ -13,7 +15,37 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
+    /// A body held by a cache instead (an encoded segment), written from where it lies:
+    /// serving a segment never copies it. When set, `body` is empty.
+    pub shared: Option<SharedBody>,
 }
+
+/// Part of bytes someone else keeps (see [`Response::shared`]).
+#[derive(Clone)]
+pub struct SharedBody {
+    pub owner: Arc<dyn AsRef<[u8]> + Send + Sync>,
+    pub range: Range<usize>,
+}
+
+impl SharedBody {
+    pub fn bytes(&self) -> &[u8] {
+        &(*self.owner).as_ref()[self.range.clone()]
+    }
+}
+
+impl std::fmt::Debug for SharedBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedBody({:?})", self.range)
+    }
+}
+
+impl PartialEq for SharedBody {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for SharedBody {}
 
 impl Response {
     pub fn new(status: u16) -> Response {
@@ -21,6 +53,7 @@ impl Response {
             status,
             headers: Vec::new(),
             body: Vec::new(),
+            shared: None,
         }
     }
 
@@ -47,7 +80,24 @@ impl Response {
 
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Response {
         self.body = body.into();
+        self.shared = None;
         self
+    }
+
+    /// A body of `range` of what `owner` holds, not copied.
+    pub fn shared_body(
+        mut self,
+        owner: Arc<dyn AsRef<[u8]> + Send + Sync>,
+        range: Range<usize>,
+    ) -> Response {
+        self.body = Vec::new();
+        self.shared = Some(SharedBody { owner, range });
+        self
+    }
+
+    /// The body's bytes, wherever they are.
+    pub fn body_bytes(&self) -> &[u8] {
+        self.shared.as_ref().map_or(&self.body, |s| s.bytes())
     }
 
     /// The value of header `name`, if set.
@@ -60,25 +110,45 @@ impl Response {
 
     /// The bytes on the wire; `head_only` for HEAD, `keep_alive` says what `Connection` says.
     pub fn to_bytes(&self, head_only: bool, keep_alive: bool) -> Vec<u8> {
-        let mut out = head(self.status, &self.headers, keep_alive);
-        // 1xx, 204 and 304 have no body and no Content-Length (RFC 7230 3.3.2).
-        if !matches!(self.status, 100..=199 | 204 | 304) {
-            out.extend_from_slice(format!("Content-Length: {}\r\n", self.body.len()).as_bytes());
-        }
-        out.extend_from_slice(b"\r\n");
-        if !head_only && !matches!(self.status, 204 | 304) {
-            out.extend_from_slice(&self.body);
-        }
-        out
+        let (head, body) = self.wire(head_only, keep_alive);
+        [head.as_slice(), body].concat()
     }
 
+    /// The head and the body to send after it.
+    fn wire(&self, head_only: bool, keep_alive: bool) -> (Vec<u8>, &[u8]) {
+        let mut out = head(self.status, &self.headers, keep_alive);
+        let body = self.body_bytes();
+        // 1xx, 204 and 304 have no body and no Content-Length (RFC 7230 3.3.2).
+        if !matches!(self.status, 100..=199 | 204 | 304) {
+            out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        match head_only || matches!(self.status, 204 | 304) {
+            true => (out, &[]),
+            false => (out, body),
+        }
+    }
+
+    /// Writes the response: head and body in one vectored write where the socket takes it
+    /// (one segment on the wire for a small answer, and no copy of a large body).
     pub fn write_to(
         &self,
         w: &mut impl Write,
         head_only: bool,
         keep_alive: bool,
     ) -> io::Result<()> {
-        w.write_all(&self.to_bytes(head_only, keep_alive))
+        let (head, body) = self.wire(head_only, keep_alive);
+        let (mut head, mut body) = (&head[..], body);
+        while !head.is_empty() || !body.is_empty() {
+            let n = w.write_vectored(&[IoSlice::new(head), IoSlice::new(body)])?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            let from_head = n.min(head.len());
+            head = &head[from_head..];
+            body = &body[n - from_head..];
+        }
+        Ok(())
     }
 }
 

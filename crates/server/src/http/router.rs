@@ -193,5 +193,6 @@ fn frame(req: &Request, shared: &Shared, media: &PreparedMedia) -> Response {
     };
     let jpeg = &media.data[f.jpeg.clone()];
     let etag = format!("\"{:016x}\"", crate::cmaf::fnv1a(jpeg));
+    let jpeg = Arc::new(jpeg.to_vec());
     super::entity::respond(req, jpeg, &etag, "image/jpeg", "public, max-age=300")
 }
