@@ -1,0 +1,327 @@
+// Plays HLS and DASH in Debian's Chromium (puppeteer-core, no browser download) for
+// tests/http_hls_browser.rs:
+//
+//   node players.mjs OUTDIR JOBS_JSON
+//
+// JOBS_JSON is an array of jobs, run one after the other in one browser, each in a fresh page:
+//
+//   { "name": "hlsjs", "player": "native" | "hls.js" | "dash.js", "url": "http://...",
+//     "shotAt": 7.325 | null, "toEnd": true | false }
+//
+// The page comes from this script's own loopback server (a different origin from the media, so
+// the media's CORS headers are exercised), with hls.js and dash.js read from node_modules as
+// the lockfile pins them. The page makes a muted `<video>` whose CSS box is the picture's own
+// size (set once the metadata says it) and hands it the URL: `video.src` for native HLS, or the
+// player library. It records the video's events with the page's clock and, as the first
+// request for the URL, the Resource Timing entry's start (the moment the source is handed over
+// when there is no entry, e.g. for the media stack's own fetches).
+//
+// With `shotAt`, once playback has passed it the video is paused and seeked to exactly
+// `shotAt`; after `seeked` and a frame presented (requestVideoFrameCallback, whose mediaTime is
+// the shown frame's timestamp) the video element is screenshot at its natural size as
+// OUTDIR/NAME-shot.png, then playback resumes. With `toEnd`, the job waits for `ended`.
+// Prints one JSON line on stdout; the Rust test judges it.
+
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import puppeteer from 'puppeteer-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const [outDir, jobsJson] = process.argv.slice(2);
+if (!outDir || !jobsJson) {
+  console.error('usage: node players.mjs OUTDIR JOBS_JSON');
+  process.exit(64);
+}
+const jobs = JSON.parse(jobsJson);
+const EXECUTABLE = process.env.CHROMIUM || '/usr/bin/chromium';
+const STEP_TIMEOUT_MS = 20000;
+// The whole run's deadline: the browser is closed and we exit non-zero, so the caller's own
+// deadline (which can only kill us, not Chromium) is never what ends a stuck run.
+const TOTAL_TIMEOUT_MS = Number(process.env.PLAYERS_TIMEOUT_MS || 180000);
+
+fs.mkdirSync(outDir, { recursive: true });
+
+const LIBS = {
+  '/lib/hls.js': path.join(here, 'node_modules/hls.js/dist/hls.min.js'),
+  '/lib/dash.js': path.join(here, 'node_modules/dashjs/dist/modern/umd/dash.all.min.js'),
+};
+const PAGE = `<!doctype html>
+<html><head><meta charset="utf-8"><title>players</title>
+<style>html,body{margin:0;padding:0;background:#808080}video{display:block;position:absolute;left:0;top:0}</style>
+<script src="/lib/hls.js"></script><script src="/lib/dash.js"></script>
+</head><body></body></html>`;
+
+// The page's server: the harness page and the two libraries, nothing else, loopback only.
+const pageServer = http.createServer((req, res) => {
+  const p = new URL(req.url, 'http://x').pathname;
+  if (p === '/') {
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    res.end(PAGE);
+  } else if (p === '/favicon.ico') {
+    res.writeHead(204);
+    res.end();
+  } else if (LIBS[p]) {
+    res.writeHead(200, { 'Content-Type': 'text/javascript' });
+    fs.createReadStream(LIBS[p]).pipe(res);
+  } else {
+    res.writeHead(404);
+    res.end();
+  }
+});
+await new Promise((ok) => pageServer.listen(0, '127.0.0.1', ok));
+const pageUrl = `http://127.0.0.1:${pageServer.address().port}/`;
+
+let browser;
+const deadline = setTimeout(async () => {
+  console.error(`players.mjs: no result after ${TOTAL_TIMEOUT_MS} ms, giving up`);
+  try {
+    browser?.process()?.kill('SIGKILL');
+  } catch {}
+  process.exit(3);
+}, TOTAL_TIMEOUT_MS);
+
+// In the page: starts the player on `url` and records what happens in `window.run`.
+function start(player, url) {
+  const run = {
+    player,
+    url,
+    events: [],
+    playerErrors: [],
+    canPlayHls: document.createElement('video').canPlayType('application/vnd.apple.mpegurl'),
+    mseAvc: window.MediaSource ? MediaSource.isTypeSupported('video/mp4; codecs="avc1.42c01e"') : false,
+  };
+  window.run = run;
+  const video = document.createElement('video');
+  video.id = 'v';
+  video.muted = true;
+  video.playsInline = true;
+  video.autoplay = true;
+  video.preload = 'auto';
+  document.body.appendChild(video);
+  const now = () => performance.now();
+  for (const type of [
+    'loadstart', 'loadedmetadata', 'loadeddata', 'canplay', 'canplaythrough', 'playing',
+    'waiting', 'stalled', 'seeking', 'seeked', 'pause', 'play', 'ended', 'error',
+    'resize', 'durationchange', 'emptied', 'abort',
+  ]) {
+    video.addEventListener(type, () => {
+      const e = { type, t: now(), currentTime: video.currentTime };
+      if (type === 'error') e.error = video.error ? `${video.error.code}: ${video.error.message}` : 'unknown';
+      if (type === 'resize' || type === 'loadedmetadata') {
+        e.size = [video.videoWidth, video.videoHeight];
+        // The element's box is the picture's size: the screenshot is then 1:1.
+        video.style.width = `${video.videoWidth}px`;
+        video.style.height = `${video.videoHeight}px`;
+      }
+      run.events.push(e);
+    });
+  }
+  run.t_start = now();
+  if (player === 'native') {
+    video.src = url;
+  } else if (player === 'hls.js') {
+    run.libVersion = Hls.version;
+    if (!Hls.isSupported()) throw new Error('hls.js: not supported here (no MSE?)');
+    const hls = new Hls({ debug: false, enableWorker: true });
+    hls.on(Hls.Events.ERROR, (_, d) => {
+      run.playerErrors.push({
+        t: now(),
+        fatal: !!d.fatal,
+        text: `${d.type} ${d.details}${d.response ? ` (${d.response.code} ${d.response.text ?? ''})` : ''}${d.reason ? `: ${d.reason}` : ''}${d.error ? `: ${d.error}` : ''} ${d.url ?? d.frag?.url ?? ''}`,
+      });
+    });
+    hls.on(Hls.Events.MANIFEST_PARSED, (_, d) => {
+      run.levels = d.levels.map((l) => ({ width: l.width, height: l.height, bitrate: l.bitrate, codecs: l.codecSet ?? l.videoCodec, name: l.name }));
+    });
+    hls.loadSource(url);
+    hls.attachMedia(video);
+    window.hls = hls;
+  } else if (player === 'dash.js') {
+    const dash = dashjs.MediaPlayer().create();
+    run.libVersion = dash.getVersion();
+    dash.on(dashjs.MediaPlayer.events.ERROR, (e) => {
+      run.playerErrors.push({ t: now(), fatal: true, text: `dash.js error: ${JSON.stringify(e.error ?? e)}` });
+    });
+    dash.on(dashjs.MediaPlayer.events.PLAYBACK_ERROR, (e) => {
+      run.playerErrors.push({ t: now(), fatal: true, text: `dash.js playback error: ${JSON.stringify(e.error ?? e)}` });
+    });
+    dash.initialize(video, url, true);
+    window.dash = dash;
+  } else {
+    throw new Error(`unknown player ${player}`);
+  }
+  video.play().catch((e) => run.events.push({ type: 'play() rejected', t: now(), error: String(e) }));
+  return { canPlayHls: run.canPlayHls, mseAvc: run.mseAvc };
+}
+
+// In the page: the first Resource Timing entry for `url`, if the fetch left one.
+function firstRequest(url) {
+  const e = performance.getEntriesByType('resource').find((r) => r.name === url);
+  return e ? e.startTime : null;
+}
+
+// In the page: pause and seek to `at`, then resolve after `seeked` and a presented frame.
+function pauseAndSeek(at, timeoutMs) {
+  const video = document.getElementById('v');
+  return new Promise((resolve) => {
+    const out = { seekTo: at };
+    const timer = setTimeout(() => {
+      out.timedOut = true;
+      resolve(out);
+    }, timeoutMs);
+    let frame = null;
+    let seeked = false;
+    const finish = () => {
+      if (!(frame && seeked)) return;
+      clearTimeout(timer);
+      // Two animation frames more, so what the compositor shows is that frame.
+      requestAnimationFrame(() =>
+        requestAnimationFrame(() => {
+          out.currentTime = video.currentTime;
+          out.frame = frame;
+          out.paused = video.paused;
+          resolve(out);
+        }),
+      );
+    };
+    video.pause();
+    const onFrame = (_, m) => {
+      // A frame presented before the seek completed is the old one; wait for the next.
+      if (!seeked) {
+        video.requestVideoFrameCallback(onFrame);
+        return;
+      }
+      frame = { mediaTime: m.mediaTime, presentedFrames: m.presentedFrames, width: m.width, height: m.height };
+      finish();
+    };
+    video.requestVideoFrameCallback(onFrame);
+    video.addEventListener(
+      'seeked',
+      () => {
+        seeked = true;
+        finish();
+      },
+      { once: true },
+    );
+    video.currentTime = at;
+  });
+}
+
+async function runJob(job) {
+  const page = await browser.newPage();
+  const consoleLines = [];
+  page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
+  const failed = [];
+  page.on('requestfailed', (r) => failed.push(`${r.url()}: ${r.failure()?.errorText}`));
+  const errors = [];
+  const requests = [];
+  page.on('response', (r) => {
+    if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`);
+  });
+  page.on('request', (r) => {
+    if (!r.url().startsWith(pageUrl)) requests.push(r.url());
+  });
+  await page.setViewport({ width: 1280, height: 800, deviceScaleFactor: 1 });
+  await page.goto(pageUrl, { waitUntil: 'load', timeout: STEP_TIMEOUT_MS });
+  const result = { name: job.name, player: job.player, url: job.url };
+  try {
+    Object.assign(result, await page.evaluate(start, job.player, job.url));
+    // Playing, or a failure that says why not.
+    await page.waitForFunction(
+      () => run.events.some((e) => e.type === 'playing' || e.type === 'error') || run.playerErrors.some((e) => e.fatal),
+      { timeout: STEP_TIMEOUT_MS, polling: 10 },
+    );
+    result.firstRequest = await page.evaluate(firstRequest, job.url);
+    if (job.shotAt != null) {
+      await page.waitForFunction((at) => document.getElementById('v').currentTime > at || run.events.some((e) => e.type === 'error'), { timeout: STEP_TIMEOUT_MS + job.shotAt * 1000, polling: 10 }, job.shotAt);
+      result.shot = await page.evaluate(pauseAndSeek, job.shotAt, STEP_TIMEOUT_MS);
+      const video = await page.$('#v');
+      const file = `${job.name}-shot.png`;
+      await video.screenshot({ path: path.join(outDir, file) });
+      result.shot.file = file;
+      result.shot.box = await page.evaluate(() => {
+        const r = document.getElementById('v').getBoundingClientRect();
+        return { x: r.x, y: r.y, width: r.width, height: r.height };
+      });
+      await page.evaluate(() => document.getElementById('v').play());
+    }
+    if (job.toEnd) {
+      const left = await page.evaluate(() => {
+        const v = document.getElementById('v');
+        return (Number.isFinite(v.duration) ? v.duration - v.currentTime : 60) * 1000;
+      });
+      await page.waitForFunction(() => run.events.some((e) => e.type === 'ended' || e.type === 'error') || run.playerErrors.some((e) => e.fatal), { timeout: left + STEP_TIMEOUT_MS, polling: 50 });
+    }
+  } catch (e) {
+    result.failure = String(e?.message ?? e);
+  }
+  Object.assign(
+    result,
+    await page.evaluate(() => {
+      const v = document.getElementById('v');
+      const q = v?.getVideoPlaybackQuality?.();
+      return {
+        run: window.run,
+        final: v && {
+          currentTime: v.currentTime,
+          duration: v.duration,
+          ended: v.ended,
+          paused: v.paused,
+          videoWidth: v.videoWidth,
+          videoHeight: v.videoHeight,
+          error: v.error ? `${v.error.code}: ${v.error.message}` : null,
+          totalVideoFrames: q?.totalVideoFrames,
+          droppedVideoFrames: q?.droppedVideoFrames,
+        },
+      };
+    }),
+  );
+  await page.close();
+  return { ...result, console: consoleLines, failedRequests: failed, errorResponses: errors, requests };
+}
+
+try {
+  browser = await puppeteer.launch({
+    executablePath: EXECUTABLE,
+    headless: true,
+    // Over a pipe, not a port: nothing else can reach the browser, and it exits when we do,
+    // even if we are killed.
+    pipe: true,
+    // Root in CI: no sandbox. No GPU, no first-run chores, nothing fetched from anywhere;
+    // a muted video may start by itself.
+    args: [
+      '--no-sandbox',
+      '--headless=new',
+      '--disable-gpu',
+      '--disable-dev-shm-usage',
+      '--no-first-run',
+      '--no-default-browser-check',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--metrics-recording-only',
+      '--force-color-profile=srgb',
+      '--autoplay-policy=no-user-gesture-required',
+      '--disable-background-media-suspend',
+      '--disable-renderer-backgrounding',
+    ],
+    timeout: STEP_TIMEOUT_MS,
+    protocolTimeout: STEP_TIMEOUT_MS * 10,
+  });
+  const version = await browser.version();
+  const results = [];
+  for (const job of jobs) results.push(await runJob(job));
+  await browser.close();
+  pageServer.close();
+  clearTimeout(deadline);
+  console.log(JSON.stringify({ browser: version, jobs: results }));
+} catch (e) {
+  console.error(`players.mjs: ${e?.stack ?? e}`);
+  try {
+    await browser?.close();
+  } catch {}
+  process.exit(1);
+}
