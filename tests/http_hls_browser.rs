@@ -395,15 +395,16 @@ impl Browser {
             output.status,
             started.elapsed().as_secs_f64()
         );
-        let stdout = String::from_utf8(output.stdout).unwrap();
-        let line = stdout
-            .lines()
-            .rev()
-            .find(|l| l.starts_with('{'))
-            .unwrap_or_else(|| panic!("players.mjs printed no JSON:\n{stdout}\n{stderr}"));
-        std::fs::write(out.join("report.json"), line).unwrap();
-        let report = serde_json::from_str::<serde_json::Value>(line)
-            .unwrap_or_else(|e| panic!("players.mjs JSON: {e}: {line}"));
+        let path = out.join("report.json");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "players.mjs wrote no {}: {e}\n{}\n{stderr}",
+                path.display(),
+                String::from_utf8_lossy(&output.stdout)
+            )
+        });
+        let report = serde_json::from_str::<serde_json::Value>(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}: {text}", path.display()));
         eprintln!(
             "players.mjs ran {:.1} s in {}",
             started.elapsed().as_secs_f64(),

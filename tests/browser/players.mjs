@@ -20,7 +20,7 @@
 // `shotAt`; after `seeked` and a frame presented (requestVideoFrameCallback, whose mediaTime is
 // the shown frame's timestamp) the video element is screenshot at its natural size as
 // OUTDIR/NAME-shot.png, then playback resumes. With `toEnd`, the job waits for `ended`.
-// Prints one JSON line on stdout; the Rust test judges it.
+// Writes its findings as OUTDIR/report.json; the Rust test judges them.
 
 import fs from 'node:fs';
 import http from 'node:http';
@@ -212,8 +212,10 @@ function pauseAndSeek(at, timeoutMs) {
 async function runJob(job) {
   const page = await browser.newPage();
   const consoleLines = [];
-  page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
+  // The first few hundred lines: a player that logs in a loop must not bloat the report.
+  const log = (line) => consoleLines.length < 300 && consoleLines.push(line);
+  page.on('console', (m) => log(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => log(`pageerror: ${e.message}`));
   const failed = [];
   page.on('requestfailed', (r) => failed.push(`${r.url()}: ${r.failure()?.errorText}`));
   const errors = [];
@@ -317,7 +319,10 @@ try {
   await browser.close();
   pageServer.close();
   clearTimeout(deadline);
-  console.log(JSON.stringify({ browser: version, jobs: results }));
+  // To a file, not stdout: the caller reads our pipes only once we have exited, and a report
+  // larger than a pipe's buffer would block us before that.
+  fs.writeFileSync(path.join(outDir, 'report.json'), JSON.stringify({ browser: version, jobs: results }));
+  console.log(`players.mjs: wrote ${path.join(outDir, 'report.json')}`);
 } catch (e) {
   console.error(`players.mjs: ${e?.stack ?? e}`);
   try {
