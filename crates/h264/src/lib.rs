@@ -10,6 +10,11 @@
 //! H.264 4:2:0 needs even sizes: an odd width or height loses its last column or row.
 
 pub mod cmaf;
+mod run;
+mod scale;
+
+pub use run::{codecs_string, encode_run, parameter_sets, EncodedRun};
+pub use scale::size_at_height;
 
 use openh264::encoder::{
     BitRate, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, RateControlMode,

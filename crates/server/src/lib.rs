@@ -13,6 +13,7 @@
 //! prepared once for every session ([`media::MediaCache`]).
 
 pub mod catalog;
+pub mod cmaf;
 pub mod conn;
 pub mod http;
 pub mod media;
@@ -72,6 +73,8 @@ pub struct Config {
     /// Hand each UDP frame to the kernel as one segmented datagram where it can (UDP GSO);
     /// off, one sendmmsg(2) of separate packets. On by default; off is for comparing the two.
     pub gso: bool,
+    /// HLS and DASH: segment length, renditions, the segment cache.
+    pub cmaf: cmaf::CmafConfig,
 }
 
 impl Default for Config {
@@ -97,6 +100,7 @@ impl Default for Config {
             http: http::HttpListen::Off,
             http_max_connections: 2000,
             gso: true,
+            cmaf: cmaf::CmafConfig::default(),
         }
     }
 }
@@ -105,6 +109,8 @@ impl Default for Config {
 pub struct Shared {
     pub config: Config,
     pub cache: media::MediaCache,
+    /// The H.264 renditions for HLS and DASH, encoded once and cached.
+    pub packager: cmaf::Packager,
     /// Connections being served now.
     pub connections: AtomicUsize,
     /// Sessions that exist now (SETUP done, not yet torn down or expired).
@@ -216,6 +222,7 @@ impl Server {
                 pacers,
                 stop_signal: net::wait::StopSignal::new()?,
                 cache,
+                packager: cmaf::Packager::new(config.cmaf.clone()),
                 auth,
                 auth_failures: Mutex::new(rtsp_proto::auth::FailureLimiter::new()),
                 config,

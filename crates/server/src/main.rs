@@ -87,6 +87,27 @@ struct Args {
     /// frame to segment (UDP GSO, used where the kernel and route have it).
     #[arg(long)]
     no_gso: bool,
+    /// HLS/DASH: seconds of video per segment (each a closed GOP).
+    #[arg(long, default_value_t = server::cmaf::DEFAULT_SEGMENT_SECONDS)]
+    segment_seconds: f64,
+    /// HLS/DASH renditions, tallest first: heights or `source`, each with an optional
+    /// bitrate in kbit/s (`source:2500,360:600`). Default: the source size and, when the
+    /// source is taller, 360 lines.
+    #[arg(long, value_name = "LIST")]
+    renditions: Option<server::cmaf::RenditionList>,
+    /// Where encoded HLS/DASH segments are kept across restarts (default: the user's cache
+    /// directory, ~/.cache/mjpeg-rtsp/segments).
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Keep encoded segments in memory only.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache_dir: bool,
+    /// Megabytes of encoded segments kept on disk; the least recently used go first.
+    #[arg(long, default_value_t = server::cmaf::DEFAULT_CACHE_MB)]
+    cache_mb: u64,
+    /// Threads that encode HLS/DASH segments (below the senders' priority).
+    #[arg(long, default_value_t = server::cmaf::DEFAULT_WORKERS)]
+    encode_workers: usize,
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -189,7 +210,34 @@ fn config(args: &Args) -> anyhow::Result<server::Config> {
         (false, Some(port)) => server::http::HttpListen::Port(port),
         (false, None) => server::http::HttpListen::Preferred(server::http::DEFAULT_PORT),
     };
+    if !(args.segment_seconds >= 0.1 && args.segment_seconds <= 60.0) {
+        bail!(
+            "--segment-seconds takes 0.1 to 60 seconds, got {}",
+            args.segment_seconds
+        );
+    }
+    if args.encode_workers == 0 || args.encode_workers > 64 {
+        bail!(
+            "--encode-workers takes 1 to 64, got {}",
+            args.encode_workers
+        );
+    }
+    let cmaf = server::cmaf::CmafConfig {
+        segment_seconds: args.segment_seconds,
+        renditions: args.renditions.clone().unwrap_or_default(),
+        cache_dir: match args.no_cache_dir {
+            true => None,
+            false => Some(
+                args.cache_dir
+                    .clone()
+                    .unwrap_or_else(server::cmaf::default_cache_dir),
+            ),
+        },
+        cache_mb: args.cache_mb,
+        workers: args.encode_workers,
+    };
     Ok(server::Config {
+        cmaf,
         http,
         http_max_connections: args.max_http_connections,
         users,

@@ -57,10 +57,16 @@ pub(crate) fn route(req: &Request, shared: &Shared, peer: SocketAddr) -> Outcome
         "/api/videos" => respond(status::videos(shared)),
         "/api/sessions" => respond(status::sessions(shared)),
         "/metrics" => respond(status::metrics(shared)),
-        p => match p.strip_prefix("/videos/").and_then(|r| r.rsplit_once('/')) {
-            Some((name, leaf)) => video(req, shared, peer, name, leaf),
-            None => respond(Response::text(404, "")),
-        },
+        p => {
+            let rest = p.strip_prefix("/videos/");
+            if let Some(r) = rest.and_then(super::renditions::parse) {
+                return respond(super::renditions::serve(req, shared, &r));
+            }
+            match rest.and_then(|r| r.rsplit_once('/')) {
+                Some((name, leaf)) => video(req, shared, peer, name, leaf),
+                None => respond(Response::text(404, "")),
+            }
+        }
     }
 }
 
@@ -186,22 +192,6 @@ fn frame(req: &Request, shared: &Shared, media: &PreparedMedia) -> Response {
         return Response::text(404, &format!("t={t} is past the end ({duration:.3} s)"));
     };
     let jpeg = &media.data[f.jpeg.clone()];
-    let etag = format!("\"{:016x}\"", fnv1a(jpeg));
-    let cached = req
-        .header("If-None-Match")
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let r = match cached {
-        true => Response::new(304),
-        false => Response::with_body(200, "image/jpeg", jpeg.to_vec()),
-    };
-    r.header("ETag", etag)
-        .header("Cache-Control", "public, max-age=300")
-        .header("Access-Control-Allow-Origin", "*")
-}
-
-/// FNV-1a, 64 bits: an entity tag that changes with any byte of the frame.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    let etag = format!("\"{:016x}\"", crate::cmaf::fnv1a(jpeg));
+    super::entity::respond(req, jpeg, &etag, "image/jpeg", "public, max-age=300")
 }

@@ -194,7 +194,7 @@ impl Pool {
             let spawned = std::thread::Builder::new()
                 .name(format!("convert-{n}"))
                 .spawn(move || {
-                    lower_priority();
+                    lower_priority(WORKER_NICE, "conversion worker");
                     work(pool)
                 });
             if let Err(e) = spawned {
@@ -235,20 +235,21 @@ impl Pool {
 /// three players decoding on the same two cores).
 const WORKER_NICE: libc::c_int = 10;
 
-/// Lowers the calling thread's priority to [`WORKER_NICE`]. Refused (a sandbox, say): the
-/// worker runs at the pacers' priority, as it would have.
-fn lower_priority() {
+/// Lowers the calling thread's priority to `nice` (the conversion and encode workers, which
+/// must not delay a pacer). Refused (a sandbox, say): the worker runs at the pacers'
+/// priority, as it would have.
+pub(crate) fn lower_priority(nice: libc::c_int, who: &str) {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: gettid has no arguments and cannot fail; setpriority on our own thread id
         // changes only this thread's nice value (Linux's threads have their own).
         let refused = unsafe {
             let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-            libc::setpriority(libc::PRIO_PROCESS, tid, WORKER_NICE) != 0
+            libc::setpriority(libc::PRIO_PROCESS, tid, nice) != 0
         };
         if refused {
             log::debug!(
-                "conversion worker priority not lowered: {}",
+                "{who} priority not lowered: {}",
                 std::io::Error::last_os_error()
             );
         }

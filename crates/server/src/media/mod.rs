@@ -26,6 +26,7 @@ mod report;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use cache::lower_priority;
 pub use cache::MediaCache;
 pub use cache::DEFAULT_WORKERS;
 pub use convert::{Converter, Recoder, DEFAULT_LOOKAHEAD, READER_TIMEOUT};
@@ -165,6 +166,8 @@ pub struct PreparedMedia {
     pub version: u64,
     pub counts: ClassCounts,
     conversions: Conversions,
+    /// [`PreparedMedia::content_hash`], computed once.
+    content_hash: std::sync::OnceLock<u64>,
 }
 
 impl std::fmt::Debug for PreparedMedia {
@@ -300,6 +303,27 @@ impl PreparedMedia {
             version,
             counts,
             conversions,
+            content_hash: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// A 64-bit hash of the file's bytes, computed on first use: what the H.264 renditions'
+    /// disk cache knows a file by, so a file replaced under the same name (or the same size
+    /// and time) never gets the old file's segments, and a renamed one keeps its own.
+    pub fn content_hash(&self) -> u64 {
+        *self.content_hash.get_or_init(|| {
+            // FNV-1a over 8-byte words: a few milliseconds for the sample, fast enough for
+            // the largest file the server reads, and once per prepared file.
+            let mut words = self.data.chunks_exact(8);
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ self.data.len() as u64;
+            for w in &mut words {
+                let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+                h = (h ^ w).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            for &b in words.remainder() {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            h
         })
     }
 

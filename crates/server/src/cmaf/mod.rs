@@ -1,0 +1,402 @@
+//! HLS and DASH for browsers and CDNs (DESIGN.md, "HTTP delivery"): each video transcoded
+//! once to H.264 renditions (`ladder`), cut into CMAF segments of whole closed GOPs, each
+//! segment encoded once by a bounded pool of workers (`pool`) ahead of the players, kept in
+//! memory and on disk (`store`, `disk`), and described by an HLS playlist and a DASH MPD
+//! (`playlist`). The HTTP side (`http::cmaf`) serves them.
+//!
+//! A segment is a pure function of the file's bytes and the settings, so it has one key
+//! ([`Plan::key`] and [`PartKey`]): a replaced file gets new keys, and nothing encoded from
+//! the old one is ever served for it. Each segment gets an encoder of its own, so segments
+//! encode in any order, two at once, and a player that seeks waits only for its segment.
+
+mod disk;
+mod ladder;
+pub mod playlist;
+mod pool;
+mod store;
+
+pub use ladder::{ladder, Rendition, RenditionList, RenditionSpec, DEFAULT_BITS_PER_PIXEL};
+pub use store::{Entity, Part, PartKey, StoreCounters};
+
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::media::PreparedMedia;
+use pool::{Pool, Urgency};
+use store::{Lookup, Store};
+
+/// Default length of a segment (`--segment-seconds`).
+pub const DEFAULT_SEGMENT_SECONDS: f64 = 2.0;
+/// Default bound of the disk cache (`--cache-mb`).
+pub const DEFAULT_CACHE_MB: u64 = 2048;
+/// Segments kept in memory at most, in bytes (the rest are read back from disk).
+pub const MEMORY_LIMIT: usize = 256 << 20;
+/// Encode workers: two, as for conversion, so one long encode does not hold up every other
+/// player, and no more, so encoding cannot take every core from the pacers.
+pub const DEFAULT_WORKERS: usize = 2;
+/// Segments queued ahead of the one a player asks for.
+const AHEAD: u32 = 3;
+/// How long a request waits for its segment's encode before it is answered 503.
+const WAIT: Duration = Duration::from_secs(30);
+/// Changes whenever what the encoder makes for the same settings does: part of every key.
+const ENCODER_VERSION: &str = "openh264-0.9/cmaf-1";
+
+/// The settings of the HLS/DASH side (command line).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CmafConfig {
+    pub segment_seconds: f64,
+    /// Empty: the default ladder.
+    pub renditions: RenditionList,
+    /// Where finished segments are kept across restarts; `None`: memory only.
+    pub cache_dir: Option<PathBuf>,
+    pub cache_mb: u64,
+    pub workers: usize,
+}
+
+impl Default for CmafConfig {
+    fn default() -> Self {
+        CmafConfig {
+            segment_seconds: DEFAULT_SEGMENT_SECONDS,
+            renditions: RenditionList::default(),
+            cache_dir: None,
+            cache_mb: DEFAULT_CACHE_MB,
+            workers: DEFAULT_WORKERS,
+        }
+    }
+}
+
+/// The cache directory a user's server uses when `--cache-dir` is not given: the system's
+/// per-user cache (`$XDG_CACHE_HOME`, else `~/.cache`), or the temporary directory.
+pub fn default_cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("mjpeg-rtsp").join("segments")
+}
+
+/// Why a part cannot be served.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CmafError {
+    #[error("no rendition {0:?}")]
+    NoRendition(String),
+    #[error("segment {0} is past the end ({1} segments)")]
+    NoSegment(u32, u32),
+    #[error("no frame of this file decodes to a picture size")]
+    NoPicture,
+    #[error("encoding failed: {0}")]
+    Failed(String),
+    #[error("the encode did not finish in {0:?}")]
+    Busy(Duration),
+}
+
+/// How one version of a video is cut and encoded.
+pub struct Plan {
+    pub media: Arc<PreparedMedia>,
+    pub fps: f64,
+    /// Ticks a second of the CMAF track: a frame lasts 1000 of them.
+    pub timescale: u32,
+    pub frames_per_segment: usize,
+    pub renditions: Vec<Rendition>,
+    /// The file's content and every setting that changes the bytes, hashed.
+    pub key: u64,
+}
+
+/// Ticks a frame lasts in the track's timescale.
+pub const FRAME_TICKS: u32 = 1000;
+
+impl Plan {
+    /// Media segments (the last may be shorter).
+    pub fn segments(&self) -> u32 {
+        self.media.frames.len().div_ceil(self.frames_per_segment) as u32
+    }
+
+    /// The frames of segment `n` (from 1).
+    pub fn frames_of(&self, n: u32) -> Range<usize> {
+        let start = (n as usize - 1) * self.frames_per_segment;
+        start..(start + self.frames_per_segment).min(self.media.frames.len())
+    }
+
+    /// Segment `n`'s duration in seconds.
+    pub fn duration_of(&self, n: u32) -> f64 {
+        self.frames_of(n).len() as f64 / self.fps
+    }
+
+    /// The whole video's duration in seconds.
+    pub fn duration(&self) -> f64 {
+        self.media.frames.len() as f64 / self.fps
+    }
+
+    pub fn rendition(&self, id: &str) -> Result<&Rendition, CmafError> {
+        self.renditions
+            .iter()
+            .find(|r| r.id == id)
+            .ok_or_else(|| CmafError::NoRendition(id.to_string()))
+    }
+
+    fn part(&self, rendition: &Rendition, part: Part) -> PartKey {
+        PartKey {
+            video: self.key,
+            rendition: rendition.id.clone(),
+            part,
+        }
+    }
+}
+
+/// The HLS/DASH side of one server.
+pub struct Packager {
+    config: CmafConfig,
+    store: Arc<Store>,
+    pool: Pool,
+}
+
+impl Packager {
+    /// The packager `config` asks for; a disk cache that cannot be opened is logged and the
+    /// server goes on with memory only.
+    pub fn new(config: CmafConfig) -> Packager {
+        let disk = config.cache_dir.as_ref().and_then(|dir| {
+            match disk::DiskCache::open(dir, config.cache_mb << 20) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    log::warn!(
+                        "segment cache {}: {e}: segments are kept in memory only",
+                        dir.display()
+                    );
+                    None
+                }
+            }
+        });
+        Packager {
+            store: Arc::new(Store::new(MEMORY_LIMIT, disk)),
+            pool: Pool::new(config.workers),
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &CmafConfig {
+        &self.config
+    }
+
+    /// How `media` is cut and encoded at `fps`.
+    pub fn plan(&self, media: Arc<PreparedMedia>, fps: f64) -> Result<Arc<Plan>, CmafError> {
+        let (w, h) = media.dimensions.ok_or(CmafError::NoPicture)?;
+        let renditions = ladder(
+            (usize::from(w), usize::from(h)),
+            fps,
+            &self.config.renditions,
+        );
+        let frames_per_segment = ((self.config.segment_seconds * fps).round() as usize).max(1);
+        let identity = format!(
+            "{ENCODER_VERSION} {:016x} {} fps={fps} seg={frames_per_segment} {:?}",
+            media.content_hash(),
+            media.frames.len(),
+            renditions
+        );
+        Ok(Arc::new(Plan {
+            key: fnv1a(identity.as_bytes()),
+            timescale: (fps * f64::from(FRAME_TICKS)).round() as u32,
+            media,
+            fps,
+            frames_per_segment,
+            renditions,
+        }))
+    }
+
+    /// The init segment of `rendition` (made by encoding its first segment).
+    pub fn init(&self, plan: &Arc<Plan>, rendition: &str) -> Result<Arc<Entity>, CmafError> {
+        let r = plan.rendition(rendition)?;
+        self.get(plan, r, Part::Init)
+    }
+
+    /// Media segment `n` (from 1) of `rendition`, and the next few queued behind it.
+    pub fn segment(
+        &self,
+        plan: &Arc<Plan>,
+        rendition: &str,
+        n: u32,
+    ) -> Result<Arc<Entity>, CmafError> {
+        let r = plan.rendition(rendition)?;
+        if n == 0 || n > plan.segments() {
+            return Err(CmafError::NoSegment(n, plan.segments()));
+        }
+        let got = self.get(plan, r, Part::Segment(n));
+        for ahead in n + 1..=(n + AHEAD).min(plan.segments()) {
+            self.start(plan, r, Part::Segment(ahead), Urgency::Ahead);
+        }
+        got
+    }
+
+    /// Starts the first segment of every rendition (the playlists need their codecs).
+    pub fn warm(&self, plan: &Arc<Plan>) {
+        for r in &plan.renditions {
+            self.start(plan, r, Part::Init, Urgency::Demand);
+        }
+    }
+
+    /// The RFC 6381 codecs of `rendition`, read from its init segment's `avcC`.
+    pub fn codecs(&self, plan: &Arc<Plan>, rendition: &str) -> Result<String, CmafError> {
+        let init = self.init(plan, rendition)?;
+        let at = init.bytes.windows(4).position(|w| w == b"avcC");
+        let sps_head = at.and_then(|i| init.bytes.get(i + 4..i + 8));
+        Ok(match sps_head {
+            Some(&[_, profile, compat, level]) => {
+                h264::codecs_string(&[0x67, profile, compat, level])
+            }
+            _ => "avc1".to_string(),
+        })
+    }
+
+    /// The size of a finished part, without making it.
+    pub fn size(&self, plan: &Plan, rendition: &Rendition, part: Part) -> Option<u64> {
+        self.store.size(&plan.part(rendition, part))
+    }
+
+    pub fn counters(&self) -> &StoreCounters {
+        &self.store.counters
+    }
+
+    /// Bytes held in memory and on disk; jobs queued.
+    pub fn usage(&self) -> (usize, u64, usize) {
+        let disk = self.store.disk.as_ref().map_or(0, |d| d.bytes());
+        (self.store.memory_bytes(), disk, self.pool.queued())
+    }
+
+    /// Encodes every part of every rendition on this thread (`server --prepare`), returning
+    /// each rendition's bytes.
+    pub fn encode_all(&self, plan: &Arc<Plan>) -> Result<Vec<(Rendition, u64)>, CmafError> {
+        let mut out = Vec::new();
+        for r in &plan.renditions {
+            let mut total = self.get(plan, r, Part::Init)?.bytes.len() as u64;
+            for n in 1..=plan.segments() {
+                total += self.get(plan, r, Part::Segment(n))?.bytes.len() as u64;
+            }
+            out.push((r.clone(), total));
+        }
+        Ok(out)
+    }
+
+    fn get(&self, plan: &Arc<Plan>, r: &Rendition, part: Part) -> Result<Arc<Entity>, CmafError> {
+        let key = plan.part(r, part);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.store.lookup(&key) {
+                Lookup::Ready(e) => return Ok(e),
+                Lookup::Failed(why) => return Err(CmafError::Failed(why)),
+                Lookup::Make => self.queue(plan, r, part, key.clone(), Urgency::Demand),
+                Lookup::Pending => {}
+            }
+            match self.store.wait(&key, deadline) {
+                Some(Ok(e)) => return Ok(e),
+                Some(Err(why)) => return Err(CmafError::Failed(why)),
+                None if Instant::now() >= deadline => return Err(CmafError::Busy(WAIT)),
+                None => continue,
+            }
+        }
+    }
+
+    /// Queues `part` unless it is held or being made.
+    fn start(&self, plan: &Arc<Plan>, r: &Rendition, part: Part, urgency: Urgency) {
+        let key = plan.part(r, part);
+        if let Lookup::Make = self.store.lookup(&key) {
+            self.queue(plan, r, part, key, urgency);
+        }
+    }
+
+    /// Queues the encode of `part` (whose slot is pending in our name). The first segment's
+    /// encode makes the init segment too, so whichever of the two is asked for first claims
+    /// the other as well: asked for together, they are still encoded once.
+    fn queue(&self, plan: &Arc<Plan>, r: &Rendition, part: Part, key: PartKey, urgency: Urgency) {
+        let n = match part {
+            Part::Init => 1,
+            Part::Segment(n) => n,
+        };
+        let mut claimed = vec![key];
+        if n == 1 {
+            let other = match part {
+                Part::Init => plan.part(r, Part::Segment(1)),
+                Part::Segment(_) => plan.part(r, Part::Init),
+            };
+            if let Lookup::Make = self.store.lookup(&other) {
+                claimed.push(other);
+            }
+        }
+        let (store, plan, r) = (self.store.clone(), plan.clone(), r.clone());
+        let keys = claimed.clone();
+        let job = move || {
+            let made = encode_segment(&plan, &r, n);
+            for k in &keys {
+                let result = match (&made, k.part) {
+                    (Err(e), _) => Err(e.clone()),
+                    (Ok((Some(init), _)), Part::Init) => Ok(init.clone()),
+                    (Ok((None, _)), Part::Init) => Err("no init segment made".to_string()),
+                    (Ok((_, segment)), Part::Segment(_)) => Ok(segment.clone()),
+                };
+                store.finish(k, result);
+            }
+        };
+        if !self.pool.submit(urgency, job) {
+            for k in &claimed {
+                self.store.abandon(k);
+            }
+        }
+    }
+}
+
+/// Encodes segment `n` of rendition `r`: the media segment, and for the first one the init
+/// segment too (its parameter sets are the first access unit's).
+fn encode_segment(
+    plan: &Plan,
+    r: &Rendition,
+    n: u32,
+) -> Result<(Option<Vec<u8>>, Vec<u8>), String> {
+    let started = Instant::now();
+    let media = &plan.media;
+    let frames = plan.frames_of(n);
+    let jpegs = frames
+        .clone()
+        .map(|i| &media.data[media.frames[i].jpeg.clone()]);
+    let settings = h264::Settings {
+        fps: plan.fps,
+        gop: plan.frames_per_segment as u32,
+        bitrate: r.bitrate,
+    };
+    let run = h264::encode_run(jpegs, (r.width, r.height), settings, FRAME_TICKS)
+        .map_err(|e| format!("{}: segment {n} of {}: {e}", media.path.display(), r.id))?;
+    for (i, why) in &run.substituted {
+        log::warn!(
+            "{}: frame {} does not decode ({why}): the {} rendition shows the frame before it",
+            media.path.display(),
+            frames.start + i,
+            r.id
+        );
+    }
+    let decode_time = (frames.start as u64) * u64::from(FRAME_TICKS);
+    let segment =
+        h264::cmaf::media_segment(n, decode_time, &run.samples).map_err(|e| e.to_string())?;
+    let init = match n {
+        1 => Some(
+            h264::cmaf::init_segment(r.width as u16, r.height as u16, plan.timescale, &run.first)
+                .map_err(|e| e.to_string())?,
+        ),
+        _ => None,
+    };
+    log::debug!(
+        "{}: {} segment {n}: {} frames in {:?}, {} bytes",
+        media.path.display(),
+        r.id,
+        frames.len(),
+        started.elapsed(),
+        segment.len()
+    );
+    Ok((init, segment))
+}
+
+/// FNV-1a, 64 bits: the keys of versions and the entity tags of what the HTTP side serves.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
