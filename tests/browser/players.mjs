@@ -14,12 +14,14 @@
 // size (set once the metadata says it) and hands it the URL: `video.src` for native HLS, or the
 // player library. It records the video's events with the page's clock and, as the first
 // request for the URL, the Resource Timing entry's start (the moment the source is handed over
-// when there is no entry, e.g. for the media stack's own fetches).
+// when there is no entry).
 //
 // With `shotAt`, once playback has passed it the video is paused and seeked to exactly
 // `shotAt`; after `seeked` and a frame presented (requestVideoFrameCallback, whose mediaTime is
 // the shown frame's timestamp) the video element is screenshot at its natural size as
 // OUTDIR/NAME-shot.png, then playback resumes. With `toEnd`, the job waits for `ended`.
+// Every wait has a deadline (PLAYERS_STEP_MS, 20 s by default, beyond the media's own time).
+// The media requests are listed with when each went out and was answered, on the page's clock.
 // Writes its findings as OUTDIR/report.json; the Rust test judges them.
 
 import fs from 'node:fs';
@@ -36,7 +38,7 @@ if (!outDir || !jobsJson) {
 }
 const jobs = JSON.parse(jobsJson);
 const EXECUTABLE = process.env.CHROMIUM || '/usr/bin/chromium';
-const STEP_TIMEOUT_MS = 20000;
+const STEP_TIMEOUT_MS = Number(process.env.PLAYERS_STEP_MS || 20000);
 // The whole run's deadline: the browser is closed and we exit non-zero, so the caller's own
 // deadline (which can only kill us, not Chromium) is never what ends a stuck run.
 const TOTAL_TIMEOUT_MS = Number(process.env.PLAYERS_TIMEOUT_MS || 180000);
@@ -209,6 +211,15 @@ function pauseAndSeek(at, timeoutMs) {
   });
 }
 
+// A step that fails says which it was.
+async function step(what, promise) {
+  try {
+    return await promise;
+  } catch (e) {
+    throw new Error(`${what}: ${e?.message ?? e}`);
+  }
+}
+
 async function runJob(job) {
   const page = await browser.newPage();
   const consoleLines = [];
@@ -216,29 +227,58 @@ async function runJob(job) {
   const log = (line) => consoleLines.length < 300 && consoleLines.push(line);
   page.on('console', (m) => log(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => log(`pageerror: ${e.message}`));
-  const failed = [];
-  page.on('requestfailed', (r) => failed.push(`${r.url()}: ${r.failure()?.errorText}`));
-  const errors = [];
+  // The media requests, each with when it went out and when it ended, on the page's clock
+  // (milliseconds since its time origin, as the events are).
+  let origin = null;
+  const clock = () => (origin === null ? null : Math.round((Date.now() - origin) * 10) / 10);
   const requests = [];
+  const byRequest = new Map();
+  page.on('request', (r) => {
+    if (r.url().startsWith(pageUrl)) return;
+    const entry = { url: r.url(), t: clock() };
+    byRequest.set(r, entry);
+    requests.push(entry);
+  });
+  const errors = [];
   page.on('response', (r) => {
     if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`);
+    const entry = byRequest.get(r.request());
+    if (entry) Object.assign(entry, { status: r.status(), headersAt: clock() });
   });
-  page.on('request', (r) => {
-    if (!r.url().startsWith(pageUrl)) requests.push(r.url());
+  page.on('requestfinished', (r) => {
+    const entry = byRequest.get(r);
+    if (entry) entry.doneAt = clock();
+  });
+  const failed = [];
+  page.on('requestfailed', (r) => {
+    failed.push(`${r.url()}: ${r.failure()?.errorText}`);
+    const entry = byRequest.get(r);
+    if (entry) Object.assign(entry, { failedAt: clock(), failure: r.failure()?.errorText });
   });
   await page.setViewport({ width: 1280, height: 800, deviceScaleFactor: 1 });
   await page.goto(pageUrl, { waitUntil: 'load', timeout: STEP_TIMEOUT_MS });
+  origin = await page.evaluate(() => performance.timeOrigin);
   const result = { name: job.name, player: job.player, url: job.url };
   try {
     Object.assign(result, await page.evaluate(start, job.player, job.url));
     // Playing, or a failure that says why not.
-    await page.waitForFunction(
-      () => run.events.some((e) => e.type === 'playing' || e.type === 'error') || run.playerErrors.some((e) => e.fatal),
-      { timeout: STEP_TIMEOUT_MS, polling: 10 },
+    await step(
+      'waiting for the playing event',
+      page.waitForFunction(
+        () => run.events.some((e) => e.type === 'playing' || e.type === 'error') || run.playerErrors.some((e) => e.fatal),
+        { timeout: STEP_TIMEOUT_MS, polling: 10 },
+      ),
     );
     result.firstRequest = await page.evaluate(firstRequest, job.url);
     if (job.shotAt != null) {
-      await page.waitForFunction((at) => document.getElementById('v').currentTime > at || run.events.some((e) => e.type === 'error'), { timeout: STEP_TIMEOUT_MS + job.shotAt * 1000, polling: 10 }, job.shotAt);
+      await step(
+        `waiting for playback to pass ${job.shotAt} s`,
+        page.waitForFunction(
+          (at) => document.getElementById('v').currentTime > at || run.events.some((e) => e.type === 'error'),
+          { timeout: STEP_TIMEOUT_MS + job.shotAt * 1000, polling: 10 },
+          job.shotAt,
+        ),
+      );
       result.shot = await page.evaluate(pauseAndSeek, job.shotAt, STEP_TIMEOUT_MS);
       const video = await page.$('#v');
       const file = `${job.name}-shot.png`;
@@ -255,7 +295,13 @@ async function runJob(job) {
         const v = document.getElementById('v');
         return (Number.isFinite(v.duration) ? v.duration - v.currentTime : 60) * 1000;
       });
-      await page.waitForFunction(() => run.events.some((e) => e.type === 'ended' || e.type === 'error') || run.playerErrors.some((e) => e.fatal), { timeout: left + STEP_TIMEOUT_MS, polling: 50 });
+      await step(
+        'waiting for the ended event',
+        page.waitForFunction(
+          () => run.events.some((e) => e.type === 'ended' || e.type === 'error') || run.playerErrors.some((e) => e.fatal),
+          { timeout: left + STEP_TIMEOUT_MS, polling: 50 },
+        ),
+      );
     }
   } catch (e) {
     result.failure = String(e?.message ?? e);
