@@ -181,6 +181,17 @@ fn sample_plays_to_end(name: &str, player: &str, manifest: &str) {
         Some(true),
         "{name}: paused for the screenshot"
     );
+    assert!(
+        shot.get("unsteady").is_none(),
+        "{name}: the paused video's screenshots kept changing: {shot}"
+    );
+    if shot["changed"].num() > 0.0 {
+        eprintln!(
+            "{name}: the picture changed {} times after the frame was presented before two \
+             screenshots agreed",
+            shot["changed"]
+        );
+    }
     let file = out.join(shot["file"].str());
     let got = image::open(&file)
         .unwrap_or_else(|e| panic!("{}: {e}", file.display()))

@@ -17,9 +17,10 @@
 // when there is no entry).
 //
 // With `shotAt`, once playback has passed it the video is paused and seeked to exactly
-// `shotAt`; after `seeked` and a frame presented (requestVideoFrameCallback, whose mediaTime is
-// the shown frame's timestamp) the video element is screenshot at its natural size as
-// OUTDIR/NAME-shot.png, then playback resumes. With `toEnd`, the job waits for `ended`.
+// `shotAt`; after `seeked`, with the frame for `shotAt` presented (requestVideoFrameCallback,
+// whose mediaTime is the frame's timestamp), the video element is screenshot at its natural
+// size, again every 200 ms until two in a row agree, as OUTDIR/NAME-shot.png; then playback
+// resumes. With `toEnd`, the job waits for `ended`.
 // Every wait has a deadline (PLAYERS_STEP_MS, 20 s by default, beyond the media's own time).
 // The media requests are listed with when each went out and was answered, on the page's clock.
 // Writes its findings as OUTDIR/report.json; the Rust test judges them.
@@ -120,6 +121,13 @@ function start(player, url) {
       run.events.push(e);
     });
   }
+  // The last frame presented, from requestVideoFrameCallback (mediaTime is the frame's own
+  // timestamp), all along.
+  const onFrame = (_, m) => {
+    run.lastFrame = { mediaTime: m.mediaTime, presentedFrames: m.presentedFrames, width: m.width, height: m.height, t: now() };
+    video.requestVideoFrameCallback(onFrame);
+  };
+  video.requestVideoFrameCallback(onFrame);
   run.t_start = now();
   if (player === 'native') {
     video.src = url;
@@ -164,50 +172,35 @@ function firstRequest(url) {
   return e ? e.startTime : null;
 }
 
-// In the page: pause and seek to `at`, then resolve after `seeked` and a presented frame.
+// In the page: pause and seek to `at`, then resolve once `seeked` has fired and the last
+// frame presented (the loop in `start` keeps it) is the one for `at`: its timestamp at or
+// before `at` and less than a quarter of a second before. Presented before the seek or
+// after, it is the frame to show either way.
 function pauseAndSeek(at, timeoutMs) {
   const video = document.getElementById('v');
   return new Promise((resolve) => {
     const out = { seekTo: at };
-    const timer = setTimeout(() => {
-      out.timedOut = true;
-      resolve(out);
-    }, timeoutMs);
-    let frame = null;
+    const started = performance.now();
     let seeked = false;
-    const finish = () => {
-      if (!(frame && seeked)) return;
-      clearTimeout(timer);
-      // Two animation frames more, so what the compositor shows is that frame.
-      requestAnimationFrame(() =>
-        requestAnimationFrame(() => {
-          out.currentTime = video.currentTime;
-          out.frame = frame;
-          out.paused = video.paused;
-          resolve(out);
-        }),
-      );
+    const check = () => {
+      const f = window.run.lastFrame;
+      if (seeked && f && f.mediaTime <= at + 1e-3 && at - f.mediaTime < 0.25) {
+        out.currentTime = video.currentTime;
+        out.frame = f;
+        out.paused = video.paused;
+        resolve(out);
+      } else if (performance.now() - started > timeoutMs) {
+        out.timedOut = true;
+        out.frame = f;
+        resolve(out);
+      } else {
+        requestAnimationFrame(check);
+      }
     };
     video.pause();
-    const onFrame = (_, m) => {
-      // A frame presented before the seek completed is the old one; wait for the next.
-      if (!seeked) {
-        video.requestVideoFrameCallback(onFrame);
-        return;
-      }
-      frame = { mediaTime: m.mediaTime, presentedFrames: m.presentedFrames, width: m.width, height: m.height };
-      finish();
-    };
-    video.requestVideoFrameCallback(onFrame);
-    video.addEventListener(
-      'seeked',
-      () => {
-        seeked = true;
-        finish();
-      },
-      { once: true },
-    );
+    video.addEventListener('seeked', () => (seeked = true), { once: true });
     video.currentTime = at;
+    requestAnimationFrame(check);
   });
 }
 
@@ -282,7 +275,26 @@ async function runJob(job) {
       result.shot = await page.evaluate(pauseAndSeek, job.shotAt, STEP_TIMEOUT_MS);
       const video = await page.$('#v');
       const file = `${job.name}-shot.png`;
-      await video.screenshot({ path: path.join(outDir, file) });
+      // The compositor may still show the frame from before the seek for a while after the
+      // new one was presented (seen on a loaded machine): screenshots until two in a row,
+      // 200 ms apart, are the same picture.
+      let last = await video.screenshot();
+      const until = Date.now() + STEP_TIMEOUT_MS;
+      result.shot.screenshots = 1;
+      result.shot.changed = 0;
+      for (;;) {
+        await new Promise((ok) => setTimeout(ok, 200));
+        const next = await video.screenshot();
+        result.shot.screenshots++;
+        if (Buffer.compare(last, next) === 0) break;
+        result.shot.changed++;
+        last = next;
+        if (Date.now() > until) {
+          result.shot.unsteady = true;
+          break;
+        }
+      }
+      fs.writeFileSync(path.join(outDir, file), last);
       result.shot.file = file;
       result.shot.box = await page.evaluate(() => {
         const r = document.getElementById('v').getBoundingClientRect();
