@@ -381,3 +381,36 @@ pub fn bad_requests() -> Vec<(&'static str, Vec<u8>, u16)> {
         ),
     ]
 }
+
+/// A `frames`-frame clip of ffmpeg's moving `testsrc2` at `width` x `height` and 20 fps, as
+/// plain concatenated JPEG (4:2:0 baseline), made once and kept under target/test-videos; an
+/// error says why ffmpeg could not make it.
+pub fn make_clip(width: u32, height: u32, frames: u32) -> Result<std::path::PathBuf, String> {
+    let dir = super::repo_root().join("target/test-videos/clips");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let path = dir.join(format!("clip_{width}x{height}_{frames}.mjpeg"));
+    if path.exists() {
+        return Ok(path);
+    }
+    let tmp = path.with_extension("tmp.mjpeg");
+    let o = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size={width}x{height}:rate=20"))
+        .args([
+            "-frames:v",
+            &frames.to_string(),
+            "-c:v",
+            "mjpeg",
+            "-pix_fmt",
+            "yuvj420p",
+        ])
+        .args(["-q:v", "5", "-threads", "1", "-f", "mjpeg"])
+        .arg(&tmp)
+        .output()
+        .map_err(|e| format!("ffmpeg: {e}"))?;
+    if !o.status.success() {
+        return Err(format!("ffmpeg: {}", String::from_utf8_lossy(&o.stderr)));
+    }
+    std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
+    Ok(path)
+}

@@ -431,6 +431,19 @@ pub fn run(cmd: &mut Command, limit: Duration) -> std::process::Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Both pipes drained as the child writes: a child with more to say than a pipe holds
+    // (raw video on stdout, say) would otherwise block until it is killed.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut out);
+            }
+            out
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
     let end = Instant::now() + limit;
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > end {
@@ -439,7 +452,11 @@ pub fn run(cmd: &mut Command, limit: Duration) -> std::process::Output {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    child.wait_with_output().unwrap()
+    std::process::Output {
+        status: child.wait().unwrap(),
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
 }
 
 /// The files of a directory, sorted by name, read whole.

@@ -13,7 +13,7 @@ pub mod cmaf;
 mod run;
 mod scale;
 
-pub use run::{codecs_string, encode_run, parameter_sets, EncodedRun};
+pub use run::{codecs_string, encode_run, first_access_unit, parameter_sets, EncodedRun};
 pub use scale::size_at_height;
 
 use openh264::encoder::{

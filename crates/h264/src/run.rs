@@ -66,6 +66,30 @@ pub fn encode_run<'a>(
     })
 }
 
+/// The first access unit (an IDR, with its parameter sets) a run of `jpegs` would start
+/// with, from its first frame that decodes, encoding that one frame only: what an init
+/// segment needs, long before the whole first run is encoded. An encoder with the same
+/// settings and size writes the same parameter sets for every run.
+pub fn first_access_unit<'a>(
+    jpegs: impl IntoIterator<Item = &'a [u8]>,
+    size: (usize, usize),
+    settings: Settings,
+) -> Result<Vec<u8>, H264Error> {
+    let mut first_error = None;
+    for jpeg in jpegs {
+        match Yuv420::from_jpeg(jpeg) {
+            Ok(p) => {
+                let mut encoder = H264Encoder::new(settings)?;
+                return Ok(encoder.encode(&p.scaled(size.0, size.1))?.annex_b);
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.unwrap_or(H264Error::NoSize))
+}
+
 /// The SPS and PPS of an access unit, if it carries them.
 pub fn parameter_sets(annex_b: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     let units = nal_units(annex_b);

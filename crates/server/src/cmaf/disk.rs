@@ -159,3 +159,45 @@ impl DiskCache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmaf::store::Part;
+
+    fn key(n: u32) -> PartKey {
+        PartKey {
+            video: 7,
+            rendition: "288p".into(),
+            part: Part::Segment(n),
+        }
+    }
+
+    #[test]
+    fn the_least_recently_used_go_first_and_a_restart_keeps_the_rest() {
+        let dir = std::env::temp_dir().join(format!("cmaf-disk-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let cache = DiskCache::open(&dir, 3000).unwrap();
+        for n in 1..=3 {
+            cache.write(&key(n), &vec![n as u8; 1000]);
+        }
+        assert_eq!(cache.bytes(), 3000);
+        // Segment 1 is read, so 2 is now the least recently used: a fourth evicts it.
+        assert_eq!(cache.read(&key(1)), Some(vec![1; 1000]));
+        cache.write(&key(4), &[4; 1000]);
+        assert_eq!(cache.bytes(), 3000);
+        assert_eq!(cache.read(&key(2)), None);
+        assert!(cache.size(&key(1)).is_some() && cache.size(&key(4)).is_some());
+        drop(cache);
+        // A stray temporary file (a crash mid-write) is removed, not indexed.
+        std::fs::write(dir.join(format!("{:016x}", 7)).join("288p-9.tmp"), b"half").unwrap();
+        let again = DiskCache::open(&dir, 3000).unwrap();
+        assert_eq!(again.bytes(), 3000);
+        assert_eq!(again.read(&key(3)), Some(vec![3; 1000]));
+        // A smaller bound on reopening evicts down to it.
+        drop(again);
+        let small = DiskCache::open(&dir, 1000).unwrap();
+        assert_eq!(small.bytes(), 1000);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

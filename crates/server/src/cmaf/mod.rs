@@ -7,7 +7,9 @@
 //! A segment is a pure function of the file's bytes and the settings, so it has one key
 //! ([`Plan::key`] and [`PartKey`]): a replaced file gets new keys, and nothing encoded from
 //! the old one is ever served for it. Each segment gets an encoder of its own, so segments
-//! encode in any order, two at once, and a player that seeks waits only for its segment.
+//! encode in any order, two at once, and a player that seeks waits only for its segment. The
+//! init segment comes from encoding the first frame alone (the same settings give the same
+//! parameter sets), so playlists, which need the codecs, never wait for a whole segment.
 
 mod disk;
 mod ladder;
@@ -15,7 +17,7 @@ pub mod playlist;
 mod pool;
 mod store;
 
-pub use ladder::{ladder, Rendition, RenditionList, RenditionSpec, DEFAULT_BITS_PER_PIXEL};
+pub use ladder::{default_bitrate, ladder, Rendition, RenditionList, RenditionSpec};
 pub use store::{Entity, Part, PartKey, StoreCounters};
 
 use std::ops::Range;
@@ -146,6 +148,15 @@ impl Plan {
     }
 }
 
+/// [`Packager::usage`]: bytes of segments in memory and on disk, encodes queued and running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub memory: u64,
+    pub disk: u64,
+    pub queued: usize,
+    pub running: usize,
+}
+
 /// The HLS/DASH side of one server.
 pub struct Packager {
     config: CmafConfig,
@@ -205,7 +216,7 @@ impl Packager {
         }))
     }
 
-    /// The init segment of `rendition` (made by encoding its first segment).
+    /// The init segment of `rendition`.
     pub fn init(&self, plan: &Arc<Plan>, rendition: &str) -> Result<Arc<Entity>, CmafError> {
         let r = plan.rendition(rendition)?;
         self.get(plan, r, Part::Init)
@@ -229,10 +240,14 @@ impl Packager {
         got
     }
 
-    /// Starts the first segment of every rendition (the playlists need their codecs).
+    /// Starts the init segment of every rendition (the playlists need their codecs) and the
+    /// first media segment (a player asks for it next).
     pub fn warm(&self, plan: &Arc<Plan>) {
         for r in &plan.renditions {
             self.start(plan, r, Part::Init, Urgency::Demand);
+        }
+        for r in &plan.renditions {
+            self.start(plan, r, Part::Segment(1), Urgency::Ahead);
         }
     }
 
@@ -258,10 +273,15 @@ impl Packager {
         &self.store.counters
     }
 
-    /// Bytes held in memory and on disk; jobs queued.
-    pub fn usage(&self) -> (usize, u64, usize) {
-        let disk = self.store.disk.as_ref().map_or(0, |d| d.bytes());
-        (self.store.memory_bytes(), disk, self.pool.queued())
+    /// What the cache holds and the workers do now.
+    pub fn usage(&self) -> Usage {
+        let (queued, running) = self.pool.load();
+        Usage {
+            memory: self.store.memory_bytes() as u64,
+            disk: self.store.disk.as_ref().map_or(0, |d| d.bytes()),
+            queued,
+            running,
+        }
     }
 
     /// Encodes every part of every rendition on this thread (`server --prepare`), returning
@@ -305,65 +325,63 @@ impl Packager {
         }
     }
 
-    /// Queues the encode of `part` (whose slot is pending in our name). The first segment's
-    /// encode makes the init segment too, so whichever of the two is asked for first claims
-    /// the other as well: asked for together, they are still encoded once.
+    /// Queues the encode of `part` (whose slot is pending in our name).
     fn queue(&self, plan: &Arc<Plan>, r: &Rendition, part: Part, key: PartKey, urgency: Urgency) {
-        let n = match part {
-            Part::Init => 1,
-            Part::Segment(n) => n,
-        };
-        let mut claimed = vec![key];
-        if n == 1 {
-            let other = match part {
-                Part::Init => plan.part(r, Part::Segment(1)),
-                Part::Segment(_) => plan.part(r, Part::Init),
-            };
-            if let Lookup::Make = self.store.lookup(&other) {
-                claimed.push(other);
-            }
-        }
         let (store, plan, r) = (self.store.clone(), plan.clone(), r.clone());
-        let keys = claimed.clone();
+        let job_key = key.clone();
         let job = move || {
-            let made = encode_segment(&plan, &r, n);
-            for k in &keys {
-                let result = match (&made, k.part) {
-                    (Err(e), _) => Err(e.clone()),
-                    (Ok((Some(init), _)), Part::Init) => Ok(init.clone()),
-                    (Ok((None, _)), Part::Init) => Err("no init segment made".to_string()),
-                    (Ok((_, segment)), Part::Segment(_)) => Ok(segment.clone()),
-                };
-                store.finish(k, result);
-            }
+            let made = match part {
+                Part::Init => encode_init(&plan, &r),
+                Part::Segment(n) => {
+                    let init = store.peek(&plan.part(&r, Part::Init));
+                    encode_segment(&plan, &r, n, init.as_deref())
+                }
+            };
+            store.finish(&job_key, made);
         };
         if !self.pool.submit(urgency, job) {
-            for k in &claimed {
-                self.store.abandon(k);
-            }
+            self.store.abandon(&key);
         }
     }
 }
 
-/// Encodes segment `n` of rendition `r`: the media segment, and for the first one the init
-/// segment too (its parameter sets are the first access unit's).
+fn settings(plan: &Plan, r: &Rendition) -> h264::Settings {
+    h264::Settings {
+        fps: plan.fps,
+        gop: plan.frames_per_segment as u32,
+        bitrate: r.bitrate,
+    }
+}
+
+/// The init segment of `r`: the parameter sets of the first frame, encoded alone (a few
+/// milliseconds, so the playlists, which need the codecs, answer at once).
+fn encode_init(plan: &Plan, r: &Rendition) -> Result<Vec<u8>, String> {
+    let media = &plan.media;
+    let jpegs = plan
+        .frames_of(1)
+        .map(|i| &media.data[media.frames[i].jpeg.clone()]);
+    let first = h264::first_access_unit(jpegs, (r.width, r.height), settings(plan, r))
+        .map_err(|e| format!("{}: the {} init segment: {e}", media.path.display(), r.id))?;
+    h264::cmaf::init_segment(r.width as u16, r.height as u16, plan.timescale, &first)
+        .map_err(|e| e.to_string())
+}
+
+/// Encodes media segment `n` of rendition `r`. Its parameter sets must be the ones `init`
+/// (the init segment, when it is at hand) carries: a segment that disagrees would not
+/// decode, so it is an error, never served.
 fn encode_segment(
     plan: &Plan,
     r: &Rendition,
     n: u32,
-) -> Result<(Option<Vec<u8>>, Vec<u8>), String> {
+    init: Option<&Entity>,
+) -> Result<Vec<u8>, String> {
     let started = Instant::now();
     let media = &plan.media;
     let frames = plan.frames_of(n);
     let jpegs = frames
         .clone()
         .map(|i| &media.data[media.frames[i].jpeg.clone()]);
-    let settings = h264::Settings {
-        fps: plan.fps,
-        gop: plan.frames_per_segment as u32,
-        bitrate: r.bitrate,
-    };
-    let run = h264::encode_run(jpegs, (r.width, r.height), settings, FRAME_TICKS)
+    let run = h264::encode_run(jpegs, (r.width, r.height), settings(plan, r), FRAME_TICKS)
         .map_err(|e| format!("{}: segment {n} of {}: {e}", media.path.display(), r.id))?;
     for (i, why) in &run.substituted {
         log::warn!(
@@ -376,13 +394,16 @@ fn encode_segment(
     let decode_time = (frames.start as u64) * u64::from(FRAME_TICKS);
     let segment =
         h264::cmaf::media_segment(n, decode_time, &run.samples).map_err(|e| e.to_string())?;
-    let init = match n {
-        1 => Some(
-            h264::cmaf::init_segment(r.width as u16, r.height as u16, plan.timescale, &run.first)
-                .map_err(|e| e.to_string())?,
-        ),
-        _ => None,
-    };
+    if let (Some(init), Some((sps, pps))) = (init, h264::parameter_sets(&run.first)) {
+        let holds = |unit: &[u8]| init.bytes.windows(unit.len()).any(|w| w == unit);
+        if !holds(&sps) || !holds(&pps) {
+            return Err(format!(
+                "{}: segment {n} of {} has parameter sets its init segment lacks",
+                media.path.display(),
+                r.id
+            ));
+        }
+    }
     log::debug!(
         "{}: {} segment {n}: {} frames in {:?}, {} bytes",
         media.path.display(),
@@ -391,7 +412,7 @@ fn encode_segment(
         started.elapsed(),
         segment.len()
     );
-    Ok((init, segment))
+    Ok(segment)
 }
 
 /// FNV-1a, 64 bits: the keys of versions and the entity tags of what the HTTP side serves.

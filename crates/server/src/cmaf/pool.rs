@@ -4,6 +4,7 @@
 //! players (the next segments) goes to the back and is dropped when the queue is full.
 
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
 
@@ -28,6 +29,8 @@ pub enum Urgency {
 struct Inner {
     queue: Mutex<VecDeque<Job>>,
     more: Condvar,
+    /// Jobs a worker is doing now.
+    running: std::sync::atomic::AtomicUsize,
 }
 
 /// The pool. Dropping it ends its workers (each finishes the job it has).
@@ -43,6 +46,7 @@ impl Pool {
             inner: Arc::new(Inner {
                 queue: Mutex::new(VecDeque::new()),
                 more: Condvar::new(),
+                running: Default::default(),
             }),
             workers: workers.max(1),
             started: Mutex::new(false),
@@ -62,9 +66,10 @@ impl Pool {
         true
     }
 
-    /// Jobs waiting now.
-    pub fn queued(&self) -> usize {
-        self.inner.queue.lock().map_or(0, |q| q.len())
+    /// Jobs waiting now, and jobs being done.
+    pub fn load(&self) -> (usize, usize) {
+        let queued = self.inner.queue.lock().map_or(0, |q| q.len());
+        (queued, self.inner.running.load(Ordering::SeqCst))
     }
 
     fn start(&self) {
@@ -97,14 +102,17 @@ fn work(inner: Weak<Inner>) {
                 .more
                 .wait_timeout_while(q, IDLE_RECHECK, |q| q.is_empty())
                 .unwrap_or_else(|e| e.into_inner());
-            q.pop_front()
-        };
-        drop(pool);
-        if let Some(job) = job {
-            // A job that panics costs its segment (its waiters see it fail), not the worker.
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
-                log::error!("an encode job panicked");
+            let job = q.pop_front();
+            if job.is_some() {
+                pool.running.fetch_add(1, Ordering::SeqCst);
             }
+            job
+        };
+        let Some(job) = job else { continue };
+        // A job that panics costs its segment (its waiters see it fail), not the worker.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+            log::error!("an encode job panicked");
         }
+        pool.running.fetch_sub(1, Ordering::SeqCst);
     }
 }

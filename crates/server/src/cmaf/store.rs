@@ -198,6 +198,14 @@ impl Store {
         self.changed.notify_all();
     }
 
+    /// The part if it is finished and in memory (never reads the disk, never waits).
+    pub fn peek(&self, key: &PartKey) -> Option<Arc<Entity>> {
+        match self.lock().map.get(key) {
+            Some((Slot::Ready(e), _)) => Some(e.clone()),
+            _ => None,
+        }
+    }
+
     /// The size of a finished part, in memory or on disk, without reading it.
     pub fn size(&self, key: &PartKey) -> Option<u64> {
         if let Some((Slot::Ready(e), _)) = self.lock().map.get(key) {

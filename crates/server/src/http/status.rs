@@ -263,6 +263,61 @@ pub(crate) fn metrics(shared: &Shared) -> Response {
             .map(|(s, (_, jitter))| (label(s), *jitter))
             .collect::<Vec<_>>(),
     );
+    let cmaf = shared.packager.counters();
+    let count =
+        |c: &std::sync::atomic::AtomicU64| vec![(String::new(), c.load(Ordering::Relaxed) as f64)];
+    family(
+        "mjpeg_cmaf_parts_encoded_total",
+        "counter",
+        "HLS/DASH init and media segments made by an encode.",
+        &count(&cmaf.encoded),
+    );
+    family(
+        "mjpeg_cmaf_parts_from_disk_total",
+        "counter",
+        "HLS/DASH segments read back from the disk cache instead of encoded again.",
+        &count(&cmaf.from_disk),
+    );
+    family(
+        "mjpeg_cmaf_encodes_failed_total",
+        "counter",
+        "HLS/DASH segment encodes that failed.",
+        &count(&cmaf.failed),
+    );
+    family(
+        "mjpeg_cmaf_segment_responses_total",
+        "counter",
+        "Whole responses (200) to GETs of HLS/DASH media segments.",
+        &count(&cmaf.segment_responses),
+    );
+    family(
+        "mjpeg_cmaf_segments_served_again_total",
+        "counter",
+        "Times a media segment was served whole a second time (behind a caching edge: 0).",
+        &count(&cmaf.served_again),
+    );
+    let usage = shared.packager.usage();
+    family(
+        "mjpeg_cmaf_cache_bytes",
+        "gauge",
+        "Bytes of encoded segments held, by place.",
+        &[
+            (r#"{place="memory"}"#.into(), usage.memory as f64),
+            (r#"{place="disk"}"#.into(), usage.disk as f64),
+        ],
+    );
+    family(
+        "mjpeg_cmaf_encodes_queued",
+        "gauge",
+        "Segment encodes waiting for a worker.",
+        &[(String::new(), usage.queued as f64)],
+    );
+    family(
+        "mjpeg_cmaf_encodes_running",
+        "gauge",
+        "Segment encodes a worker is doing now.",
+        &[(String::new(), usage.running as f64)],
+    );
     Response::with_body(200, "text/plain; version=0.0.4; charset=utf-8", out)
         .header("Cache-Control", "no-cache")
 }
