@@ -49,7 +49,9 @@ fn page_lists_videos_and_plays_source_frames_in_chromium() {
     let output = run(
         Command::new("node")
             .arg(browser_dir.join("page.mjs"))
-            .arg(format!("http://{http}/"))
+            // The Motion-JPEG player: this test is about it (tests/http_hls_browser.rs plays
+            // the page's H.264 one).
+            .arg(format!("http://{http}/?player=mjpeg"))
             .arg(&out)
             .env("CHROMIUM", &chromium)
             .env("PAGE_TIMEOUT_MS", "60000"),

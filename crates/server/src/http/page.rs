@@ -1,7 +1,10 @@
-//! `GET /`: the one web page, written here (no framework, no file from elsewhere). A live
-//! player on top (the Motion-JPEG stream in an `<img>`), then every video with its size, frame
-//! rate, length and frame count, a snapshot, its RTSP URL and the ffplay command. A few lines
-//! of script switch the player; without script the links still play each stream.
+//! `GET /`: the one web page, written here (no framework, no file from elsewhere). A player on
+//! top, then every video with its size, frame rate, length and frame count, a snapshot, its
+//! RTSP URL and the ffplay command. The player is H.264 over HLS in a `<video>` where the
+//! browser plays HLS natively, else the Motion-JPEG stream in an `<img>` (which every browser
+//! shows, at full quality and low latency); a button switches between them, and
+//! `?player=mjpeg` or `?player=hls` picks one. A few lines of script do all that; without
+//! script the `<img>` plays and the links still play each stream.
 
 use super::request::Request;
 use super::response::Response;
@@ -52,6 +55,7 @@ fn card(v: &VideoInfo, rtsp_base: &str) -> String {
     let name = escape(&v.name);
     let rtsp = escape(&format!("{rtsp_base}/{path}"));
     let mjpeg = format!("/videos/{path}/mjpeg?loop=1");
+    let hls = format!("/videos/{path}/hls/index.m3u8");
     if let Some(e) = &v.error {
         return format!(
             "<li class=\"card broken\" data-name=\"{name}\"><h2>{name}</h2><p class=\"error\">{}</p></li>\n",
@@ -60,19 +64,23 @@ fn card(v: &VideoInfo, rtsp_base: &str) -> String {
     }
     format!(
         concat!(
-            "<li class=\"card\" data-name=\"{name}\" data-mjpeg=\"{mjpeg}\" data-rtsp=\"{rtsp}\">\n",
+            "<li class=\"card\" data-name=\"{name}\" data-mjpeg=\"{mjpeg}\" data-hls=\"{hls}\" ",
+            "data-rtsp=\"{rtsp}\">\n",
             "  <a class=\"thumb\" href=\"{mjpeg}\"><img src=\"/videos/{path}/frame.jpg?t=0\" ",
             "alt=\"{name}\" width=\"{w}\" height=\"{h}\" loading=\"lazy\"></a>\n",
             "  <h2>{name}</h2>\n",
             "  <p class=\"facts\">{w}&times;{h} &middot; {fps} fps &middot; {len} &middot; {frames} frames</p>\n",
             "  <p><button class=\"play\" type=\"button\">Play here</button> ",
-            "<a href=\"{mjpeg}\">MJPEG stream</a> &middot; <a href=\"/videos/{path}/frame.jpg\">snapshot</a></p>\n",
+            "<a href=\"{mjpeg}\">MJPEG stream</a> &middot; <a href=\"{hls}\">HLS</a> &middot; ",
+            "<a href=\"/videos/{path}/dash/manifest.mpd\">DASH</a> &middot; ",
+            "<a href=\"/videos/{path}/frame.jpg\">snapshot</a></p>\n",
             "  <p class=\"url\"><code>{rtsp}</code></p>\n",
             "  <p class=\"url\"><code>ffplay {rtsp}</code></p>\n",
             "</li>\n"
         ),
         name = name,
         mjpeg = mjpeg,
+        hls = hls,
         rtsp = rtsp,
         path = path,
         w = v.width,
@@ -93,7 +101,10 @@ header { padding-top: 20px; }
 h1 { font-size: 1.5rem; margin: 0 0 4px; }
 header p { margin: 0; color: var(--muted); }
 .stage { background: #000; border-radius: 10px; margin: 16px auto 8px; overflow: hidden; width: fit-content; max-width: 100%; }
-.stage img { display: block; width: 100%; max-width: 960px; height: auto; }
+.stage img, .stage video { display: block; width: 100%; max-width: 960px; height: auto; }
+.stage [hidden] { display: none; }
+button.switch { font: inherit; font-size: .85rem; border: 1px solid var(--muted); background: transparent; color: var(--fg); border-radius: 6px; padding: 2px 10px; margin-left: 8px; cursor: pointer; }
+button.switch:disabled { opacity: .5; cursor: default; }
 .now { color: var(--muted); margin: 0 0 20px; overflow-wrap: anywhere; }
 ul.videos { list-style: none; padding: 0; margin: 0 0 32px; display: grid; gap: 16px; grid-template-columns: repeat(auto-fill, minmax(280px, 1fr)); }
 .card { background: var(--card); border-radius: 10px; padding: 12px; box-shadow: 0 1px 3px rgba(0,0,0,.12); min-width: 0; }
@@ -109,13 +120,45 @@ a { color: var(--accent); }
 "#;
 
 const SCRIPT: &str = r#"
+const img = document.getElementById('player');
+const video = document.getElementById('video');
+const toggle = document.getElementById('switch');
+const native = !!video && video.canPlayType('application/vnd.apple.mpegurl') !== '';
+const asked = new URLSearchParams(location.search).get('player');
+let mode = asked === 'mjpeg' || !native ? 'mjpeg' : 'hls';
+let current = document.querySelector('li.card[data-mjpeg]');
+// Only the shown player streams: the hidden one has no source.
+function show() {
+  if (!current || !img) return;
+  const hls = mode === 'hls';
+  if (hls) {
+    img.removeAttribute('src');
+    video.src = current.dataset.hls;
+    video.play().catch(() => {});
+  } else {
+    video.pause();
+    video.removeAttribute('src');
+    video.load();
+    img.src = current.dataset.mjpeg;
+    img.alt = current.dataset.name;
+  }
+  img.hidden = hls;
+  video.hidden = !hls;
+  document.getElementById('now-kind').textContent = hls ? 'H.264 (HLS)' : 'Motion-JPEG';
+  toggle.textContent = hls ? 'Show Motion-JPEG' : 'Show H.264 (HLS)';
+  document.getElementById('now-name').textContent = current.dataset.name;
+  document.getElementById('now-url').textContent = current.dataset.rtsp;
+}
+if (toggle) {
+  toggle.disabled = !native;
+  if (!native) toggle.title = 'This browser has no native HLS: Motion-JPEG plays instead';
+  toggle.addEventListener('click', () => { mode = mode === 'hls' ? 'mjpeg' : 'hls'; show(); });
+  if (mode === 'hls') show();
+}
 for (const card of document.querySelectorAll('li.card[data-mjpeg]')) {
   card.querySelector('button.play').addEventListener('click', () => {
-    const player = document.getElementById('player');
-    player.src = card.dataset.mjpeg;
-    player.alt = card.dataset.name;
-    document.getElementById('now-name').textContent = card.dataset.name;
-    document.getElementById('now-url').textContent = card.dataset.rtsp;
+    current = card;
+    show();
     window.scrollTo({ top: 0, behavior: 'smooth' });
   });
 }
@@ -132,9 +175,13 @@ pub(crate) fn render(shared: &Shared, req: &Request) -> Response {
             format!(
                 concat!(
                     "<div class=\"stage\"><img id=\"player\" src=\"/videos/{path}/mjpeg?loop=1\" ",
-                    "alt=\"{name}\" width=\"{w}\" height=\"{h}\"></div>\n",
+                    "alt=\"{name}\" width=\"{w}\" height=\"{h}\">",
+                    "<video id=\"video\" width=\"{w}\" height=\"{h}\" controls muted playsinline ",
+                    "loop hidden></video></div>\n",
                     "<p class=\"now\">Playing <strong id=\"now-name\">{name}</strong> ",
-                    "&middot; <code id=\"now-url\">{rtsp}/{path}</code></p>\n"
+                    "as <span id=\"now-kind\">Motion-JPEG</span> ",
+                    "&middot; <code id=\"now-url\">{rtsp}/{path}</code>",
+                    "<button id=\"switch\" class=\"switch\" type=\"button\">Show H.264 (HLS)</button></p>\n"
                 ),
                 path = path,
                 name = escape(&v.name),
