@@ -8,6 +8,9 @@
 //   { "name": "hlsjs", "player": "native" | "hls.js" | "dash.js", "url": "http://...",
 //     "shotAt": 7.325 | null, "toEnd": true | false }
 //
+// or { "name": "page", "player": "page", "url": "http://SERVER/", "shotAt": 7.325 } for the
+// server's own page and its <video> (see pageJob).
+//
 // The page comes from this script's own loopback server (a different origin from the media, so
 // the media's CORS headers are exercised), with hls.js and dash.js read from node_modules as
 // the lockfile pins them. The page makes a muted `<video>` whose CSS box is the picture's own
@@ -176,8 +179,8 @@ function firstRequest(url) {
 // frame presented (the loop in `start` keeps it) is the one for `at`: its timestamp at or
 // before `at` and less than a quarter of a second before. Presented before the seek or
 // after, it is the frame to show either way.
-function pauseAndSeek(at, timeoutMs) {
-  const video = document.getElementById('v');
+function pauseAndSeek(id, at, timeoutMs) {
+  const video = document.getElementById(id);
   return new Promise((resolve) => {
     const out = { seekTo: at };
     const started = performance.now();
@@ -204,6 +207,29 @@ function pauseAndSeek(at, timeoutMs) {
   });
 }
 
+// Screenshots of `handle` until two in a row, 200 ms apart, are the same picture, saved as
+// `file`: the compositor may still show the frame from before a seek for a while after the
+// new one was presented (seen on a loaded machine).
+async function steadyScreenshot(handle, file) {
+  let last = await handle.screenshot();
+  const until = Date.now() + STEP_TIMEOUT_MS;
+  const out = { screenshots: 1, changed: 0 };
+  for (;;) {
+    await new Promise((ok) => setTimeout(ok, 200));
+    const next = await handle.screenshot();
+    out.screenshots++;
+    if (Buffer.compare(last, next) === 0) break;
+    out.changed++;
+    last = next;
+    if (Date.now() > until) {
+      out.unsteady = true;
+      break;
+    }
+  }
+  fs.writeFileSync(file, last);
+  return out;
+}
+
 // A step that fails says which it was.
 async function step(what, promise) {
   try {
@@ -213,28 +239,27 @@ async function step(what, promise) {
   }
 }
 
-async function runJob(job) {
-  const page = await browser.newPage();
-  const consoleLines = [];
+// Records what `page` logs and fetches (but this script's own page and libraries, and data:
+// URLs): the console, error responses, failed requests, and each request with when it went
+// out and when it ended, on the page's clock (milliseconds since its time origin, as the
+// events are) once `setOrigin` has been given that origin.
+function watch(page) {
+  const w = { console: [], failedRequests: [], errorResponses: [], requests: [] };
   // The first few hundred lines: a player that logs in a loop must not bloat the report.
-  const log = (line) => consoleLines.length < 300 && consoleLines.push(line);
+  const log = (line) => w.console.length < 300 && w.console.push(line);
   page.on('console', (m) => log(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => log(`pageerror: ${e.message}`));
-  // The media requests, each with when it went out and when it ended, on the page's clock
-  // (milliseconds since its time origin, as the events are).
   let origin = null;
   const clock = () => (origin === null ? null : Math.round((Date.now() - origin) * 10) / 10);
-  const requests = [];
   const byRequest = new Map();
   page.on('request', (r) => {
-    if (r.url().startsWith(pageUrl)) return;
+    if (r.url().startsWith(pageUrl) || r.url().startsWith('data:')) return;
     const entry = { url: r.url(), t: clock() };
     byRequest.set(r, entry);
-    requests.push(entry);
+    w.requests.push(entry);
   });
-  const errors = [];
   page.on('response', (r) => {
-    if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`);
+    if (r.status() >= 400) w.errorResponses.push(`${r.status()} ${r.url()}`);
     const entry = byRequest.get(r.request());
     if (entry) Object.assign(entry, { status: r.status(), headersAt: clock() });
   });
@@ -242,15 +267,168 @@ async function runJob(job) {
     const entry = byRequest.get(r);
     if (entry) entry.doneAt = clock();
   });
-  const failed = [];
   page.on('requestfailed', (r) => {
-    failed.push(`${r.url()}: ${r.failure()?.errorText}`);
+    w.failedRequests.push(`${r.url()}: ${r.failure()?.errorText}`);
     const entry = byRequest.get(r);
     if (entry) Object.assign(entry, { failedAt: clock(), failure: r.failure()?.errorText });
   });
+  return { seen: w, setOrigin: (o) => (origin = o) };
+}
+
+// In the page, before its own script: records the events of every <video> in `window.run`.
+function hookVideoEvents() {
+  const run = { events: [], playerErrors: [] };
+  window.run = run;
+  for (const type of [
+    'loadstart', 'loadedmetadata', 'loadeddata', 'canplay', 'playing', 'waiting', 'seeking',
+    'seeked', 'pause', 'play', 'ended', 'error', 'emptied', 'abort',
+  ]) {
+    window.addEventListener(
+      type,
+      (e) => {
+        const v = e.target;
+        if (!(v instanceof HTMLVideoElement)) return;
+        const entry = { type, t: performance.now(), currentTime: v.currentTime, src: v.getAttribute('src') };
+        if (type === 'error') entry.error = v.error ? `${v.error.code}: ${v.error.message}` : 'unknown';
+        run.events.push(entry);
+      },
+      true,
+    );
+  }
+}
+
+// In the page: the server's player as it stands.
+function pageState() {
+  const video = document.getElementById('video');
+  const img = document.getElementById('player');
+  const toggle = document.getElementById('switch');
+  const box = (e) => {
+    const r = e.getBoundingClientRect();
+    return { x: r.x, y: r.y, width: r.width, height: r.height };
+  };
+  return {
+    canPlayHls: document.createElement('video').canPlayType('application/vnd.apple.mpegurl'),
+    kind: document.getElementById('now-kind')?.textContent ?? null,
+    video: video && {
+      hidden: video.hidden,
+      src: video.getAttribute('src'),
+      currentSrc: video.currentSrc,
+      paused: video.paused,
+      currentTime: video.currentTime,
+      videoWidth: video.videoWidth,
+      videoHeight: video.videoHeight,
+      error: video.error ? `${video.error.code}: ${video.error.message}` : null,
+      box: box(video),
+    },
+    img: img && { hidden: img.hidden, src: img.getAttribute('src'), naturalWidth: img.naturalWidth, box: box(img) },
+    toggle: toggle && { text: toggle.textContent, disabled: toggle.disabled },
+  };
+}
+
+// In the page: the last frame the page's video presented, kept in `window.run.lastFrame`.
+function followFrames(id) {
+  const video = document.getElementById(id);
+  const onFrame = (_, m) => {
+    window.run.lastFrame = { mediaTime: m.mediaTime, presentedFrames: m.presentedFrames, width: m.width, height: m.height, t: performance.now() };
+    video.requestVideoFrameCallback(onFrame);
+  };
+  video.requestVideoFrameCallback(onFrame);
+}
+
+// In the page: the video's current picture at its natural size, through a canvas, as a PNG
+// data URL (the page's video is same-origin, so the canvas can be read).
+function videoPicture(id) {
+  const video = document.getElementById(id);
+  const canvas = document.createElement('canvas');
+  canvas.width = video.videoWidth;
+  canvas.height = video.videoHeight;
+  canvas.getContext('2d').drawImage(video, 0, 0);
+  return canvas.toDataURL('image/png');
+}
+
+// The server's own page (`job.url`, its `/`): its <video> must play the first video's HLS,
+// show the frame for `shotAt` after a seek there, and the switch must go to the Motion-JPEG
+// <img> and back.
+async function pageJob(job) {
+  const page = await browser.newPage();
+  const watcher = watch(page);
+  await page.evaluateOnNewDocument(hookVideoEvents);
+  await page.setViewport({ width: 1280, height: 900, deviceScaleFactor: 1 });
+  const result = { name: job.name, player: job.player, url: job.url };
+  const playingSince = (t) =>
+    page.waitForFunction(
+      (since) => run.events.some((e) => (e.type === 'playing' && e.t >= since) || e.type === 'error'),
+      { timeout: STEP_TIMEOUT_MS, polling: 10 },
+      t,
+    );
+  try {
+    // The Motion-JPEG <img> in the markup is a stream that never ends: no `load` to wait for.
+    await page.goto(job.url, { waitUntil: 'domcontentloaded', timeout: STEP_TIMEOUT_MS });
+    watcher.setOrigin(await page.evaluate(() => performance.timeOrigin));
+    result.before = await page.evaluate(pageState);
+    if (!result.before.video) throw new Error('the page has no <video id="video">');
+    await page.evaluate(followFrames, 'video');
+    await step("waiting for the page's video to play", playingSince(0));
+    result.firstRequest = await page.evaluate(() => {
+      const url = new URL(document.getElementById('video').getAttribute('src'), location.href).href;
+      return performance.getEntriesByType('resource').find((r) => r.name === url)?.startTime ?? null;
+    });
+    await step(
+      `waiting for the page's video to pass ${job.shotAt} s`,
+      page.waitForFunction(
+        (at) => document.getElementById('video').currentTime > at || run.events.some((e) => e.type === 'error'),
+        { timeout: STEP_TIMEOUT_MS + job.shotAt * 1000, polling: 10 },
+        job.shotAt,
+      ),
+    );
+    await page.screenshot({ path: path.join(outDir, `${job.name}-hls.png`) });
+    result.shot = await page.evaluate(pauseAndSeek, 'video', job.shotAt, STEP_TIMEOUT_MS);
+    const picture = await page.evaluate(videoPicture, 'video');
+    result.shot.file = `${job.name}-frame.png`;
+    fs.writeFileSync(path.join(outDir, result.shot.file), Buffer.from(picture.slice(picture.indexOf(',') + 1), 'base64'));
+    Object.assign(result.shot, await steadyScreenshot(await page.$('#video'), path.join(outDir, `${job.name}-video.png`)));
+    await page.evaluate(() => document.getElementById('video').play());
+
+    // The switch: to the Motion-JPEG <img>, which must show a frame, and back.
+    await page.click('#switch');
+    await step(
+      'waiting for the Motion-JPEG player after the switch',
+      page.waitForFunction(
+        () => {
+          const img = document.getElementById('player');
+          return !img.hidden && img.complete !== undefined && img.naturalWidth > 0 && !document.getElementById('video').getAttribute('src');
+        },
+        { timeout: STEP_TIMEOUT_MS, polling: 20 },
+      ),
+    );
+    result.switched = await page.evaluate(pageState);
+    await page.screenshot({ path: path.join(outDir, `${job.name}-mjpeg.png`) });
+    const back = await page.evaluate(() => performance.now());
+    await page.click('#switch');
+    await step("waiting for the page's video to play again after switching back", playingSince(back));
+    await step(
+      "waiting for the page's video to pass 1 s again",
+      page.waitForFunction(() => document.getElementById('video').currentTime > 1 || run.events.some((e) => e.type === 'error'), {
+        timeout: STEP_TIMEOUT_MS,
+        polling: 10,
+      }),
+    );
+    result.switchedBack = await page.evaluate(pageState);
+  } catch (e) {
+    result.failure = String(e?.message ?? e);
+  }
+  result.run = await page.evaluate(() => window.run);
+  await page.close();
+  return { ...result, ...watcher.seen };
+}
+
+async function runJob(job) {
+  if (job.player === 'page') return pageJob(job);
+  const page = await browser.newPage();
+  const watcher = watch(page);
   await page.setViewport({ width: 1280, height: 800, deviceScaleFactor: 1 });
   await page.goto(pageUrl, { waitUntil: 'load', timeout: STEP_TIMEOUT_MS });
-  origin = await page.evaluate(() => performance.timeOrigin);
+  watcher.setOrigin(await page.evaluate(() => performance.timeOrigin));
   const result = { name: job.name, player: job.player, url: job.url };
   try {
     Object.assign(result, await page.evaluate(start, job.player, job.url));
@@ -272,29 +450,10 @@ async function runJob(job) {
           job.shotAt,
         ),
       );
-      result.shot = await page.evaluate(pauseAndSeek, job.shotAt, STEP_TIMEOUT_MS);
+      result.shot = await page.evaluate(pauseAndSeek, 'v', job.shotAt, STEP_TIMEOUT_MS);
       const video = await page.$('#v');
       const file = `${job.name}-shot.png`;
-      // The compositor may still show the frame from before the seek for a while after the
-      // new one was presented (seen on a loaded machine): screenshots until two in a row,
-      // 200 ms apart, are the same picture.
-      let last = await video.screenshot();
-      const until = Date.now() + STEP_TIMEOUT_MS;
-      result.shot.screenshots = 1;
-      result.shot.changed = 0;
-      for (;;) {
-        await new Promise((ok) => setTimeout(ok, 200));
-        const next = await video.screenshot();
-        result.shot.screenshots++;
-        if (Buffer.compare(last, next) === 0) break;
-        result.shot.changed++;
-        last = next;
-        if (Date.now() > until) {
-          result.shot.unsteady = true;
-          break;
-        }
-      }
-      fs.writeFileSync(path.join(outDir, file), last);
+      Object.assign(result.shot, await steadyScreenshot(video, path.join(outDir, file)));
       result.shot.file = file;
       result.shot.box = await page.evaluate(() => {
         const r = document.getElementById('v').getBoundingClientRect();
@@ -340,7 +499,7 @@ async function runJob(job) {
     }),
   );
   await page.close();
-  return { ...result, console: consoleLines, failedRequests: failed, errorResponses: errors, requests };
+  return { ...result, ...watcher.seen };
 }
 
 try {
