@@ -71,24 +71,17 @@ fn ffmpeg_frames(url: &str, w: usize, h: usize) -> Vec<Vec<u8>> {
     o.stdout.chunks(size).map(<[u8]>::to_vec).collect()
 }
 
-/// PSNR of a decoded frame against a source picture, ffmpeg's way (luma weighted 4:1:1).
+/// PSNR of a decoded frame (raw planes, as ffmpeg writes them) against a source picture.
 fn psnr_yuv(frame: &[u8], src: &h264::Yuv420) -> f64 {
-    let y = src.y.len();
-    let c = src.u.len();
-    let mse = |a: &[u8], b: &[u8]| {
-        a.iter()
-            .zip(b)
-            .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
-            .sum::<f64>()
-            / a.len() as f64
+    let (y, c) = (src.y.len(), src.u.len());
+    let got = h264::Yuv420 {
+        width: src.width,
+        height: src.height,
+        y: frame[..y].to_vec(),
+        u: frame[y..y + c].to_vec(),
+        v: frame[y + c..].to_vec(),
     };
-    let (my, mu, mv) = (
-        mse(&frame[..y], &src.y),
-        mse(&frame[y..y + c], &src.u),
-        mse(&frame[y + c..], &src.v),
-    );
-    let m = (4.0 * my + mu + mv) / 6.0;
-    10.0 * (255.0f64 * 255.0 / m.max(1e-10)).log10()
+    h264::check::psnr(&got, src)
 }
 
 fn source_pictures(frames: &[Vec<u8>]) -> Vec<h264::Yuv420> {
@@ -511,4 +504,41 @@ fn a_tall_source_gets_a_360_line_rendition_too() {
         360,
     );
     assert_eq!(low.len(), 40);
+}
+
+/// The renditions' pictures of RGB, CMYK and grayscale JPEGs are those of the same frames
+/// coded as YCbCr (tests/peers/make_variants.sh makes them all from one source): colours
+/// converted right, not just consistently with themselves.
+#[test]
+fn rgb_cmyk_and_gray_sources_become_the_same_pictures_as_ycbcr_ones() {
+    let Ok(dir) = make_variants() else {
+        assert!(
+            std::env::var("REQUIRE_PEERS").as_deref() != Ok("1"),
+            "make_variants failed"
+        );
+        eprintln!("\n!!!!! SKIPPED: the test variants cannot be made here !!!!!\n");
+        return;
+    };
+    let frames = |name: &str| read_plain_mjpeg(&dir.join(format!("{name}.mjpeg")));
+    let reference = source_pictures(&frames("small_420"));
+    for name in ["small_rgb", "small_cmyk"] {
+        for (i, f) in frames(name).iter().enumerate().take(5) {
+            let p = h264::check::psnr(&h264::Yuv420::from_jpeg(f).unwrap(), &reference[i]);
+            assert!(
+                p >= 30.0,
+                "{name} frame {i}: {p:.2} dB from the YCbCr frame"
+            );
+        }
+    }
+    for (i, f) in frames("small_gray").iter().enumerate().take(5) {
+        let gray = h264::Yuv420::from_jpeg(f).unwrap();
+        assert_eq!(
+            gray.y, reference[i].y,
+            "small_gray frame {i}: the same luma"
+        );
+        assert!(
+            gray.u.iter().chain(&gray.v).all(|&c| c == 128),
+            "neutral chroma"
+        );
+    }
 }

@@ -9,6 +9,7 @@
 //!
 //! H.264 4:2:0 needs even sizes: an odd width or height loses its last column or row.
 
+pub mod check;
 pub mod cmaf;
 mod run;
 mod scale;
@@ -54,15 +55,56 @@ pub struct Yuv420 {
 
 impl Yuv420 {
     /// Decodes `jpeg` to YCbCr and subsamples its chroma 2x2 by averaging (what libjpeg does
-    /// when it downsamples); an odd last column or row is left out.
+    /// when it downsamples); an odd last column or row is left out. YCbCr comes out of the
+    /// decoder as it is; grayscale gets neutral chroma; RGB, CMYK and YCCK, which the
+    /// decoder can only give as RGB, are converted with JFIF's full-range BT.601 equations.
     pub fn from_jpeg(jpeg: &[u8]) -> Result<Yuv420, H264Error> {
         use zune_core::colorspace::ColorSpace;
         use zune_core::options::DecoderOptions;
-        let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::YCbCr);
+        let mut probe = zune_jpeg::JpegDecoder::new(std::io::Cursor::new(jpeg));
+        probe.decode_headers()?;
+        let out = match probe.input_colorspace() {
+            Some(ColorSpace::YCbCr) => ColorSpace::YCbCr,
+            Some(ColorSpace::Luma) => ColorSpace::Luma,
+            _ => ColorSpace::RGB,
+        };
+        let options = DecoderOptions::default().jpeg_set_out_colorspace(out);
         let mut d = zune_jpeg::JpegDecoder::new_with_options(std::io::Cursor::new(jpeg), options);
         let pixels = d.decode()?;
         let info = d.info().ok_or(H264Error::NoSize)?;
-        let (full_w, full_h) = (usize::from(info.width), usize::from(info.height));
+        let (w, h) = (usize::from(info.width), usize::from(info.height));
+        let ycbcr = match out {
+            ColorSpace::RGB => Planes::Ycbcr(rgb_to_ycbcr(&pixels)),
+            ColorSpace::Luma => Planes::Luma(pixels),
+            _ => Planes::Ycbcr(pixels),
+        };
+        ycbcr.subsampled(w, h)
+    }
+}
+
+/// Decoded pixels before subsampling.
+enum Planes {
+    /// Interleaved Y, Cb, Cr.
+    Ycbcr(Vec<u8>),
+    Luma(Vec<u8>),
+}
+
+/// JFIF's RGB to YCbCr (full range, BT.601 coefficients), interleaved in and out.
+fn rgb_to_ycbcr(rgb: &[u8]) -> Vec<u8> {
+    let clamp = |v: f32| v.round().clamp(0.0, 255.0) as u8;
+    let mut out = Vec::with_capacity(rgb.len());
+    for p in rgb.chunks_exact(3) {
+        let (r, g, b) = (f32::from(p[0]), f32::from(p[1]), f32::from(p[2]));
+        out.push(clamp(0.299 * r + 0.587 * g + 0.114 * b));
+        out.push(clamp(128.0 - 0.168_736 * r - 0.331_264 * g + 0.5 * b));
+        out.push(clamp(128.0 + 0.5 * r - 0.418_688 * g - 0.081_312 * b));
+    }
+    out
+}
+
+impl Planes {
+    /// 4:2:0 planes of a `full_w` x `full_h` picture, cut to even sizes.
+    fn subsampled(&self, full_w: usize, full_h: usize) -> Result<Yuv420, H264Error> {
         let (width, height) = (full_w & !1, full_h & !1);
         if width < 2 || height < 2 {
             return Err(H264Error::TooSmall {
@@ -70,12 +112,10 @@ impl Yuv420 {
                 height: full_h,
             });
         }
-        // Grayscale comes out as one channel: its chroma is neutral.
-        let channels = pixels.len() / (full_w * full_h);
-        let at = |x: usize, y: usize, c: usize| match channels {
-            3 => pixels[(y * full_w + x) * 3 + c],
-            _ if c == 0 => pixels[y * full_w + x],
-            _ => 128,
+        let at = |x: usize, y: usize, c: usize| match self {
+            Planes::Ycbcr(p) => p[(y * full_w + x) * 3 + c],
+            Planes::Luma(p) if c == 0 => p[y * full_w + x],
+            Planes::Luma(_) => 128,
         };
         let mut y = Vec::with_capacity(width * height);
         for row in 0..height {

@@ -85,6 +85,26 @@ pub enum Cmd {
         #[command(flatten)]
         steps: HttpSteps,
     },
+    /// HLS players against a server or an edge: N players, each on one kept-alive
+    /// connection, read the multivariant playlist at URL, every media playlist, and every
+    /// rendition's init segment and media segments, ROUNDS times (a 503 is asked again after
+    /// a pause, within the deadline); prints requests, segments, bytes, errors, 503s waited
+    /// out, requests a second and p50/p99 request latency.
+    Hls {
+        /// http://HOST:PORT/videos/NAME/hls/index.m3u8
+        url: String,
+        #[arg(long, default_value_t = 50)]
+        players: usize,
+        /// Times each player reads the whole ladder.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+        /// Deadline of one request, in seconds (a segment not yet encoded takes seconds).
+        #[arg(long, default_value_t = 60.0)]
+        timeout: f64,
+        /// Do not check that each media segment starts with a styp or moof box.
+        #[arg(long)]
+        no_check: bool,
+    },
     /// How often this machine's CPUs stop: a thread spinning on each CPU reads the clock, and
     /// every gap over 0.5 ms is time its CPU ran something else (on a virtual machine, mostly
     /// the host's other guests). Uses every core: run it alone.

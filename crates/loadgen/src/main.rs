@@ -19,6 +19,9 @@
 //! `loadgen http-floor` is its bare loop: one thread writing the same parts to as many
 //! sockets ([`http_floor`]); [`http_step`] steps both and prints their rows.
 //!
+//! `loadgen hls` runs N HLS players, each reading a whole rendition ladder on a kept-alive
+//! connection ([`hls`]): against the origin, or an edge in front of it.
+//!
 //! Modules: [`cli`] the command line; [`rtsp`] a minimal blocking RTSP client; [`setup`] a
 //! step's DESCRIBE, SETUPs, PLAYs and TEARDOWNs; [`receive`] the receiving sockets and the
 //! threads that read them; [`count`] one session's packets and frames; [`summary`] loss and
@@ -29,6 +32,7 @@
 mod cli;
 mod count;
 mod floor;
+mod hls;
 mod http_floor;
 mod http_step;
 mod idle;
@@ -74,6 +78,19 @@ fn main() -> anyhow::Result<()> {
             http(&steps, &http_step::Sender::Server { url: &url, pid })
         }
         Cmd::HttpFloor { steps } => http(&steps, &http_step::Sender::Floor),
+        Cmd::Hls {
+            url,
+            players,
+            rounds,
+            timeout,
+            no_check,
+        } => hls::hls(&hls::HlsPlan {
+            url: &url,
+            players,
+            rounds,
+            timeout: std::time::Duration::from_secs_f64(timeout),
+            check: !no_check,
+        }),
         Cmd::Floor {
             file,
             sessions,

@@ -127,10 +127,10 @@ fn main() -> anyhow::Result<()> {
     if !args.videos.is_dir() {
         bail!("videos directory {} does not exist", args.videos.display());
     }
-    if args.prepare {
-        return prepare(&args.videos);
-    }
     let config = config(&args)?;
+    if args.prepare {
+        return prepare(&args.videos, &config);
+    }
     let server = server::Server::bind(config)
         .with_context(|| format!("cannot start the server on {}", args.bind))?;
     announce(&args, server.local_addr()?, server.http_addr());
@@ -266,8 +266,9 @@ fn config(args: &Args) -> anyhow::Result<server::Config> {
     })
 }
 
-/// `--prepare`: a progress line per file on stderr, the report on stdout.
-fn prepare(dir: &std::path::Path) -> anyhow::Result<()> {
+/// `--prepare`: a progress line per file on stderr, the report on stdout: the frames' classes,
+/// then each HLS/DASH rendition, encoded into the segment cache the server serves from.
+fn prepare(dir: &std::path::Path, config: &server::Config) -> anyhow::Result<()> {
     use std::io::Write;
     let mut last = String::new();
     let reports = server::media::prepare_library(dir, |name, done, total| {
@@ -290,8 +291,22 @@ fn prepare(dir: &std::path::Path) -> anyhow::Result<()> {
         }
     })
     .with_context(|| format!("reading {}", dir.display()))?;
+    let packager = server::cmaf::Packager::new(config.cmaf.clone());
     for r in &reports {
         println!("{r}");
+        if r.counts.is_err() {
+            continue;
+        }
+        let path = dir.join(&r.name);
+        let renditions = server::media::PreparedMedia::prepare(&path, usize::MAX)
+            .map_err(|e| e.to_string())
+            .map(std::sync::Arc::new)
+            .and_then(|m| packager.plan(m, config.fps).map_err(|e| e.to_string()))
+            .and_then(|plan| packager.prepare(&plan).map_err(|e| e.to_string()));
+        match renditions {
+            Ok(list) => list.iter().for_each(|x| println!("  HLS/DASH {x}")),
+            Err(e) => println!("  HLS/DASH: not available: {e}"),
+        }
     }
     Ok(())
 }

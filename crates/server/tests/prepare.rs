@@ -1,4 +1,6 @@
-//! `server --prepare` on the test variants reports each file's classes.
+//! `server --prepare` on the test variants reports each file's classes, and encodes every
+//! file's HLS/DASH renditions (RGB, CMYK, grayscale, progressive, tiny, odd and mixed sizes
+//! included), each decoded back and measured against its source.
 
 #[path = "../../../tests/support/mod.rs"]
 mod support;
@@ -20,6 +22,7 @@ fn prepare_reports_each_files_classes() {
     let dir = make_variants().unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_server"))
         .arg("--prepare")
+        .arg("--no-cache-dir")
         .arg("--videos")
         .arg(&dir)
         .output()
@@ -59,6 +62,28 @@ fn prepare_reports_each_files_classes() {
             "missing {line:?} in\n{report}"
         );
     }
-    assert_eq!(report.lines().count(), 28, "{report}");
+    let files: Vec<&str> = report.lines().filter(|l| !l.starts_with("  ")).collect();
+    assert_eq!(files.len(), 28, "{report}");
     assert!(!report.contains("failed"), "{report}");
+    // Every file has its renditions, each near its source (the worst of the set, the
+    // arithmetic-coded frames shown as the frame before them, measures above 40 dB).
+    let mut lines = report.lines().peekable();
+    while let Some(file) = lines.next() {
+        let mut renditions = 0;
+        while let Some(r) = lines.next_if(|l| l.starts_with("  HLS/DASH ")) {
+            let lowest = r
+                .split(", ")
+                .last()
+                .and_then(|p| p.strip_suffix(" dB lowest"));
+            let lowest: f64 = lowest
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{r}"));
+            assert!(lowest >= 35.0, "{file}\n{r}");
+            renditions += 1;
+        }
+        assert!(
+            renditions >= 1,
+            "no HLS/DASH rendition for {file}:\n{report}"
+        );
+    }
 }

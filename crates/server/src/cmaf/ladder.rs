@@ -81,6 +81,19 @@ impl fmt::Display for RenditionList {
     }
 }
 
+/// OpenH264 encodes nothing smaller than a macroblock on a side: a smaller picture is
+/// scaled up to it, keeping its shape as closely as even sizes allow.
+const MIN_SIDE: usize = 16;
+
+fn at_least_min_side((w, h): (usize, usize)) -> (usize, usize) {
+    if w >= MIN_SIDE && h >= MIN_SIDE {
+        return (w, h);
+    }
+    let k = (MIN_SIDE as f64 / w.max(1) as f64).max(MIN_SIDE as f64 / h.max(1) as f64);
+    let up = |v: usize| ((v as f64 * k).ceil() as usize + 1) & !1;
+    (up(w).max(MIN_SIDE), up(h).max(MIN_SIDE))
+}
+
 /// A rendition of one video.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Rendition {
@@ -115,7 +128,10 @@ pub fn ladder(source: (usize, usize), fps: f64, list: &RenditionList) -> Vec<Ren
     };
     let mut out: Vec<Rendition> = Vec::new();
     for spec in specs {
-        let (width, height) = h264::size_at_height(source, spec.height.unwrap_or(source.1));
+        let (width, height) = at_least_min_side(h264::size_at_height(
+            source,
+            spec.height.unwrap_or(source.1),
+        ));
         if out.iter().any(|r| r.height == height) {
             continue;
         }
@@ -157,6 +173,11 @@ mod tests {
         assert_eq!((odd[0].width, odd[0].height), (640, 478));
         assert_eq!((odd[1].width, odd[1].height), (482, 360));
         assert_eq!(lab[0].bitrate, 800_000);
+        // Below a macroblock, scaled up to one.
+        let tiny = ladder((8, 8), 20.0, &none);
+        assert_eq!((tiny[0].width, tiny[0].height), (16, 16));
+        let wide = ladder((17, 9), 20.0, &none);
+        assert_eq!((wide[0].width, wide[0].height), (28, 16));
         assert_eq!((hd[0].bitrate / 1000, hd[1].bitrate / 1000), (3923, 1387));
     }
 

@@ -15,9 +15,11 @@ mod disk;
 mod ladder;
 pub mod playlist;
 mod pool;
+mod prepare;
 mod store;
 
 pub use ladder::{default_bitrate, ladder, Rendition, RenditionList, RenditionSpec};
+pub use prepare::RenditionReport;
 pub use store::{Entity, Part, PartKey, StoreCounters};
 
 use std::ops::Range;
@@ -282,20 +284,6 @@ impl Packager {
             queued,
             running,
         }
-    }
-
-    /// Encodes every part of every rendition on this thread (`server --prepare`), returning
-    /// each rendition's bytes.
-    pub fn encode_all(&self, plan: &Arc<Plan>) -> Result<Vec<(Rendition, u64)>, CmafError> {
-        let mut out = Vec::new();
-        for r in &plan.renditions {
-            let mut total = self.get(plan, r, Part::Init)?.bytes.len() as u64;
-            for n in 1..=plan.segments() {
-                total += self.get(plan, r, Part::Segment(n))?.bytes.len() as u64;
-            }
-            out.push((r.clone(), total));
-        }
-        Ok(out)
     }
 
     fn get(&self, plan: &Arc<Plan>, r: &Rendition, part: Part) -> Result<Arc<Entity>, CmafError> {
