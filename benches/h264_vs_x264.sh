@@ -34,6 +34,6 @@ echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD)$(
 echo "# $(ffmpeg -hide_banner -version | head -1); x264 $(ffmpeg -hide_banner -h encoder=libx264 >/dev/null 2>&1 && echo via libx264)"
 cargo bench -q -p h264 --bench vs_x264 --no-run
 cargo bench -q -p h264 --bench vs_x264 -- --clip "$PWD/$clip" --rounds "$rounds" --variants "$variants" \
-  --rates 1000000,2000000,4000000 --x264-rates 250000,500000,1000000,2000000,4000000
+  --rates 1000000,2000000,4000000 --x264-rates 250000,500000,750000,1000000,1500000,2000000,3000000,4000000
 cargo bench -q -p h264 --bench vs_x264 -- --clip "$PWD/videos/video.mjpeg" --rounds "$rounds" --variants "$variants" \
-  --rates 250000,500000,1000000 --x264-rates 62500,125000,250000,500000,1000000
+  --rates 250000,500000,1000000 --x264-rates 62500,125000,187500,250000,375000,500000,750000,1000000

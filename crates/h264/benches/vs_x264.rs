@@ -137,8 +137,8 @@ impl Ours {
                 "base" => c,
                 "low" => c.complexity(Complexity::Low),
                 "high" => c.complexity(Complexity::High),
-                "nonrt" => c.usage_type(UsageType::CameraVideoNonRealTime),
-                "screen" => c.usage_type(UsageType::ScreenContentNonRealTime),
+                "nonrt" => c.usage_type(UsageType::CameraVideoNonRealTime), // refused by OpenH264 2.x
+                "screen" => c.usage_type(UsageType::ScreenContentRealTime),
                 "noaq" => c.adaptive_quantization(false),
                 "nobg" => c.background_detection(false),
                 "noscd" => c.scene_change_detect(false),
@@ -505,6 +505,8 @@ fn report(o: &Opts, n: usize, ours: &[Vec<Point>], peer: &[Point]) {
         let extra = if !p.with_decode.is_empty() {
             let (d, ds) = fps_list(n, &p.with_decode, |t| t.wall);
             format!("{d:.1} ({ds})")
+        } else if p.floors.is_empty() {
+            "-".into()
         } else {
             let v: Vec<f64> = p
                 .times
@@ -542,21 +544,28 @@ fn report(o: &Opts, n: usize, ours: &[Vec<Point>], peer: &[Point]) {
         peer.iter().map(|p| (p.kbps, f(&p.psnr))).collect()
     };
     let (avg_curve, y_curve) = (curve(&|q| q.avg), curve(&|q| q.y));
-    println!("\nencoder | target kbit/s | speed ours / x264 (median wall frames/s; rounds) | x264 kbit/s at our avg PSNR | bitrate ratio (avg PSNR) | ratio on Y PSNR");
+    println!("\nencoder | target kbit/s | speed ours / x264, wall (median; rounds) | per CPU second | x264 kbit/s at our avg PSNR | bitrate ratio (avg PSNR) | ratio on Y PSNR");
     for (v, points) in o.variants.iter().zip(ours) {
         for p in points {
             let speed = match peer.iter().find(|q| q.rate == p.rate) {
                 Some(q) => {
-                    let r: Vec<f64> = p
-                        .times
-                        .iter()
-                        .zip(&q.times)
-                        .map(|(a, b)| b.wall / a.wall)
-                        .collect();
-                    let s: Vec<String> = r.iter().map(|x| format!("{x:.2}")).collect();
-                    format!("{:.2} ({})", median(r), s.join(", "))
+                    let ratio = |f: &dyn Fn(&Time) -> f64| {
+                        let r: Vec<f64> = p
+                            .times
+                            .iter()
+                            .zip(&q.times)
+                            .map(|(a, b)| f(b) / f(a))
+                            .collect();
+                        let s: Vec<String> = r.iter().map(|x| format!("{x:.2}")).collect();
+                        format!("{:.2} ({})", median(r), s.join(", "))
+                    };
+                    format!(
+                        "{} | {}",
+                        ratio(&|t: &Time| t.wall),
+                        ratio(&|t: &Time| t.cpu)
+                    )
                 }
-                None => "-".into(),
+                None => "- | -".into(),
             };
             let (k, out) = rate_at(&avg_curve, p.psnr.avg);
             let (ky, outy) = rate_at(&y_curve, p.psnr.y);
