@@ -107,7 +107,7 @@ struct Time {
 }
 
 /// The encoder under test: the crate's own, or OpenH264 configured as the crate does plus the
-/// changes a variant names (`+`-separated: low, high, nonrt, screen, noaq, nobg, noscd,
+/// changes a variant names (`+`-separated: low, high, nonrt, screen, noaq, bg, noscd,
 /// quality, ltr, t1), to see what EncoderConfig could buy.
 enum Ours {
     Crate(Box<H264Encoder>),
@@ -131,6 +131,7 @@ impl Ours {
             .rate_control_mode(RateControlMode::Bitrate)
             .intra_frame_period(IntraFramePeriod::from_num_frames(s.gop))
             .skip_frames(false)
+            .background_detection(false)
             .vui(VuiConfig::bt601().full_range(true));
         for part in variant.split('+') {
             c = match part {
@@ -140,7 +141,7 @@ impl Ours {
                 "nonrt" => c.usage_type(UsageType::CameraVideoNonRealTime), // refused by OpenH264 2.x
                 "screen" => c.usage_type(UsageType::ScreenContentRealTime),
                 "noaq" => c.adaptive_quantization(false),
-                "nobg" => c.background_detection(false),
+                "bg" => c.background_detection(true),
                 "noscd" => c.scene_change_detect(false),
                 "quality" => c.rate_control_mode(RateControlMode::Quality),
                 "ltr" => c.long_term_reference(true),
@@ -571,7 +572,7 @@ fn report(o: &Opts, n: usize, ours: &[Vec<Point>], peer: &[Point]) {
             let (ky, outy) = rate_at(&y_curve, p.psnr.y);
             let flag = |b: bool| if b { " (extrapolated)" } else { "" };
             println!(
-                "ours {v} | {} | {speed} | {k:.0}{} | {:.2} | {:.2}{}",
+                "ours {v} | {} | {speed} | {k:.0}{} | {:.3} | {:.3}{}",
                 p.rate / 1000,
                 flag(out),
                 p.kbps / k,
