@@ -139,8 +139,8 @@ impl H264Encoder {
             .skip_frames(false)
             // OpenH264's background detection (for static video-call backgrounds) costs PSNR
             // at the same bitrate on every clip of benches/h264_vs_x264.sh, static background
-            // included: off, 1-9% fewer bits for the same PSNR, no CPU cost measured
-            // (BENCHMARKS.md, History 2026-12-01 23:45).
+            // included: off, 1-9% fewer bits for the same PSNR, at a CPU cost within the noise
+            // (at most 5%; BENCHMARKS.md, History 2026-12-01 23:41).
             .background_detection(false)
             .vui(VuiConfig::bt601().full_range(true));
         let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)?;
