@@ -182,6 +182,11 @@ impl H264Encoder {
             // Constant frame rate: a frame the rate control would skip is still sent. (OpenH264
             // then says it cannot hold the bitrate strictly: it is a target, not a cap.)
             .skip_frames(false)
+            // OpenH264's background detection (for static video-call backgrounds) costs PSNR
+            // at the same bitrate on every clip of benches/h264_vs_x264.sh, static background
+            // included: off, 1-9% fewer bits for the same PSNR, at a CPU cost within the noise
+            // (at most 5%; BENCHMARKS.md, History 2026-12-01 23:41).
+            .background_detection(false)
             .vui(VuiConfig::bt601().full_range(true));
         let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)?;
         Ok(H264Encoder {
