@@ -46,7 +46,7 @@ const AHEAD: u32 = 3;
 /// How long a request waits for its segment's encode before it is answered 503.
 const WAIT: Duration = Duration::from_secs(30);
 /// Changes whenever what the encoder makes for the same settings does: part of every key.
-const ENCODER_VERSION: &str = "openh264-0.9/cmaf-1";
+const ENCODER_VERSION: &str = "openh264-0.9/cmaf-2";
 
 /// The settings of the HLS/DASH side (command line).
 #[derive(Debug, Clone, PartialEq)]
@@ -114,15 +114,32 @@ pub struct Plan {
 pub const FRAME_TICKS: u32 = 1000;
 
 impl Plan {
-    /// Media segments (the last may be shorter).
+    /// Frames of the first segment: half a segment, so a player starts after half the
+    /// encode (a 1280x720 source's first 360-line segment is most of its start-up time).
+    pub fn first_segment_frames(&self) -> usize {
+        self.frames_per_segment.div_ceil(2)
+    }
+
+    /// Media segments: the short first one, then whole ones (the last may be shorter).
     pub fn segments(&self) -> u32 {
-        self.media.frames.len().div_ceil(self.frames_per_segment) as u32
+        let frames = self.media.frames.len();
+        let rest = frames.saturating_sub(self.first_segment_frames());
+        (usize::from(frames > 0) + rest.div_ceil(self.frames_per_segment)) as u32
     }
 
     /// The frames of segment `n` (from 1).
     pub fn frames_of(&self, n: u32) -> Range<usize> {
-        let start = (n as usize - 1) * self.frames_per_segment;
-        start..(start + self.frames_per_segment).min(self.media.frames.len())
+        let first = self.first_segment_frames();
+        let start = match n {
+            1 => 0,
+            n => first + (n as usize - 2) * self.frames_per_segment,
+        };
+        let len = if n == 1 {
+            first
+        } else {
+            self.frames_per_segment
+        };
+        start.min(self.media.frames.len())..(start + len).min(self.media.frames.len())
     }
 
     /// Segment `n`'s duration in seconds.

@@ -80,21 +80,7 @@ pub fn hls_media(plan: &Plan) -> String {
 /// The static MPD (ISO/IEC 23009-1, live profile's `SegmentTemplate` with `$Number$` and a
 /// `SegmentTimeline`, so the shorter last segment is exact).
 pub fn dash_mpd(plan: &Plan, variants: &[Variant]) -> String {
-    let full = plan.frames_per_segment as u64 * u64::from(super::FRAME_TICKS);
-    let segments = u64::from(plan.segments());
-    let last = plan.frames_of(plan.segments()).len() as u64 * u64::from(super::FRAME_TICKS);
-    let mut timeline = String::new();
-    let full_count = if last == full { segments } else { segments - 1 };
-    if full_count > 0 {
-        let _ = write!(
-            timeline,
-            "<S t=\"0\" d=\"{full}\" r=\"{}\"/>",
-            full_count - 1
-        );
-    }
-    if last != full {
-        let _ = write!(timeline, "<S t=\"{}\" d=\"{last}\"/>", full_count * full);
-    }
+    let timeline = segment_timeline(plan);
     let top = variants.first().map(|v| &v.rendition);
     let (max_w, max_h) = top.map_or((0, 0), |r| (r.width, r.height));
     let mut out = String::new();
@@ -123,6 +109,29 @@ pub fn dash_mpd(plan: &Plan, variants: &[Variant]) -> String {
         );
     }
     out.push_str("</AdaptationSet>\n</Period>\n</MPD>\n");
+    out
+}
+
+/// The `S` elements of a `SegmentTimeline`: each run of equal durations as one element with
+/// its repeat count (ISO/IEC 23009-1 5.3.9.6), starting at 0.
+fn segment_timeline(plan: &Plan) -> String {
+    let mut runs: Vec<(u64, u64, u32)> = Vec::new(); // (start, duration, repeats)
+    let mut t = 0u64;
+    for n in 1..=plan.segments() {
+        let d = plan.frames_of(n).len() as u64 * u64::from(super::FRAME_TICKS);
+        match runs.last_mut() {
+            Some((_, dur, r)) if *dur == d => *r += 1,
+            _ => runs.push((t, d, 0)),
+        }
+        t += d;
+    }
+    let mut out = String::new();
+    for (start, d, r) in runs {
+        let _ = match r {
+            0 => write!(out, "<S t=\"{start}\" d=\"{d}\"/>"),
+            r => write!(out, "<S t=\"{start}\" d=\"{d}\" r=\"{r}\"/>"),
+        };
+    }
     out
 }
 
