@@ -105,7 +105,8 @@ struct Args {
     /// Megabytes of encoded segments kept on disk; the least recently used go first.
     #[arg(long, default_value_t = server::cmaf::DEFAULT_CACHE_MB)]
     cache_mb: u64,
-    /// Threads that encode HLS/DASH segments (below the senders' priority).
+    /// Threads that encode the HLS/DASH segments players wait for (one more, at a lower
+    /// priority, encodes ahead of them).
     #[arg(long, default_value_t = server::cmaf::DEFAULT_WORKERS)]
     encode_workers: usize,
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
