@@ -263,6 +263,16 @@ pub(crate) fn metrics(shared: &Shared) -> Response {
             .map(|(s, (_, jitter))| (label(s), *jitter))
             .collect::<Vec<_>>(),
     );
+    cmaf_metrics(shared, &mut family);
+    Response::with_body(200, "text/plain; version=0.0.4; charset=utf-8", out)
+        .header("Cache-Control", "no-cache")
+}
+
+/// Writes one metric family: name, type, help, and its samples (labels, value).
+type Family<'a> = dyn FnMut(&str, &str, &str, &[(String, f64)]) + 'a;
+
+/// The HLS/DASH families of `/metrics`: what was encoded, read back, served, and held.
+fn cmaf_metrics(shared: &Shared, family: &mut Family<'_>) {
     let cmaf = shared.packager.counters();
     let count =
         |c: &std::sync::atomic::AtomicU64| vec![(String::new(), c.load(Ordering::Relaxed) as f64)];
@@ -318,6 +328,4 @@ pub(crate) fn metrics(shared: &Shared) -> Response {
         "Segment encodes a worker is doing now.",
         &[(String::new(), usage.running as f64)],
     );
-    Response::with_body(200, "text/plain; version=0.0.4; charset=utf-8", out)
-        .header("Cache-Control", "no-cache")
 }
