@@ -8,13 +8,12 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use support::http::{http_get, HttpConn, HttpResponse};
+use support::nginx::{self, Nginx};
 use support::*;
 
 /// Players that start together.
@@ -24,107 +23,19 @@ const BUSY_FOR: Duration = Duration::from_secs(120);
 /// A request's read deadline: a cold segment waits for its encode (up to the origin's 30 s).
 const READ: Duration = Duration::from_secs(60);
 
-/// nginx running on a config of its own; killed when dropped.
-struct Nginx {
-    child: Child,
-    addr: SocketAddr,
-    dir: PathBuf,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A free loopback port, found by binding port 0: nginx must be told a number.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts nginx with deploy/nginx-edge.conf on a free loopback port in front of `origin`.
 fn edge(origin: SocketAddr) -> Nginx {
-    let dir = scratch_dir("nginx-edge");
-    let port = free_port();
-    let site = std::fs::read_to_string(repo_root().join("deploy/nginx-edge.conf")).unwrap();
-    let (listen, upstream, cache) = (
-        "listen 80;",
-        "server 127.0.0.1:8080;",
-        "/var/cache/nginx/mjpeg-edge",
-    );
-    assert!(site.contains(listen) && site.contains(upstream) && site.contains(cache));
-    let site = site
-        .replace(listen, &format!("listen 127.0.0.1:{port};"))
-        .replace(upstream, &format!("server {origin};"))
-        .replace(cache, &dir.join("cache").display().to_string());
-    std::fs::write(dir.join("site.conf"), site).unwrap();
-    let d = dir.display();
-    let main = format!(
-        "user root;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\nevents {{ worker_connections 1024; }}\n\
-         http {{\n  log_format edge '$upstream_cache_status $status $request_uri';\n  access_log {d}/access.log edge;\n  \
-         client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  \
-         fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  include {d}/site.conf;\n}}\n"
-    );
-    std::fs::write(dir.join("main.conf"), main).unwrap();
-    let child = Command::new("nginx")
-        .args(["-p", dir.to_str().unwrap(), "-c"])
-        .arg(dir.join("main.conf"))
-        .args(["-g", "daemon off;"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("nginx");
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let n = Nginx { child, addr, dir };
-    assert!(
-        wait_until(Duration::from_secs(10), || TcpStream::connect(addr).is_ok()),
-        "nginx did not listen on {addr}"
-    );
-    n
-}
-
-/// A 1280x720 clip of 4 s at 20 fps in the lab's container (each JPEG behind its length as
-/// 5 ASCII digits), made as videos/make_sample.sh makes the sample: two renditions (720p and
-/// 360p) of two segments each.
-fn make_hd_clip(path: &Path) {
-    let frames = scratch_dir("hd-frames");
-    let o = Command::new("ffmpeg")
-        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1280x720:rate=20:duration=4",
-        ])
-        .args([
-            "-c:v", "mjpeg", "-pix_fmt", "yuvj420p", "-huffman", "default",
-        ])
-        .args([
-            "-force_duplicated_matrix",
-            "1",
-            "-q:v",
-            "8",
-            "-threads",
-            "1",
-        ])
-        .arg(frames.join("f%04d.jpg"))
-        .output()
-        .expect("ffmpeg");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let mut out = Vec::new();
-    let jpegs = read_frames(&frames);
-    assert_eq!(jpegs.len(), 80);
-    for j in &jpegs {
-        assert!(j.len() <= 99_999, "a {}-byte frame", j.len());
-        out.extend_from_slice(format!("{:05}", j.len()).as_bytes());
-        out.extend_from_slice(j);
-    }
-    std::fs::write(path, out).unwrap();
+    let config = nginx::Config {
+        name: "nginx-edge",
+        site: "deploy/nginx-edge.conf",
+        worker_connections: 1024,
+        log_format: Some("$upstream_cache_status $status $request_uri"),
+    };
+    nginx::start(&config, origin, |site, dir| {
+        let cache = "/var/cache/nginx/mjpeg-edge";
+        assert!(site.contains(cache));
+        site.replace(cache, &dir.join("cache").display().to_string())
+    })
 }
 
 /// The origin (in-process, HTTP on port 0, a scratch segment cache) serving `videos`, and
@@ -136,7 +47,9 @@ fn setup(hd: bool) -> Option<(server::ServerHandle, Nginx)> {
     let videos = scratch_dir("edge-videos");
     std::fs::copy(videos_dir().join("video.mjpeg"), videos.join("video.mjpeg")).unwrap();
     if hd {
-        make_hd_clip(&videos.join("hd.mjpeg"));
+        // 1280x720, 4 s: two renditions (720p and 360p) of two segments each.
+        let clip = support::http::make_lab_clip(1280, 720, 4);
+        std::fs::copy(clip, videos.join("hd.mjpeg")).unwrap();
     }
     let cache = scratch_dir("edge-segments");
     let server = start_server(&videos, |c| {

@@ -22,13 +22,15 @@
 //! figure is asserted here beyond each step's deadline in players.mjs (20 s). Screenshots and
 //! the browser's report are kept under `target/test-artifacts/http_hls_browser/`.
 
+#[path = "support/json.rs"]
+mod json;
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use json::Field;
 use support::*;
 
 const FPS: f64 = 20.0;
@@ -74,8 +76,7 @@ fn time_to_first_frame_720p_in_chromium() {
         return;
     }
     let out = artifacts("ttff_720p");
-    let made = scratch_dir("hls-720p-source");
-    let source = make_lab_video(&made, 1280, 720, 5);
+    let source = support::http::make_lab_clip(1280, 720, 5);
     let players = [
         ("native", "native", "hls/index.m3u8"),
         ("hlsjs", "hls.js", "hls/index.m3u8"),
@@ -181,20 +182,7 @@ fn page_plays_hls_video_in_chromium() {
     });
     let report = browser.run(&out, &[job]);
     let job = &report["jobs"].arr()[0];
-    let log = || {
-        format!(
-            "events: {}\nconsole: {}\nrequests: {}",
-            event_list(job),
-            job["console"],
-            job["requests"]
-        )
-    };
-    assert!(
-        job.get("failure").is_none(),
-        "page: {}\n{}",
-        job["failure"],
-        log()
-    );
+    assert_no_failure_nor_errors("page", job);
     let hls = format!("/videos/{file}/hls/index.m3u8");
 
     let before = &job["before"];
@@ -218,29 +206,7 @@ fn page_plays_hls_video_in_chromium() {
         before["img"]["src"].is_null(),
         "page: the hidden Motion-JPEG player still streams: {before}"
     );
-    let events = job["run"]["events"].arr();
-    let errors: Vec<&serde_json::Value> = events
-        .iter()
-        .filter(|e| e["type"].str() == "error")
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "page: error events {errors:?}\n{}",
-        log()
-    );
-    let page_errors: Vec<&str> = job["console"]
-        .arr()
-        .iter()
-        .map(|e| e.str())
-        .filter(|e| e.starts_with("pageerror"))
-        .collect();
-    assert!(page_errors.is_empty(), "page: {page_errors:?}");
-    let error_responses: Vec<&str> = job["errorResponses"]
-        .arr()
-        .iter()
-        .map(|e| e.str())
-        .filter(|e| !e.ends_with("/favicon.ico"))
-        .collect();
+    let error_responses = json::error_responses(job);
     assert!(
         error_responses.is_empty(),
         "page: error responses {error_responses:?}"
@@ -257,7 +223,7 @@ fn page_plays_hls_video_in_chromium() {
     assert!(
         shot.get("timedOut").is_none(),
         "page: no frame presented after seeking to {SHOT_AT} s: {shot}\n{}",
-        log()
+        job_log(job)
     );
     let file_png = out.join(shot["file"].str());
     let got = image::open(&file_png)
@@ -455,32 +421,9 @@ fn best_neighbour(got: &image::RgbImage, current: f64) -> (usize, f64, String) {
 /// No `error` event, no fatal player error, no step that failed, no HTTP error response.
 fn assert_played_cleanly(job: &serde_json::Value) {
     let name = job["name"].str();
-    let log = || {
-        format!(
-            "events: {}\nplayer errors: {}\nconsole: {}\nfailed requests: {}\nrequests: {}",
-            event_list(job),
-            job["run"]["playerErrors"],
-            job["console"],
-            job["failedRequests"],
-            job["requests"]
-        )
-    };
-    assert!(
-        job.get("failure").is_none(),
-        "{name}: {}\n{}",
-        job["failure"],
-        log()
-    );
+    let log = || job_log(job);
+    assert_no_failure_nor_errors(name, job);
     let events = job["run"]["events"].arr();
-    let errors: Vec<&serde_json::Value> = events
-        .iter()
-        .filter(|e| e["type"].str() == "error")
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{name}: error events {errors:?}\n{}",
-        log()
-    );
     assert!(job["final"]["error"].is_null(), "{name}: {}", log());
     let player_errors = job["run"]["playerErrors"].arr();
     for e in player_errors {
@@ -499,18 +442,45 @@ fn assert_played_cleanly(job: &serde_json::Value) {
         job["errorResponses"],
         log()
     );
-    let page_errors: Vec<&str> = job["console"]
-        .arr()
-        .iter()
-        .map(|e| e.str())
-        .filter(|e| e.starts_with("pageerror"))
-        .collect();
-    assert!(page_errors.is_empty(), "{name}: {page_errors:?}");
     assert!(
         events.iter().any(|e| e["type"].str() == "playing"),
         "{name}: never playing\n{}",
         log()
     );
+}
+
+/// No step of the job that failed, no `error` event, no page error (an uncaught exception).
+fn assert_no_failure_nor_errors(name: &str, job: &serde_json::Value) {
+    assert!(
+        job.get("failure").is_none(),
+        "{name}: {}\n{}",
+        job["failure"],
+        job_log(job)
+    );
+    let errors: Vec<&serde_json::Value> = job["run"]["events"]
+        .arr()
+        .iter()
+        .filter(|e| e["type"].str() == "error")
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{name}: error events {errors:?}\n{}",
+        job_log(job)
+    );
+    let page_errors = json::page_errors(job);
+    assert!(page_errors.is_empty(), "{name}: {page_errors:?}");
+}
+
+/// What a failure message shows of a job: its events, player errors, console and requests.
+fn job_log(job: &serde_json::Value) -> String {
+    format!(
+        "events: {}\nplayer errors: {}\nconsole: {}\nfailed requests: {}\nrequests: {}",
+        event_list(job),
+        job["run"]["playerErrors"],
+        job["console"],
+        job["failedRequests"],
+        job["requests"]
+    )
 }
 
 /// Seconds from the first request for the playlist to the first `playing` event.
@@ -576,51 +546,25 @@ fn quarter(img: &image::RgbImage) -> Vec<f64> {
     out
 }
 
-/// Chromium, node and the npm packages, or a loud skip (a failure under REQUIRE_PEERS=1).
-struct Browser {
-    chromium: String,
-    dir: PathBuf,
-}
+/// Chromium, node and the npm packages players.mjs needs, or a loud skip (a failure under
+/// REQUIRE_PEERS=1).
+struct Browser(support::browser::Browser);
 
 impl Browser {
     fn find() -> Option<Browser> {
-        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-        let dir = repo_root().join("tests/browser");
-        let module = |m: &str| dir.join("node_modules").join(m).join("package.json");
-        let (puppeteer, hls, dash) = (module("puppeteer-core"), module("hls.js"), module("dashjs"));
-        let ok = peer_available("Chromium", &[&chromium, "--version"])
-            && peer_available("node", &["node", "--version"])
-            && [puppeteer, hls, dash].iter().all(|p| {
-                peer_available(
-                    &format!("{} (npm ci --prefix tests/browser)", p.display()),
-                    &["test", "-f", p.to_str().unwrap()],
-                )
-            });
-        ok.then_some(Browser { chromium, dir })
+        support::browser::Browser::find(&["puppeteer-core", "hls.js", "dashjs"]).map(Browser)
     }
 
     /// Runs players.mjs on `jobs` (one browser, one job after the other) and returns its report.
     fn run(&self, out: &Path, jobs: &[serde_json::Value]) -> serde_json::Value {
         let jobs = serde_json::Value::Array(jobs.to_vec()).to_string();
-        let started = Instant::now();
-        // players.mjs gives up on its own after 150 s and closes Chromium; this deadline is
-        // for a node that hangs anyway (Chromium, on a pipe, exits with it).
-        let output = run(
-            Command::new("node")
-                .arg(self.dir.join("players.mjs"))
-                .arg(out)
-                .arg(&jobs)
-                .env("CHROMIUM", &self.chromium)
-                .env("PLAYERS_TIMEOUT_MS", "150000"),
+        let output = self.0.node(
+            "players.mjs",
+            &[out.as_os_str(), jobs.as_ref()],
+            ("PLAYERS_TIMEOUT_MS", 150_000),
             Duration::from_secs(180),
         );
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            output.status.success(),
-            "players.mjs failed ({}) after {:.1} s:\n{stderr}",
-            output.status,
-            started.elapsed().as_secs_f64()
-        );
         let path = out.join("report.json");
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
             panic!(
@@ -631,11 +575,7 @@ impl Browser {
         });
         let report = serde_json::from_str::<serde_json::Value>(&text)
             .unwrap_or_else(|e| panic!("{}: {e}: {text}", path.display()));
-        eprintln!(
-            "players.mjs ran {:.1} s in {}",
-            started.elapsed().as_secs_f64(),
-            report["browser"].str()
-        );
+        eprintln!("players.mjs ran in {}", report["browser"].str());
         report
     }
 }
@@ -680,71 +620,4 @@ fn artifacts(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).unwrap();
     out
-}
-
-/// A `width`x`height` video of `seconds` at 20 fps in the lab's container (each JPEG behind
-/// its length as 5 ASCII digits), made like videos/make_sample.sh makes the sample: ffmpeg's
-/// testsrc2, baseline 4:2:0 JPEGs.
-fn make_lab_video(dir: &Path, width: u32, height: u32, seconds: u32) -> PathBuf {
-    let frames = dir.join("frames");
-    std::fs::create_dir_all(&frames).unwrap();
-    let o = run(
-        Command::new("ffmpeg")
-            .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"])
-            .args(["-f", "lavfi", "-i"])
-            .arg(format!(
-                "testsrc2=size={width}x{height}:rate={FPS}:duration={seconds}"
-            ))
-            .args([
-                "-c:v", "mjpeg", "-pix_fmt", "yuvj420p", "-huffman", "default",
-            ])
-            .args([
-                "-force_duplicated_matrix",
-                "1",
-                "-q:v",
-                "8",
-                "-threads",
-                "1",
-            ])
-            .arg(frames.join("f%04d.jpg")),
-        Duration::from_secs(120),
-    );
-    assert!(
-        o.status.success(),
-        "ffmpeg: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let jpegs = read_frames(&frames);
-    assert_eq!(jpegs.len() as u32, seconds * FPS as u32, "frames made");
-    let mut lab = Vec::new();
-    for j in &jpegs {
-        assert!(j.len() <= 99_999, "a {}-byte frame", j.len());
-        lab.extend_from_slice(format!("{:05}", j.len()).as_bytes());
-        lab.extend_from_slice(j);
-    }
-    let path = dir.join(format!("{width}x{height}.mjpeg"));
-    std::fs::write(&path, lab).unwrap();
-    path
-}
-
-/// What the test reads of players.mjs's JSON, strictly: a missing or mistyped field fails.
-trait Field {
-    fn str(&self) -> &str;
-    fn num(&self) -> f64;
-    fn arr(&self) -> &[serde_json::Value];
-}
-
-impl Field for serde_json::Value {
-    fn str(&self) -> &str {
-        self.as_str()
-            .unwrap_or_else(|| panic!("not a string: {self}"))
-    }
-    fn num(&self) -> f64 {
-        self.as_f64()
-            .unwrap_or_else(|| panic!("not a number: {self}"))
-    }
-    fn arr(&self) -> &[serde_json::Value] {
-        self.as_array()
-            .unwrap_or_else(|| panic!("not an array: {self}"))
-    }
 }

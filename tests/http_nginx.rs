@@ -5,63 +5,22 @@
 
 mod support;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use support::http::{assert_sample_frames, ffmpeg_reads_mpjpeg, HttpConn};
+use support::nginx::{self, Nginx};
 use support::*;
 
-/// nginx running on a config of its own; killed when dropped.
-struct Nginx {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts nginx on a free loopback port in front of `origin`.
+/// Starts nginx with deploy/nginx-mjpeg.conf on a free loopback port in front of `origin`.
 fn nginx(origin: SocketAddr) -> Nginx {
-    let dir = scratch_dir("nginx");
-    // A free port, found by binding port 0: nginx must be told a number.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let site = std::fs::read_to_string(repo_root().join("deploy/nginx-mjpeg.conf")).unwrap();
-    assert!(site.contains("listen 80;") && site.contains("server 127.0.0.1:8080;"));
-    let site = site
-        .replace("listen 80;", &format!("listen 127.0.0.1:{port};"))
-        .replace("server 127.0.0.1:8080;", &format!("server {origin};"));
-    std::fs::write(dir.join("site.conf"), site).unwrap();
-    let d = dir.display();
-    let main = format!(
-        "user root;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\nevents {{ worker_connections 512; }}\n\
-         http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  \
-         fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  include {d}/site.conf;\n}}\n"
-    );
-    std::fs::write(dir.join("main.conf"), main).unwrap();
-    let child = Command::new("nginx")
-        .args(["-p", dir.to_str().unwrap(), "-c"])
-        .arg(dir.join("main.conf"))
-        .args(["-g", "daemon off;"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("nginx");
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let n = Nginx { child, addr };
-    assert!(
-        wait_until(Duration::from_secs(10), || TcpStream::connect(addr).is_ok()),
-        "nginx did not listen on {addr}"
-    );
-    n
+    let config = nginx::Config {
+        name: "nginx",
+        site: "deploy/nginx-mjpeg.conf",
+        worker_connections: 512,
+        log_format: None,
+    };
+    nginx::start(&config, origin, |site, _| site)
 }
 
 fn setup() -> Option<(server::ServerHandle, Nginx)> {

@@ -7,12 +7,15 @@
 //! (PSNR > 40 dB), one of video.mjpeg's frames, and the frames advance at 20 fps. The
 //! screenshots and the samples are kept under `target/test-artifacts/http_page/`.
 
+#[path = "support/json.rs"]
+mod json;
 mod support;
 
 use std::collections::BTreeSet;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use json::Field;
+use support::browser::Browser;
 use support::*;
 
 /// Chromium decodes with libjpeg-turbo, the `image` crate with zune-jpeg: their pictures may
@@ -22,18 +25,9 @@ const FPS: f64 = 20.0;
 
 #[test]
 fn page_lists_videos_and_plays_source_frames_in_chromium() {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let browser_dir = repo_root().join("tests/browser");
-    let puppeteer = browser_dir.join("node_modules/puppeteer-core/package.json");
-    if !peer_available("Chromium", &[&chromium, "--version"])
-        || !peer_available("node", &["node", "--version"])
-        || !peer_available(
-            "puppeteer-core (npm ci --prefix tests/browser)",
-            &["test", "-f", puppeteer.to_str().unwrap()],
-        )
-    {
+    let Some(browser) = Browser::find(&["puppeteer-core"]) else {
         return;
-    }
+    };
 
     let server = start_server(&videos_dir(), |c| {
         c.http = server::http::HttpListen::Port(0);
@@ -43,28 +37,16 @@ fn page_lists_videos_and_plays_source_frames_in_chromium() {
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).unwrap();
 
-    let started = Instant::now();
-    // page.mjs gives up on its own after 60 s and closes Chromium; this deadline is for a
-    // node that hangs anyway (Chromium, on a pipe, exits with it).
-    let output = run(
-        Command::new("node")
-            .arg(browser_dir.join("page.mjs"))
-            // The Motion-JPEG player: this test is about it (tests/http_hls_browser.rs plays
-            // the page's H.264 one).
-            .arg(format!("http://{http}/?player=mjpeg"))
-            .arg(&out)
-            .env("CHROMIUM", &chromium)
-            .env("PAGE_TIMEOUT_MS", "60000"),
+    // The Motion-JPEG player: this test is about it (tests/http_hls_browser.rs plays the
+    // page's H.264 one).
+    let url = format!("http://{http}/?player=mjpeg");
+    let output = browser.node(
+        "page.mjs",
+        &[url.as_ref(), out.as_os_str()],
+        ("PAGE_TIMEOUT_MS", 60_000),
         Duration::from_secs(90),
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "page.mjs failed ({}) after {:.1} s:\n{stderr}",
-        output.status,
-        started.elapsed().as_secs_f64()
-    );
-    eprintln!("page.mjs ran {:.1} s", started.elapsed().as_secs_f64());
     let stdout = String::from_utf8(output.stdout).unwrap();
     let line = stdout
         .lines()
@@ -120,19 +102,9 @@ fn page_lists_videos_and_plays_source_frames_in_chromium() {
 
         // Nothing failed to load but the favicon the page does not have, no script error, and
         // nothing wider than the screen.
-        let errors: Vec<&str> = view["errorResponses"]
-            .arr()
-            .iter()
-            .map(|e| e.str())
-            .filter(|e| !e.ends_with("/favicon.ico"))
-            .collect();
+        let errors = json::error_responses(view);
         assert!(errors.is_empty(), "{name}: error responses {errors:?}");
-        let page_errors: Vec<&str> = view["console"]
-            .arr()
-            .iter()
-            .map(|e| e.str())
-            .filter(|e| e.starts_with("pageerror"))
-            .collect();
+        let page_errors = json::page_errors(view);
         assert!(page_errors.is_empty(), "{name}: {page_errors:?}");
         assert!(
             view["scrollWidth"].num() <= width,
@@ -268,26 +240,4 @@ fn best_match(got: &Frame, source: &[Frame]) -> (usize, f64, f64) {
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     let runner_up = scored.get(1).map_or(0.0, |s| s.0);
     (scored[0].1, scored[0].0, runner_up)
-}
-
-/// What the test reads of page.mjs's JSON, strictly: a missing or mistyped field fails.
-trait Field {
-    fn str(&self) -> &str;
-    fn num(&self) -> f64;
-    fn arr(&self) -> &[serde_json::Value];
-}
-
-impl Field for serde_json::Value {
-    fn str(&self) -> &str {
-        self.as_str()
-            .unwrap_or_else(|| panic!("not a string: {self}"))
-    }
-    fn num(&self) -> f64 {
-        self.as_f64()
-            .unwrap_or_else(|| panic!("not a number: {self}"))
-    }
-    fn arr(&self) -> &[serde_json::Value] {
-        self.as_array()
-            .unwrap_or_else(|| panic!("not an array: {self}"))
-    }
 }

@@ -14,7 +14,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import puppeteer from 'puppeteer-core';
+import { fail, giveUpAfter, launch } from './common.mjs';
 
 const [url, outDir] = process.argv.slice(2);
 if (!url || !outDir) {
@@ -36,13 +36,7 @@ const TOTAL_TIMEOUT_MS = Number(process.env.PAGE_TIMEOUT_MS || 60000);
 fs.mkdirSync(outDir, { recursive: true });
 
 let browser;
-const deadline = setTimeout(async () => {
-  console.error(`page.mjs: no result after ${TOTAL_TIMEOUT_MS} ms, giving up`);
-  try {
-    browser?.process()?.kill('SIGKILL');
-  } catch {}
-  process.exit(3);
-}, TOTAL_TIMEOUT_MS);
+const deadline = giveUpAfter('page.mjs', TOTAL_TIMEOUT_MS, () => browser);
 
 async function view(spec) {
   const page = await browser.newPage();
@@ -176,26 +170,8 @@ async function view(spec) {
 }
 
 try {
-  browser = await puppeteer.launch({
+  browser = await launch({
     executablePath: EXECUTABLE,
-    headless: true,
-    // Over a pipe, not a port: nothing else can reach the browser, and it exits when we do,
-    // even if we are killed.
-    pipe: true,
-    // Root in CI: no sandbox. No GPU, no first-run chores, nothing fetched from anywhere.
-    args: [
-      '--no-sandbox',
-      '--headless=new',
-      '--disable-gpu',
-      '--disable-dev-shm-usage',
-      '--no-first-run',
-      '--no-default-browser-check',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--metrics-recording-only',
-      '--force-color-profile=srgb',
-    ],
     timeout: STEP_TIMEOUT_MS,
     protocolTimeout: STEP_TIMEOUT_MS,
   });
@@ -206,9 +182,5 @@ try {
   clearTimeout(deadline);
   console.log(JSON.stringify({ browser: version, views }));
 } catch (e) {
-  console.error(`page.mjs: ${e?.stack ?? e}`);
-  try {
-    await browser?.close();
-  } catch {}
-  process.exit(1);
+  await fail('page.mjs', e, browser);
 }

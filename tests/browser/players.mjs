@@ -32,7 +32,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import puppeteer from 'puppeteer-core';
+import { fail, giveUpAfter, launch } from './common.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const [outDir, jobsJson] = process.argv.slice(2);
@@ -80,13 +80,7 @@ await new Promise((ok) => pageServer.listen(0, '127.0.0.1', ok));
 const pageUrl = `http://127.0.0.1:${pageServer.address().port}/`;
 
 let browser;
-const deadline = setTimeout(async () => {
-  console.error(`players.mjs: no result after ${TOTAL_TIMEOUT_MS} ms, giving up`);
-  try {
-    browser?.process()?.kill('SIGKILL');
-  } catch {}
-  process.exit(3);
-}, TOTAL_TIMEOUT_MS);
+const deadline = giveUpAfter('players.mjs', TOTAL_TIMEOUT_MS, () => browser);
 
 // In the page: starts the player on `url` and records what happens in `window.run`.
 function start(player, url) {
@@ -503,32 +497,16 @@ async function runJob(job) {
 }
 
 try {
-  browser = await puppeteer.launch({
+  browser = await launch({
     executablePath: EXECUTABLE,
-    headless: true,
-    // Over a pipe, not a port: nothing else can reach the browser, and it exits when we do,
-    // even if we are killed.
-    pipe: true,
-    // Root in CI: no sandbox. No GPU, no first-run chores, nothing fetched from anywhere;
-    // a muted video may start by itself.
-    args: [
-      '--no-sandbox',
-      '--headless=new',
-      '--disable-gpu',
-      '--disable-dev-shm-usage',
-      '--no-first-run',
-      '--no-default-browser-check',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--metrics-recording-only',
-      '--force-color-profile=srgb',
+    timeout: STEP_TIMEOUT_MS,
+    protocolTimeout: STEP_TIMEOUT_MS * 10,
+    // A muted video may start by itself.
+    extraArgs: [
       '--autoplay-policy=no-user-gesture-required',
       '--disable-background-media-suspend',
       '--disable-renderer-backgrounding',
     ],
-    timeout: STEP_TIMEOUT_MS,
-    protocolTimeout: STEP_TIMEOUT_MS * 10,
   });
   const version = await browser.version();
   const results = [];
@@ -541,9 +519,5 @@ try {
   fs.writeFileSync(path.join(outDir, 'report.json'), JSON.stringify({ browser: version, jobs: results }));
   console.log(`players.mjs: wrote ${path.join(outDir, 'report.json')}`);
 } catch (e) {
-  console.error(`players.mjs: ${e?.stack ?? e}`);
-  try {
-    await browser?.close();
-  } catch {}
-  process.exit(1);
+  await fail('players.mjs', e, browser);
 }

@@ -414,3 +414,56 @@ pub fn make_clip(width: u32, height: u32, frames: u32) -> Result<std::path::Path
     std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
     Ok(path)
 }
+
+/// A `width`x`height` clip of `seconds` of ffmpeg's moving `testsrc2` at 20 fps in the lab's
+/// container (each JPEG behind its length as 5 ASCII digits), made as videos/make_sample.sh
+/// makes the sample (baseline 4:2:0 JPEGs, `-huffman default -force_duplicated_matrix 1
+/// -q:v 8`), once, and kept under target/test-videos; panics if ffmpeg cannot make it.
+pub fn make_lab_clip(width: u32, height: u32, seconds: u32) -> std::path::PathBuf {
+    let dir = super::repo_root().join("target/test-videos/clips");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("lab_{width}x{height}_{seconds}s.mjpeg"));
+    if path.exists() {
+        return path;
+    }
+    let frames = super::scratch_dir("lab-clip-frames");
+    let o = super::run(
+        std::process::Command::new("ffmpeg")
+            .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"])
+            .args(["-f", "lavfi", "-i"])
+            .arg(format!(
+                "testsrc2=size={width}x{height}:rate=20:duration={seconds}"
+            ))
+            .args([
+                "-c:v", "mjpeg", "-pix_fmt", "yuvj420p", "-huffman", "default",
+            ])
+            .args([
+                "-force_duplicated_matrix",
+                "1",
+                "-q:v",
+                "8",
+                "-threads",
+                "1",
+            ])
+            .arg(frames.join("f%04d.jpg")),
+        Duration::from_secs(120),
+    );
+    assert!(
+        o.status.success(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let jpegs = super::read_frames(&frames);
+    assert_eq!(jpegs.len() as u32, seconds * 20, "frames made");
+    let mut lab = Vec::new();
+    for j in &jpegs {
+        assert!(j.len() <= 99_999, "a {}-byte frame", j.len());
+        lab.extend_from_slice(format!("{:05}", j.len()).as_bytes());
+        lab.extend_from_slice(j);
+    }
+    // Written aside and renamed: a test running at the same time sees the whole file or none.
+    let tmp = dir.join(frames.file_name().unwrap()).with_extension("tmp");
+    std::fs::write(&tmp, lab).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    path
+}

@@ -420,8 +420,10 @@ pub fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
     }
 }
 
+pub mod browser;
 pub mod doubles;
 pub mod http;
+pub mod nginx;
 
 /// Runs a command, killing it if it outlives `limit`.
 pub fn run(cmd: &mut Command, limit: Duration) -> std::process::Output {
