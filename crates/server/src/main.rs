@@ -123,10 +123,18 @@ fn main() -> anyhow::Result<()> {
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
     if !(args.fps > 0.0 && args.fps <= 1000.0) {
-        bail!("--fps must be between 0 and 1000, got {}", args.fps);
+        bail!(
+            "--fps takes a frame rate above 0 and at most 1000, got {}",
+            args.fps
+        );
     }
-    if !args.videos.is_dir() {
-        bail!("videos directory {} does not exist", args.videos.display());
+    match std::fs::metadata(&args.videos) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => bail!(
+            "--videos {} is a file: name the directory that holds the videos",
+            args.videos.display()
+        ),
+        Err(e) => bail!("--videos {}: {e}", args.videos.display()),
     }
     let config = config(&args)?;
     if args.prepare {
@@ -270,10 +278,14 @@ fn config(args: &Args) -> anyhow::Result<server::Config> {
 /// `--prepare`: a progress line per file on stderr, the report on stdout: the frames' classes,
 /// then each HLS/DASH rendition, encoded into the segment cache the server serves from.
 fn prepare(dir: &std::path::Path, config: &server::Config) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
     use std::io::Write;
     let mut last = String::new();
+    // A progress bar redraws itself with \r: only for a person at a terminal, never into a
+    // log file or a pipe.
+    let terminal = std::io::stderr().is_terminal();
     let reports = server::media::prepare_library(dir, |name, done, total| {
-        if done == total || done % 10 == 0 {
+        if terminal && (done == total || done % 10 == 0) {
             let width = 30;
             let filled = done * width / total.max(1);
             let line = format!(
