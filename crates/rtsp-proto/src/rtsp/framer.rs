@@ -111,6 +111,20 @@ pub struct Framer {
     message_started: Option<Instant>,
     /// The buffered bytes have been offered as a quiet message; no need to wake for them again.
     quiet_checked: bool,
+    /// What the last parse of an incomplete head learnt, so bytes that cannot complete it are
+    /// not parsed again (a peer sending one byte per segment would cost a parse per byte).
+    pending: Option<PendingHead>,
+    /// Tests turn the shortcut off to show that it never changes what is yielded.
+    shortcut: bool,
+}
+
+/// An incomplete message head as last parsed, offsets relative to the unread bytes.
+#[derive(Debug, Clone, Copy)]
+struct PendingHead {
+    /// Unread bytes when it was parsed.
+    parsed: usize,
+    /// Where its last, unfinished line starts.
+    line_start: usize,
 }
 
 impl Framer {
@@ -126,6 +140,8 @@ impl Framer {
             last_rx: None,
             message_started: None,
             quiet_checked: false,
+            pending: None,
+            shortcut: true,
         }
     }
 
@@ -189,6 +205,9 @@ impl Framer {
             _ => false,
         };
         let next = self.next(quiet);
+        if next.is_some() {
+            self.pending = None;
+        }
         if self.buffered() == 0 {
             self.buf.clear();
             self.start = 0;
@@ -215,6 +234,9 @@ impl Framer {
                 channel: frame.channel,
                 payload,
             }));
+        }
+        if !quiet && self.head_still_pending() {
+            return None;
         }
         match self.role {
             Role::Server => self.next_message(MessageKind::Request, quiet),
@@ -279,8 +301,9 @@ impl Framer {
         }
         // Only the lab's shape: LF-only lines and at least one whole line. A CR says the peer
         // speaks RFC 2326 and its blank line is still on the way.
-        let lab_shaped = !unread.contains(&b'\r') && unread.contains(&b'\n');
-        if !(quiet && lab_shaped) {
+        let lab_shaped = || !unread.contains(&b'\r') && unread.contains(&b'\n');
+        if !(quiet && lab_shaped()) {
+            self.pending = pending_head(unread);
             return None;
         }
         let parsed = match kind {
@@ -318,12 +341,48 @@ impl Framer {
         Some(Err(FramingError::Garbage { skipped }))
     }
 
+    /// Whether the bytes pushed since the last parse left an incomplete head as it was: no new
+    /// line ended, and no limit is passed by the line that grew. Then the parser's answer is
+    /// known without running it.
+    fn head_still_pending(&self) -> bool {
+        let Some(p) = self.pending.filter(|_| self.shortcut) else {
+            return false;
+        };
+        let unread = &self.buf[self.start..];
+        // A client tells a response from a server's request by its first five bytes.
+        let decided = self.role == Role::Server || p.parsed >= 5;
+        decided
+            && unread.len() <= self.limits.max_head
+            && unread.len() - p.line_start <= self.limits.max_line
+            && !unread[p.parsed..].contains(&b'\n')
+    }
+
     /// Drops every unread byte, returning how many there were.
     fn drop_all(&mut self) -> usize {
         let n = self.buffered();
         self.start = self.buf.len();
         n
     }
+}
+
+/// What to remember of `unread`, an incomplete message, if its head is what is incomplete (no
+/// blank line yet): a body still arriving must be parsed whatever bytes come.
+fn pending_head(unread: &[u8]) -> Option<PendingHead> {
+    let blank_line = unread
+        .windows(2)
+        .enumerate()
+        .any(|(i, w)| w == b"\n\n" || (w == b"\n\r" && unread.get(i + 2) == Some(&b'\n')));
+    if blank_line {
+        return None;
+    }
+    let line_start = unread
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    Some(PendingHead {
+        parsed: unread.len(),
+        line_start,
+    })
 }
 
 /// Where the next interleaved frame (`$`) or response (`RTSP/`) could start after garbage at

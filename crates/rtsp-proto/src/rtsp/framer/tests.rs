@@ -312,4 +312,44 @@ proptest! {
         prop_assert!(framed, "{:?}", got[1]);
         prop_assert_eq!(&request(&got[2]).method, &Method::Describe);
     }
+
+    /// The shortcut that skips re-parsing an incomplete head yields exactly what parsing every
+    /// time does, whatever the bytes, their chunking and the quiet times between them.
+    #[test]
+    fn skipping_reparses_changes_nothing(
+        pieces in prop::collection::vec(prop::sample::select(vec![
+            &b"OPTIONS * RTSP/1.0"[..], b"RTSP/1.0 200 OK", b"\r\n", b"\n", b"\r", b"CSeq: 1",
+            b"Content-Length: 3", b"Content-Length: 300", b"abc", b"$\x00\x00\x02xy", b"x",
+            b" ", b":", &[b'a'; 200], b"GET", b"\x00",
+            b"ANNOUNCE * RTSP/1.0\r\nCSeq: 2\r\nContent-Length: 5\r\n\r\nv=0\r\n",
+            b"RTSP/1.0 200 OK\r\nCSeq: 3\r\nContent-Length: 4\r\n\r\nbody",
+            b"SETUP x RTSP/1.0\nCSeq: 4\nTransport: RTP/UDP; client_port= 5008",
+        ]), 0..60),
+        cuts in prop::collection::vec(0usize..4000, 0..30),
+        pauses in prop::collection::vec(any::<bool>(), 30),
+        client_side in any::<bool>(),
+        lab in any::<bool>(),
+    ) {
+        let stream = pieces.concat();
+        let limits = Limits { max_line: 256, max_headers: 8, max_body: 512, max_head: 1024 };
+        let role = if client_side { Role::Client } else { Role::Server };
+        let mut fast = Framer::new(role, limits, lab.then_some(QUIET));
+        let mut slow = Framer::new(role, limits, lab.then_some(QUIET));
+        slow.shortcut = false;
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (stream.len() + 1)).collect();
+        cuts.sort_unstable();
+        let t0 = Instant::now();
+        let (mut from, mut t) = (0, 0);
+        for (i, cut) in cuts.into_iter().chain([stream.len()]).enumerate() {
+            t += if pauses[i % pauses.len()] { 150 } else { 1 };
+            for f in [&mut fast, &mut slow] {
+                f.push(&stream[from..cut], ms(t0, t));
+            }
+            from = cut;
+            let got = format!("{:?}", drain(&mut fast, ms(t0, t)));
+            prop_assert_eq!(got, format!("{:?}", drain(&mut slow, ms(t0, t))));
+        }
+        let quiet = ms(t0, t + 200);
+        prop_assert_eq!(format!("{:?}", drain(&mut fast, quiet)), format!("{:?}", drain(&mut slow, quiet)));
+    }
 }
