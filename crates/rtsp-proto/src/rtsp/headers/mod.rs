@@ -8,6 +8,7 @@ mod cseq;
 mod public;
 mod range;
 mod rtp_info;
+mod scale;
 mod session;
 mod transport;
 
@@ -16,6 +17,7 @@ pub use cseq::CSeq;
 pub use public::Public;
 pub use range::{NptTime, Range};
 pub use rtp_info::RtpInfo;
+pub use scale::{Scale, Speed};
 pub use session::Session;
 pub use transport::{LowerTransport, PortRange, Transport};
 
@@ -87,6 +89,9 @@ pub enum HeaderFault {
     /// An RTP-Info `rtptime=` that is not a 32-bit number.
     #[error("bad rtptime")]
     BadRtpTime,
+    /// A Scale or Speed that is not a decimal rate other than zero (Speed: above zero).
+    #[error("not a rate other than zero")]
+    BadRate,
     /// An RTP-Info entry without `url=`.
     #[error("entry without url")]
     EntryWithoutUrl,
