@@ -12,6 +12,10 @@
 //! are `rtsp_proto`'s session and playout state machines. Files are found by [`catalog`] and
 //! prepared once for every session ([`media::MediaCache`]).
 
+/// The log target of the one line per session start and end: shown at the default level, so an
+/// operator sees who watches what without `-v`.
+pub const SESSION_LOG: &str = "sessions";
+
 pub mod catalog;
 pub mod cmaf;
 pub mod conn;

@@ -117,7 +117,7 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let level = match args.verbose {
-        0 => "warn",
+        0 => "warn,sessions=info",
         1 => "info",
         _ => "debug",
     };

@@ -86,6 +86,7 @@ impl Connection<'_> {
             return;
         };
         let mut state = s.handle.lock();
+        let (file, transport) = (state.media.path.clone(), state.transport.name());
         if let Some(stopped) = state.rtsp.teardown() {
             if stopped.has_started() && !state.transport.is_lab() {
                 let report = stopped.rtcp_report(
@@ -97,7 +98,14 @@ impl Connection<'_> {
                 let _ = state.transport.send_rtcp(&report);
             }
         }
-        log::info!("{}: session {} ended: {why}", self.peer, s.id);
+        drop(state);
+        log::info!(
+            target: crate::SESSION_LOG,
+            "{}: session {} ended ({why}): {} over {transport}",
+            self.peer,
+            s.id,
+            file.display(),
+        );
         self.shared.registry.remove(&s.id);
         self.shared.sessions.fetch_sub(1, Ordering::SeqCst);
     }

@@ -258,7 +258,8 @@ impl Connection<'_> {
         let origin = stream_origin(&mut self.ids, lab).map_err(internal)?;
         rtsp.setup(timeline, origin, now).map_err(refused)?;
         log::info!(
-            "{}: session {} for {name} ({})",
+            target: crate::SESSION_LOG,
+            "{}: session {} started: {name} over {}",
             self.peer,
             rtsp.id,
             transport.name()

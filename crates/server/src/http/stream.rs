@@ -97,7 +97,11 @@ impl MjpegStream {
         handle.lock().rtsp.teardown();
         shared.registry.remove(&id);
         shared.sessions.fetch_sub(1, Ordering::SeqCst);
-        log::info!("{peer}: session {id} ended: {why}");
+        log::info!(
+            target: crate::SESSION_LOG,
+            "{peer}: session {id} ended ({why}): {} over http",
+            handle.lock().media.path.display(),
+        );
         // The writer thread writes what is queued (the close delimiter, at the end) and the
         // socket closes when its last handle goes.
     }
@@ -128,7 +132,8 @@ impl MjpegStream {
             .map_err(|e| refused(format!("play: {e:?}")))?;
         let id = rtsp.id.clone();
         log::info!(
-            "{}: session {id} for {} (http, from {} s)",
+            target: crate::SESSION_LOG,
+            "{}: session {id} started: {} over http, from {} s",
             self.peer,
             self.media.path.display(),
             self.start

@@ -1,0 +1,118 @@
+//! What the server says at its default log level, read from its stderr as an operator would:
+//! one line per session start and end.
+
+#[path = "../../../tests/support/mod.rs"]
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// The server binary at its default level on an ephemeral port, its stderr as lines.
+struct Running {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+    port: u16,
+}
+
+impl Running {
+    fn start(videos: &std::path::Path) -> Running {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+            .args(["0", "--bind", "127.0.0.1", "--videos"])
+            .arg(videos)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = mpsc::channel();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut running = Running {
+            child,
+            lines,
+            seen: Vec::new(),
+            port: 0,
+        };
+        let first = running.wait_for(|l| l.starts_with("serving "));
+        running.port = first
+            .split("127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {first:?}"));
+        running
+    }
+
+    /// The first line (seen before or arriving within 10 s) that `want` accepts.
+    fn wait_for(&mut self, want: impl Fn(&str) -> bool) -> String {
+        if let Some(l) = self.seen.iter().find(|l| want(l)) {
+            return l.clone();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                break;
+            };
+            self.seen.push(line.clone());
+            if want(&line) {
+                return line;
+            }
+        }
+        panic!("no such line within 10 s; stderr so far: {:#?}", self.seen)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn each_session_start_and_end_is_one_line_at_the_default_level() {
+    let mut server = Running::start(&videos_dir());
+    let addr = format!("127.0.0.1:{}", server.port).parse().unwrap();
+    let url = format!("rtsp://127.0.0.1:{}/video.mjpeg", server.port);
+    let mut p = describe_setup_play(addr, &url);
+    let started = server.wait_for(|l| l.contains("started"));
+    assert!(
+        started.contains(&format!(
+            "session {} started: video.mjpeg over udp",
+            p.session
+        )),
+        "{started}"
+    );
+    assert!(
+        started.contains("127.0.0.1:"),
+        "the peer is named: {started}"
+    );
+    let r = p
+        .conn
+        .request("TEARDOWN", &p.url, &[("Session", &p.session)]);
+    assert_eq!(r.status.0, 200);
+    let ended = server.wait_for(|l| l.contains("ended"));
+    assert!(
+        ended.contains(&format!("session {} ended (TEARDOWN)", p.session))
+            && ended.contains("video.mjpeg over udp"),
+        "{ended}"
+    );
+    // Nothing else at the default level: the requests themselves are -v.
+    let sessions: Vec<_> = server
+        .seen
+        .iter()
+        .filter(|l| l.contains("DESCRIBE"))
+        .collect();
+    assert!(sessions.is_empty(), "{sessions:?}");
+}
