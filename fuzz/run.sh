@@ -81,8 +81,14 @@ for t in "${targets[@]}"; do
   # its inputs are kept to 4 KiB. (That also keeps it from files long enough to show the
   # walk's quadratic case, a run of SOIs ending in a bad marker: 10 s at 64 KiB, 0.07 s at 4.)
   max_len=65536
+  extra=()
   case $t in
     mjpeg) max_len=4096 ;;
+    # The connection target's two servers live across runs (a OnceLock each), as a real one
+    # does: the media, sessions' registry entries and caches a run leaves behind are theirs,
+    # not leaks, and LeakSanitizer's scan of the whole heap after every such run took 40% of
+    # the time (600 runs/s; 2300 without). AddressSanitizer's checks stay on.
+    connection) extra+=(-detect_leaks=0) ;;
   esac
   if [ -n "${LOGDIR:-}" ]; then
     mkdir -p "$LOGDIR"
@@ -92,7 +98,7 @@ for t in "${targets[@]}"; do
   fi
   t0=$(date +%s.%N)
   if ! cargo fuzz run --sanitizer address "$t" "${dirs[@]}" -- \
-      "${limits[@]}" -rss_limit_mb=2048 -max_len="$max_len" >"$log" 2>&1; then
+      "${limits[@]}" "${extra[@]}" -rss_limit_mb=2048 -max_len="$max_len" >"$log" 2>&1; then
     tail -40 "$log"
     echo "fuzz: FAIL target=$t log=$log"
     exit 1
