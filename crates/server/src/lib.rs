@@ -20,6 +20,7 @@ pub mod catalog;
 pub mod cmaf;
 pub mod conn;
 pub mod http;
+pub mod library;
 pub mod media;
 pub mod net;
 pub mod pacer;

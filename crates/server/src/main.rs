@@ -159,16 +159,21 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The startup lines: where each side listens, and what it serves. Written so that a closed
-/// stderr (a parent that read the first line and left) costs the lines, not the server.
+/// The startup lines: where each side listens, and what it serves (a line per video, with a
+/// player command for the first). Written so that a closed stderr (a parent that read the
+/// first line and left) costs the lines, not the server.
 fn announce(args: &Args, rtsp: SocketAddr, http: Option<SocketAddr>) {
     use std::io::Write;
     let shown = |a: SocketAddr| match a.ip().is_unspecified() {
         true => SocketAddr::new([127, 0, 0, 1].into(), a.port()),
         false => a,
     };
-    let names = server::catalog::list(&args.videos).unwrap_or_default();
-    let count = match names.len() {
+    let library = server::library::Library::read(&args.videos, args.fps).unwrap_or_else(|e| {
+        log::warn!("cannot list {}: {e}", args.videos.display());
+        Default::default()
+    });
+    let count = library.entries.len() + library.unlisted;
+    let count = match count {
         1 => "1 video".to_string(),
         n => format!("{n} videos"),
     };
@@ -181,15 +186,34 @@ fn announce(args: &Args, rtsp: SocketAddr, http: Option<SocketAddr>) {
         Some(h) => format!("web page and HTTP streams on http://{}/", shown(h)),
         None => "no HTTP listener (--no-http)".to_string(),
     });
-    for name in &names {
+    let url = |name: &str| {
         let path = rtsp_proto::url::percent_encode_path(name);
-        lines.push(format!("  rtsp://{}/{path}", shown(rtsp)));
+        format!("rtsp://{}/{path}", shown(rtsp))
+    };
+    for e in &library.entries {
+        lines.push(format!("  {}  ({})", url(&e.name), e.facts()));
+    }
+    if library.unlisted > 0 {
+        lines.push(format!("  ... and {} more", library.unlisted));
+    }
+    if let Some(first) = library.entries.first() {
+        lines.push(format!("watch: ffplay {}", url(&first.name)));
     }
     let mut err = std::io::stderr().lock();
     for line in lines {
         if writeln!(err, "{line}").is_err() {
             return;
         }
+    }
+    drop(err);
+    if library.entries.is_empty() {
+        log::warn!(
+            "{} has no video to serve: put .mjpeg files there (see README, Stream your own video)",
+            args.videos.display()
+        );
+    }
+    for (name, why) in &library.refused {
+        log::warn!("{}: not served: {why}", args.videos.join(name).display());
     }
 }
 

@@ -22,7 +22,7 @@ struct Running {
 impl Running {
     fn start(videos: &std::path::Path) -> Running {
         let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
-            .args(["0", "--bind", "127.0.0.1", "--videos"])
+            .args(["0", "--bind", "127.0.0.1", "--http", "0", "--videos"])
             .arg(videos)
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
@@ -115,4 +115,52 @@ fn each_session_start_and_end_is_one_line_at_the_default_level() {
         .filter(|l| l.contains("DESCRIBE"))
         .collect();
     assert!(sessions.is_empty(), "{sessions:?}");
+}
+
+#[test]
+fn startup_lists_each_video_with_its_facts_and_a_command_for_the_first() {
+    let mut server = Running::start(&videos_dir());
+    let port = server.port;
+    let listed = server.wait_for(|l| l.contains("/video.mjpeg  ("));
+    assert_eq!(
+        listed.trim(),
+        format!("rtsp://127.0.0.1:{port}/video.mjpeg  (384x288, 20 fps, 00:20, 4.7 MB)")
+    );
+    let watch = server.wait_for(|l| l.starts_with("watch: "));
+    assert_eq!(
+        watch,
+        format!("watch: ffplay rtsp://127.0.0.1:{port}/video.mjpeg")
+    );
+}
+
+#[test]
+fn files_that_cannot_be_served_and_an_empty_directory_are_warned_about() {
+    let dir = scratch_dir("messages-refused");
+    std::fs::write(dir.join("broken.mjpeg"), b"not a video at all").unwrap();
+    let mut server = Running::start(&dir);
+    let empty = server.wait_for(|l| l.contains("has no video to serve"));
+    assert!(empty.contains("WARN"), "{empty}");
+    let refused = server.wait_for(|l| l.contains("broken.mjpeg: not served: "));
+    assert!(
+        refused.contains("neither a lab .mjpeg"),
+        "the reason: {refused}"
+    );
+    assert!(
+        server.seen.iter().all(|l| !l.starts_with("watch: ")),
+        "{:?}",
+        server.seen
+    );
+    std::fs::copy(videos_dir().join("video.mjpeg"), dir.join("good.mjpeg")).unwrap();
+    drop(server);
+    let mut server = Running::start(&dir);
+    let watch = server.wait_for(|l| l.starts_with("watch: "));
+    assert!(watch.ends_with("/good.mjpeg"), "{watch}");
+    let serving = server.wait_for(|l| l.starts_with("serving "));
+    assert!(serving.contains("(1 video)"), "{serving}");
+    server.wait_for(|l| l.contains("broken.mjpeg: not served"));
+    assert!(
+        server.seen.iter().all(|l| !l.contains("has no video")),
+        "{:?}",
+        server.seen
+    );
 }
