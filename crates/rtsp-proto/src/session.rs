@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::playout::{PlayError, PlayStarted, Playout, RtpOrigin, Timeline};
+use crate::playout::{PlayError, PlayRequest, PlayStarted, Playout, RtpOrigin, Timeline};
 use crate::rtsp::{Method, StatusCode};
 
 /// The session timeout RFC 2326 12.37 assumes when the Session header does not name one; the
@@ -128,11 +128,20 @@ impl ServerSession {
 
     /// PLAY, from `from` seconds or from where the stream paused.
     pub fn play(&mut self, now: Instant, from: Option<f64>) -> Result<PlayStarted, PlayRefused> {
+        self.play_request(now, PlayRequest::normal(from))
+    }
+
+    /// PLAY with a range and a trick (Scale, Speed): see [`Playout::play_request`].
+    pub fn play_request(
+        &mut self,
+        now: Instant,
+        request: PlayRequest,
+    ) -> Result<PlayStarted, PlayRefused> {
         let state = self.state();
         self.check(&Method::Play)
             .map_err(|_| PlayRefused::State(state))?;
         let playout = self.playout.as_mut().ok_or(PlayRefused::State(state))?;
-        let started = playout.play(now, from)?;
+        let started = playout.play_request(now, request)?;
         self.last_activity = now;
         Ok(started)
     }
