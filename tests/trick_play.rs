@@ -481,3 +481,29 @@ fn bad_scales_speeds_and_ranges_against_the_scale_are_refused_and_change_nothing
     assert_eq!(s.indexes(&frames), [0, 1, 2]);
     assert_eq!(s.request("TEARDOWN", &[]).status.0, 200);
 }
+
+/// Hostile Scale and Speed while frames flow: each refused, and the stream goes on as it was,
+/// frame after frame, with no seek and no change of scale.
+#[test]
+fn a_refused_play_while_playing_leaves_the_stream_as_it_was() {
+    let server = start_server(&videos_dir(), |_| {});
+    let mut s = Trick::open(&server, Via::Tcp);
+    let (_, info) = s.play(&[("Scale", "2")]);
+    for headers in [
+        &[("Scale", "2 x")][..],
+        &[("Scale", "0x10")],
+        &[("Scale", "+1")],
+        &[("Speed", "1e3")],
+        &[("Speed", "-0")],
+        &[("Scale", "-1"), ("Range", "npt=1-2")],
+    ] {
+        let r = s.request("PLAY", headers);
+        assert!(matches!(r.status.0, 400 | 457), "{headers:?}: {r:?}");
+        assert_eq!(r.headers.get("RTP-Info"), None, "{headers:?}");
+    }
+    // Everything since the PLAY, the refusals' time included, is one run at Scale 2.
+    let frames = s.frames_from(info.seq.unwrap(), 6);
+    starts_at(&frames, &info);
+    assert_eq!(s.indexes(&frames), [0, 2, 4, 6, 8, 10]);
+    assert!(spaced(&frames, TICKS));
+}
