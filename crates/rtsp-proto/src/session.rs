@@ -288,4 +288,32 @@ mod tests {
         s.touch(t0 + Duration::from_secs(100));
         assert_eq!(s.deadline(), t0 + Duration::from_secs(160));
     }
+
+    #[test]
+    fn a_trick_play_while_playing_stays_playing_and_a_refused_one_is_457() {
+        use crate::playout::{PlayRequest, Trick};
+        let now = Instant::now();
+        let mut s = ServerSession::new(1, now);
+        s.setup(TIMELINE, ORIGIN, now).unwrap();
+        s.play(now, None).unwrap();
+        let backwards = PlayRequest {
+            from: Some(2.0),
+            to: Some(1.0),
+            trick: Trick::nearest(-1.0, 1.0),
+        };
+        let started = s.play_request(now, backwards).unwrap();
+        assert_eq!((started.npt_start, started.npt_end), (2.0, Some(1.0)));
+        assert_eq!(s.state(), State::Playing);
+        let against = PlayRequest {
+            to: Some(3.0),
+            ..backwards
+        };
+        let refused = s.play_request(now, against).unwrap_err();
+        assert_eq!(refused.status(), StatusCode::INVALID_RANGE);
+        assert_eq!(
+            s.playout().unwrap().position(),
+            40,
+            "refused: nothing moved"
+        );
+    }
 }
