@@ -9,14 +9,25 @@
 //! timing rule (pause and resume, seek, loop, end, skipping frames that are too late, the
 //! sender report's RTP time) is a unit test that runs faster than real time.
 //!
-//! Deadlines are absolute: frame `n` after a PLAY at `start` from frame `origin` is due at
-//! `start + (n - origin) / fps`, computed afresh for every frame, so a frame sent early or late
-//! never moves the next one and playback cannot drift.
+//! Deadlines are absolute: the frame `n` periods of stream time after a PLAY at `start` is due
+//! at `start + n / (fps * speed)`, computed afresh for every frame, so a frame sent early or
+//! late never moves the next one and playback cannot drift.
+//!
+//! A PLAY may name an end (`Range: npt=a-b`: the frames in `[a, b)`, at least one) and a
+//! [`Trick`] (Scale, Speed; see [`trick`]). The end of a range is the end of the stream as the
+//! end of the file is: one [`Poll::End`] (the server's BYE), and the session stays playing. RTP
+//! time counts stream time, not the file's: it only grows, across pause, seek, loop and trick
+//! play, and each PLAY's response says the RTP time its first frame carries.
 
 use std::time::{Duration, Instant};
 
 use crate::rtcp::{self, RtcpPacket, SenderReport};
 use crate::rtp::JPEG_CLOCK_RATE;
+
+mod play;
+pub mod trick;
+pub use play::{PlayError, PlayRequest, PlayStarted};
+pub use trick::Trick;
 
 /// How late a frame may be sent: GStreamer's default jitter buffer (200 ms) drops a frame
 /// later than this, so a driver that fell behind skips ahead instead of catching up in a burst.
@@ -55,8 +66,9 @@ pub struct RtpOrigin {
 enum Clock {
     /// Not sending (before the first PLAY, or after PAUSE or teardown).
     Paused,
-    /// Playing (RFC 2326's sense: PLAY in effect): frame `origin` was due at `start`.
-    Playing { start: Instant, origin: u64 },
+    /// Playing (RFC 2326's sense: PLAY in effect): the frame at stream time `stream0` (in
+    /// frame periods) was due at `start`.
+    Playing { start: Instant, stream0: u64 },
 }
 
 /// One frame to send now, as [`Playout::poll_frame`] hands it out.
@@ -91,29 +103,6 @@ pub struct Sent {
     pub octets: u32,
 }
 
-/// What a PLAY started, for its response's `Range` and `RTP-Info`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PlayStarted {
-    /// Where in the file playback starts, in seconds.
-    pub npt_start: f64,
-    /// The file's end in seconds (`None` when looping: there is no end).
-    pub npt_end: Option<f64>,
-    /// The sequence number and RTP timestamp of the first frame sent.
-    pub seq: u16,
-    pub rtptime: u32,
-}
-
-/// Why a PLAY was refused.
-#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
-pub enum PlayError {
-    /// RFC 2326 11.3.7: 457 Invalid Range.
-    #[error("start {start:.3} s is past the end ({duration:.3} s)")]
-    PastTheEnd { start: f64, duration: f64 },
-    /// RFC 2326 11.3.7 again: a start that is no time at all.
-    #[error("start {start} s is not a time in the file")]
-    NotATime { start: f64 },
-}
-
 /// The playout of one session's stream; see the module docs.
 #[derive(Debug, Clone)]
 pub struct Playout {
@@ -121,10 +110,16 @@ pub struct Playout {
     ssrc: u32,
     rtptime_base: u32,
     seq: u16,
-    /// The next frame to send, counted from the start of the file; it keeps counting across
-    /// loops so RTP timestamps only grow.
+    /// Where the presentation is, as a frame boundary from the start of the file: forwards
+    /// the next frame to send is `position`, backwards `position - 1`. Forwards it keeps
+    /// counting across loops until the next PLAY.
     position: u64,
+    /// The stream time of the next frame sent, in frame periods: what its RTP time says.
+    stream: u64,
     clock: Clock,
+    trick: Trick,
+    /// Where this PLAY stops, as a frame boundary; `None` for a loop without end.
+    end: Option<u64>,
     /// Played to the end of a file that does not loop; BYE is said. Only a PLAY with a start
     /// leaves it.
     ended: bool,
@@ -143,7 +138,10 @@ impl Playout {
             rtptime_base: origin.rtptime,
             seq: origin.seq,
             position: 0,
+            stream: 0,
             clock: Clock::Paused,
+            trick: Trick::NORMAL,
+            end: None,
             ended: false,
             packets: 0,
             octets: 0,
@@ -157,55 +155,20 @@ impl Playout {
     pub fn set_timeline(&mut self, timeline: Timeline) {
         self.timeline = timeline;
         self.clock = Clock::Paused;
+        self.trick = Trick::NORMAL;
+        self.end = None;
         self.ended = false;
         self.generation += 1;
-    }
-
-    /// PLAY, from `from` seconds into the file, or from where it paused. Playing again while
-    /// playing restarts the clock at the current position (a seek when `from` is given).
-    pub fn play(&mut self, now: Instant, from: Option<f64>) -> Result<PlayStarted, PlayError> {
-        let frames = self.timeline.frames;
-        if let Some(start) = from {
-            if !start.is_finite() || start < 0.0 {
-                return Err(PlayError::NotATime { start });
-            }
-            let frame = (start * self.timeline.fps).round() as u64;
-            if frame >= frames && start != 0.0 {
-                return Err(PlayError::PastTheEnd {
-                    start,
-                    duration: self.timeline.duration(),
-                });
-            }
-            self.position = frame;
-            self.ended = false;
-        }
-        // After the end, a PLAY with no Range plays nothing: the position is still the end.
-        self.clock = Clock::Playing {
-            start: now,
-            origin: self.position,
-        };
-        self.generation += 1;
-        Ok(self.started())
     }
 
     /// Starts the clock of a PLAY at `now` instead of at the PLAY itself, if no frame has
     /// gone out since: the driver calls it once PLAY's response is sent (over TCP the response
     /// must reach the client before any frame), so the first frame is not born late.
     pub fn start_clock(&mut self, now: Instant) {
-        if let Clock::Playing { start, origin } = &mut self.clock {
-            if *origin == self.position {
+        if let Clock::Playing { start, stream0 } = &mut self.clock {
+            if *stream0 == self.stream {
                 *start = now;
             }
-        }
-    }
-
-    fn started(&self) -> PlayStarted {
-        let frames = self.timeline.frames.max(1);
-        PlayStarted {
-            npt_start: (self.position % frames) as f64 / self.timeline.fps,
-            npt_end: (!self.timeline.looping).then(|| self.timeline.duration()),
-            seq: self.seq,
-            rtptime: self.rtptime(self.position),
         }
     }
 
@@ -250,67 +213,110 @@ impl Playout {
     /// When [`Playout::poll_frame`] next has something to do, while playing.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.clock {
-            Clock::Playing { start, origin } if !self.ended => {
-                Some(self.deadline(start, origin, self.position))
+            Clock::Playing { start, stream0 } if !self.ended => {
+                Some(self.deadline(start, stream0, self.stream))
             }
             _ => None,
         }
     }
 
-    fn deadline(&self, start: Instant, origin: u64, frame: u64) -> Instant {
-        let offset = (frame - origin) as f64 / self.timeline.fps;
+    /// When the frame at stream time `stream` is due, for a PLAY whose first frame, at
+    /// `stream0`, was due at `start`.
+    fn deadline(&self, start: Instant, stream0: u64, stream: u64) -> Instant {
+        let offset = (stream - stream0) as f64 / (self.timeline.fps * self.trick.speed);
         start + Duration::from_secs_f64(offset)
     }
 
     /// The next thing to do at `now`: a frame to send, frames skipped, the end; `None` when
     /// nothing is due before [`Playout::poll_timeout`]. Call until it returns `None`.
     pub fn poll_frame(&mut self, now: Instant) -> Option<Poll> {
-        let Clock::Playing { start, origin } = self.clock else {
+        let Clock::Playing { start, stream0 } = self.clock else {
             return None;
         };
         if self.ended {
             return None;
         }
-        let skipped = self.skip_late_frames(now, start, origin);
+        let skipped = self.skip_late_frames(now, start, stream0);
         if skipped > 0 {
             return Some(Poll::Skipped(skipped));
         }
-        if self.deadline(start, origin, self.position) > now {
+        if self.deadline(start, stream0, self.stream) > now {
             return None;
         }
-        let frames = self.timeline.frames;
-        if frames == 0 || (self.position >= frames && !self.timeline.looping) {
+        let Some(index) = self.next_index() else {
             self.ended = true;
             return Some(Poll::End);
-        }
+        };
         let due = DueFrame {
-            index: (self.position % frames) as usize,
-            rtptime: self.rtptime(self.position),
+            index,
+            rtptime: self.rtptime(self.stream),
             seq: self.seq,
         };
-        self.position += 1;
+        self.advance(1);
         Some(Poll::Frame(due))
+    }
+
+    /// The index in the file of the next frame to send, unless the stream is at its end.
+    fn next_index(&self) -> Option<usize> {
+        let frames = self.timeline.frames;
+        if frames == 0 || self.end.is_some_and(|e| self.slots_to(e) == 0) {
+            return None;
+        }
+        let index = match self.trick.backwards {
+            false => self.position % frames,
+            true => (self.position + frames - 1) % frames,
+        };
+        Some(index as usize)
+    }
+
+    /// How many more frames are sent before the position reaches the boundary `end`.
+    fn slots_to(&self, end: u64) -> u64 {
+        let left = match self.trick.backwards {
+            false => end.saturating_sub(self.position),
+            true => self.position.saturating_sub(end),
+        };
+        left.div_ceil(u64::from(self.trick.step))
+    }
+
+    /// Moves on by `slots` frames sent (or skipped), no further than the end; says how many.
+    fn advance(&mut self, slots: u64) -> u64 {
+        let frames = self.timeline.frames;
+        let slots = self.end.map_or(slots, |e| slots.min(self.slots_to(e)));
+        if frames == 0 || slots == 0 {
+            return 0;
+        }
+        let moved = slots.saturating_mul(u64::from(self.trick.step));
+        self.position = match (self.trick.backwards, self.end) {
+            (false, end) => self
+                .position
+                .saturating_add(moved)
+                .min(end.unwrap_or(u64::MAX)),
+            (true, Some(end)) => self.position.saturating_sub(moved).max(end),
+            // Backwards on a loop without end: round the file again and again.
+            (true, None) => (self.position % frames + frames - moved % frames) % frames,
+        };
+        self.stream += slots * u64::from(self.trick.hold);
+        slots
     }
 
     /// Moves the position past the frames more than [`MAX_LATE`] behind their deadlines, and
     /// says how many that was: sending them would put seconds of video on the wire at once,
     /// only for the receiver to drop them.
-    fn skip_late_frames(&mut self, now: Instant, start: Instant, origin: u64) -> u64 {
+    fn skip_late_frames(&mut self, now: Instant, start: Instant, stream0: u64) -> u64 {
         let Some(cutoff) = now.checked_sub(MAX_LATE) else {
             return 0;
         };
-        // The first frame due at or after the cutoff.
-        let behind = cutoff.saturating_duration_since(start).as_secs_f64() * self.timeline.fps;
-        let mut first_in_time = origin + behind.ceil() as u64;
-        if !self.timeline.looping {
-            first_in_time = first_in_time.min(self.timeline.frames);
-        }
-        if first_in_time <= self.position {
+        // The first frame due at or after the cutoff, counted in frames sent since the PLAY.
+        let hold = u64::from(self.trick.hold);
+        let periods = cutoff.saturating_duration_since(start).as_secs_f64()
+            * self.timeline.fps
+            * self.trick.speed;
+        let first_in_time = (periods / hold as f64).ceil() as u64;
+        let sent = (self.stream - stream0) / hold;
+        if first_in_time <= sent {
             return 0;
         }
-        let skipped = first_in_time - self.position;
-        self.position = first_in_time;
-        skipped
+        self.advance(first_in_time - sent)
     }
 
     /// Records what went out of the last [`DueFrame`]: its packets and where the sequence
@@ -321,24 +327,25 @@ impl Playout {
         self.octets = self.octets.wrapping_add(sent.octets);
     }
 
-    /// The RTP timestamp of frame `frame`, counted from the start across loops.
-    pub fn rtptime(&self, frame: u64) -> u32 {
-        self.rtptime_at(frame as f64)
+    /// The RTP timestamp `periods` frame periods of stream time after the stream's first
+    /// frame (in normal play from the start, frame `periods`'s).
+    pub fn rtptime(&self, periods: u64) -> u32 {
+        self.rtptime_at(periods as f64)
     }
 
-    fn rtptime_at(&self, frame: f64) -> u32 {
-        let ticks = (frame * JPEG_CLOCK_RATE as f64 / self.timeline.fps).round() as u64;
+    fn rtptime_at(&self, periods: f64) -> u32 {
+        let ticks = (periods * JPEG_CLOCK_RATE as f64 / self.timeline.fps).round() as u64;
         self.rtptime_base.wrapping_add(ticks as u32)
     }
 
-    /// The media position at `now`, in (fractional) frames: what an SR's RTP time says.
-    fn position_at(&self, now: Instant) -> f64 {
+    /// The stream time at `now`, in (fractional) frame periods: what an SR's RTP time says.
+    fn stream_at(&self, now: Instant) -> f64 {
         match self.clock {
-            Clock::Playing { start, origin } if !self.ended => {
-                origin as f64
-                    + now.saturating_duration_since(start).as_secs_f64() * self.timeline.fps
+            Clock::Playing { start, stream0 } if !self.ended => {
+                let elapsed = now.saturating_duration_since(start).as_secs_f64();
+                stream0 as f64 + elapsed * self.timeline.fps * self.trick.speed
             }
-            _ => self.position as f64,
+            _ => self.stream as f64,
         }
     }
 
@@ -347,7 +354,8 @@ impl Playout {
         self.ssrc
     }
 
-    /// The next frame to send, counted from the start of the file across loops.
+    /// Where the presentation is, as a frame boundary (forwards: the next frame to send),
+    /// counted from the start of the file (across loops until the next PLAY).
     pub fn position(&self) -> u64 {
         self.position
     }
@@ -379,7 +387,7 @@ impl Playout {
         SenderReport {
             ssrc: self.ssrc,
             ntp,
-            rtp_timestamp: self.rtptime_at(self.position_at(now)),
+            rtp_timestamp: self.rtptime_at(self.stream_at(now)),
             packet_count: self.packets,
             octet_count: self.octets,
             reports: vec![],
@@ -406,3 +414,5 @@ impl Playout {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trick_tests;

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::playout::{PlayError, PlayStarted, Playout, RtpOrigin, Timeline};
+use crate::playout::{PlayError, PlayRequest, PlayStarted, Playout, RtpOrigin, Timeline};
 use crate::rtsp::{Method, StatusCode};
 
 /// The session timeout RFC 2326 12.37 assumes when the Session header does not name one; the
@@ -128,11 +128,20 @@ impl ServerSession {
 
     /// PLAY, from `from` seconds or from where the stream paused.
     pub fn play(&mut self, now: Instant, from: Option<f64>) -> Result<PlayStarted, PlayRefused> {
+        self.play_request(now, PlayRequest::normal(from))
+    }
+
+    /// PLAY with a range and a trick (Scale, Speed): see [`Playout::play_request`].
+    pub fn play_request(
+        &mut self,
+        now: Instant,
+        request: PlayRequest,
+    ) -> Result<PlayStarted, PlayRefused> {
         let state = self.state();
         self.check(&Method::Play)
             .map_err(|_| PlayRefused::State(state))?;
         let playout = self.playout.as_mut().ok_or(PlayRefused::State(state))?;
-        let started = playout.play(now, from)?;
+        let started = playout.play_request(now, request)?;
         self.last_activity = now;
         Ok(started)
     }
@@ -278,5 +287,33 @@ mod tests {
         assert!(!s.expired(t0 + Duration::from_secs(100)));
         s.touch(t0 + Duration::from_secs(100));
         assert_eq!(s.deadline(), t0 + Duration::from_secs(160));
+    }
+
+    #[test]
+    fn a_trick_play_while_playing_stays_playing_and_a_refused_one_is_457() {
+        use crate::playout::{PlayRequest, Trick};
+        let now = Instant::now();
+        let mut s = ServerSession::new(1, now);
+        s.setup(TIMELINE, ORIGIN, now).unwrap();
+        s.play(now, None).unwrap();
+        let backwards = PlayRequest {
+            from: Some(2.0),
+            to: Some(1.0),
+            trick: Trick::nearest(-1.0, 1.0),
+        };
+        let started = s.play_request(now, backwards).unwrap();
+        assert_eq!((started.npt_start, started.npt_end), (2.0, Some(1.0)));
+        assert_eq!(s.state(), State::Playing);
+        let against = PlayRequest {
+            to: Some(3.0),
+            ..backwards
+        };
+        let refused = s.play_request(now, against).unwrap_err();
+        assert_eq!(refused.status(), StatusCode::INVALID_RANGE);
+        assert_eq!(
+            s.playout().unwrap().position(),
+            40,
+            "refused: nothing moved"
+        );
     }
 }

@@ -4,13 +4,13 @@
 use super::*;
 
 const FPS: f64 = 20.0;
-const ORIGIN: RtpOrigin = RtpOrigin {
+pub(super) const ORIGIN: RtpOrigin = RtpOrigin {
     ssrc: 0x1234_5678,
     seq: 65_530,
     rtptime: 4_000_000_000,
 };
 
-fn timeline(frames: u64, looping: bool) -> Timeline {
+pub(super) fn timeline(frames: u64, looping: bool) -> Timeline {
     Timeline {
         frames,
         fps: FPS,
@@ -18,13 +18,23 @@ fn timeline(frames: u64, looping: bool) -> Timeline {
     }
 }
 
-fn ms(n: u64) -> Duration {
+pub(super) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
 /// Plays as an on-time driver would until `until`: at each deadline, takes every frame due,
 /// reporting `packets` packets sent for each.
 fn drain(p: &mut Playout, until: Instant, packets: u16) -> Vec<DueFrame> {
+    let (sent, _) = play_out(p, until, packets);
+    sent.into_iter().map(|(_, f)| f).collect()
+}
+
+/// [`drain`], with each frame's deadline, and whether the stream ended.
+pub(super) fn play_out(
+    p: &mut Playout,
+    until: Instant,
+    packets: u16,
+) -> (Vec<(Instant, DueFrame)>, bool) {
     let mut out = Vec::new();
     while let Some(now) = p.poll_timeout().filter(|&t| t <= until) {
         while let Some(poll) = p.poll_frame(now) {
@@ -35,14 +45,14 @@ fn drain(p: &mut Playout, until: Instant, packets: u16) -> Vec<DueFrame> {
                         packets: packets as u32,
                         octets: 1000 * packets as u32,
                     });
-                    out.push(f);
+                    out.push((now, f));
                 }
-                Poll::End => return out,
+                Poll::End => return (out, true),
                 other => panic!("unexpected {other:?}"),
             }
         }
     }
-    out
+    (out, false)
 }
 
 #[test]
@@ -107,12 +117,14 @@ fn a_seek_starts_at_the_nearest_frame_and_refuses_a_start_past_the_end() {
     let started = p.play(t0, Some(2.0)).unwrap();
     assert_eq!(started.npt_start, 2.0);
     assert_eq!(started.npt_end, Some(5.0));
-    assert_eq!(started.rtptime, p.rtptime(40));
+    // RTP time counts the stream's time, not the file's: the first frame's is the origin's.
+    assert_eq!(started.rtptime, ORIGIN.rtptime);
     assert_eq!(drain(&mut p, t0, 1)[0].index, 40);
 
-    // A seek while playing restarts the clock at the new frame.
+    // A seek while playing restarts the clock at the new frame; RTP time goes on.
     let t1 = t0 + ms(1000);
-    p.play(t1, Some(1.02)).unwrap();
+    let started = p.play(t1, Some(1.02)).unwrap();
+    assert_eq!(started.rtptime, p.rtptime(1));
     assert_eq!(p.poll_timeout(), Some(t1));
     assert_eq!(drain(&mut p, t1, 1)[0].index, 20);
 

@@ -5,8 +5,11 @@ use std::io;
 use std::sync::Arc;
 
 use rtsp_proto::auth;
+use rtsp_proto::playout::{PlayRequest, Trick};
 use rtsp_proto::rtsp::StatusCode;
-use rtsp_proto::rtsp::{self, Method, NptTime, Range, Request, Response, RtpInfo, Session};
+use rtsp_proto::rtsp::{
+    self, Method, NptTime, Range, Request, Response, RtpInfo, Scale, Session, Speed,
+};
 use rtsp_proto::sdp::MediaDescription;
 
 use super::{public, Connection, Refusal};
@@ -259,21 +262,16 @@ impl Connection<'_> {
         Ok(r)
     }
 
+    /// PLAY: from READY, or while PLAYING (a seek or a new Scale takes effect at once: the
+    /// RTP-Info names the first packet after it, and nothing from before follows the answer).
     fn play(&mut self, req: &Request) -> Result<Response, Refusal> {
-        let from = match req.headers.get("Range").map(Range::parse) {
-            None => None,
-            Some(Err(e)) => return Err(Refusal::new(StatusCode::INVALID_RANGE, e.to_string())),
-            Some(Ok(range)) => match range.start {
-                NptTime::Seconds(t) => Some(t),
-                NptTime::Now => None,
-            },
-        };
+        let (request, asked) = play_request(req)?;
         let s = self.session.as_ref().expect("named_session checked");
         let started = s
             .handle
             .lock()
             .rtsp
-            .play(self.now, from)
+            .play_request(self.now, request)
             .map_err(|e| Refusal::new(e.status(), e.to_string()))?;
         let mut r = Response::new(StatusCode::OK);
         let range = Range {
@@ -281,6 +279,15 @@ impl Connection<'_> {
             end: started.npt_end.map(NptTime::Seconds),
         };
         r.headers.append("Range", range.to_string());
+        // RFC 2326 12.34: the answer says the scale applied, which may not be the one asked.
+        if asked.scale {
+            r.headers
+                .append(Scale::NAME, Scale(started.trick.scale()).to_string());
+        }
+        if asked.speed {
+            r.headers
+                .append(Speed::NAME, Speed(started.trick.speed).to_string());
+        }
         if !s.lab {
             let info = RtpInfo {
                 url: s.track_url.clone(),
@@ -308,6 +315,43 @@ impl Connection<'_> {
             self.shared.pacers.play(&s.handle);
         }
     }
+}
+
+/// Which of Scale and Speed a PLAY named: the answer names the same.
+struct TrickAsked {
+    scale: bool,
+    speed: bool,
+}
+
+/// What a PLAY asks for: Scale and Speed (400 when unreadable, as gst-rtsp-server answers;
+/// values beyond what the server applies are applied as the nearest it does), and the Range
+/// (457 when unreadable), read in the direction the Scale plays.
+fn play_request(req: &Request) -> Result<(PlayRequest, TrickAsked), Refusal> {
+    let bad = |e: rtsp::HeaderError| Refusal::new(StatusCode::BAD_REQUEST, e.to_string());
+    let scale = req.headers.get(Scale::NAME).map(Scale::parse).transpose();
+    let speed = req.headers.get(Speed::NAME).map(Speed::parse).transpose();
+    let (scale, speed) = (scale.map_err(bad)?, speed.map_err(bad)?);
+    let asked = TrickAsked {
+        scale: scale.is_some(),
+        speed: speed.is_some(),
+    };
+    let trick = Trick::nearest(scale.map_or(1.0, |s| s.0), speed.map_or(1.0, |s| s.0));
+    let range = req
+        .headers
+        .get(Range::NAME)
+        .map(|v| Range::parse_for(v, trick.backwards))
+        .transpose()
+        .map_err(|e| Refusal::new(StatusCode::INVALID_RANGE, e.to_string()))?;
+    let seconds = |t: NptTime| match t {
+        NptTime::Seconds(t) => Some(t),
+        NptTime::Now => None,
+    };
+    let request = PlayRequest {
+        from: range.and_then(|r| seconds(r.start)),
+        to: range.and_then(|r| r.end.and_then(seconds)),
+        trick,
+    };
+    Ok((request, asked))
 }
 
 /// 551 for a request that requires options (RFC 2326 12.32): this server implements none, so

@@ -65,8 +65,16 @@ impl Range {
     /// The header's name.
     pub const NAME: &'static str = "Range";
 
-    /// Parses a Range value; `;time=` suffixes are ignored.
+    /// Parses a Range value for forward play; `;time=` suffixes are ignored.
     pub fn parse(value: &str) -> Result<Range, HeaderError> {
+        Range::parse_for(value, false)
+    }
+
+    /// Parses a Range value for play in one direction: backwards (a negative Scale, RFC 2326
+    /// 12.34) a range runs from a later time to an earlier one (`npt=15-10`), so the end may
+    /// not come after the start; forwards it may not come before. Either is
+    /// [`HeaderFault::EndBeforeStart`]: before in the direction of play.
+    pub fn parse_for(value: &str, backwards: bool) -> Result<Range, HeaderError> {
         let err = |fault| HeaderError::new(Self::NAME, value, fault);
         let spec = value.split(';').next().unwrap_or("").trim();
         let npt = spec
@@ -89,11 +97,19 @@ impl Range {
             Some(NptTime::parse(end).ok_or_else(|| err(HeaderFault::BadEnd))?)
         };
         if let (NptTime::Seconds(a), Some(NptTime::Seconds(b))) = (start, end) {
-            if b < a {
+            if (b < a && !backwards) || (b > a && backwards) {
                 return Err(err(HeaderFault::EndBeforeStart));
             }
         }
         Ok(Range { start, end })
+    }
+}
+
+impl Range {
+    /// Whether the range runs from a later time to an earlier one, as a range for backward
+    /// play does.
+    pub fn is_backwards(&self) -> bool {
+        matches!((self.start, self.end), (NptTime::Seconds(a), Some(NptTime::Seconds(b))) if b < a)
     }
 }
 
@@ -104,5 +120,31 @@ impl fmt::Display for Range {
             write!(f, "{end}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backward_range_runs_from_the_later_time_and_a_forward_one_from_the_earlier() {
+        let back = Range::parse_for("npt=15-10", true).unwrap();
+        assert_eq!(back.start, NptTime::Seconds(15.0));
+        assert_eq!(back.end, Some(NptTime::Seconds(10.0)));
+        assert!(back.is_backwards());
+        assert_eq!(back.to_string(), "npt=15.000-10.000");
+        assert_eq!(
+            Range::parse(&back.to_string()).unwrap_err().fault,
+            HeaderFault::EndBeforeStart
+        );
+        // An open end backwards is "to the beginning"; equal ends are an empty range either way.
+        assert_eq!(Range::parse_for("npt=15-", true).unwrap().end, None);
+        assert!(Range::parse_for("npt=3-3", true).is_ok());
+        let e = Range::parse_for("npt=10-15", true).unwrap_err();
+        assert_eq!(e.fault, HeaderFault::EndBeforeStart);
+        let forward = Range::parse("npt=10-15").unwrap();
+        assert!(!forward.is_backwards());
+        assert_eq!(Range::parse_for("npt=10-15", false), Ok(forward));
     }
 }
