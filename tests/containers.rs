@@ -74,6 +74,17 @@ fn describe(server: &server::ServerHandle, name: &str) -> String {
     String::from_utf8(r.body).unwrap()
 }
 
+/// What `/api/videos` says of each video, by name.
+fn api_videos(
+    server: &server::ServerHandle,
+) -> std::collections::HashMap<String, serde_json::Value> {
+    let r = http_get(server.http_addr.unwrap(), "/api/videos");
+    let api: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let list = api["videos"].as_array().unwrap().iter();
+    list.map(|v| (v["name"].as_str().unwrap().to_string(), v.clone()))
+        .collect()
+}
+
 /// What ffmpeg received over interleaved TCP: the frames, and each one's pts in 90 kHz
 /// ticks (from `-f framemd5` of the same packets).
 fn ffmpeg_receives(url: &str, dir: &Path) -> (Vec<Vec<u8>>, Vec<i64>) {
@@ -112,13 +123,12 @@ fn plays_at_its_own_rate(dir: &Path, name: &str, source: &str) {
     let range = format!("a=range:npt=0-{:.3}\r\n", n as f64 / f64::from(FPS));
     assert!(sdp.contains(&range), "{name}: no {range:?} in\n{sdp}");
 
-    let api = http_get(server.http_addr.unwrap(), "/api/videos");
-    let api: serde_json::Value = serde_json::from_slice(&api.body).unwrap();
-    let video = &api["videos"][0];
-    assert_eq!(video["name"], name, "{api}");
-    assert_eq!(video["fps"], 25.0, "{api}");
-    assert_eq!(video["fps_source"], source, "{api}");
-    assert_eq!(video["duration"], 2.0, "{api}");
+    let api = api_videos(&server);
+    assert_eq!(api.len(), 1, "{api:?}");
+    let video = &api[name];
+    assert_eq!(video["fps"], 25.0, "{video}");
+    assert_eq!(video["fps_source"], source, "{video}");
+    assert_eq!(video["duration"], 2.0, "{video}");
 
     // The snapshot at t = 1.02 s is frame 25 at the file's 25 fps (frame 20 at --fps's 20).
     let snapshot = http_get(
@@ -279,35 +289,25 @@ fn a_sidecar_gives_a_mjpeg_its_rate_and_a_bad_one_the_default() {
             "{name}:\n{sdp}"
         );
     }
-    let api = http_get(server.http_addr.unwrap(), "/api/videos");
-    let api: serde_json::Value = serde_json::from_slice(&api.body).unwrap();
+    let api = api_videos(&server);
     let source = |name: &str| {
-        let v = api["videos"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|v| v["name"] == name);
-        v.map(|v| {
-            (
-                v["fps"].as_f64().unwrap(),
-                v["fps_source"].as_str().unwrap().to_string(),
-            )
-        })
+        let v = api.get(name)?;
+        Some((v["fps"].as_f64()?, v["fps_source"].as_str()?.to_string()))
     };
     assert_eq!(
         source("paced.mjpeg"),
         Some((25.0, "sidecar".into())),
-        "{api}"
+        "{api:?}"
     );
     assert_eq!(
         source("broken.mjpeg"),
         Some((20.0, "default".into())),
-        "{api}"
+        "{api:?}"
     );
     assert_eq!(
         source("paced.mjpeg.json"),
         None,
-        "a sidecar is no video: {api}"
+        "a sidecar is no video: {api:?}"
     );
 
     // The session is paced by the sidecar's rate: consecutive frames 1/25 s apart in RTP time.
@@ -371,18 +371,65 @@ fn hostile_containers_get_clear_errors_and_the_other_files_still_play() {
         assert_eq!(r.status.0, 415, "{name}: {r:?}");
         conn.assert_still_usable();
     }
-    let api = http_get(server.http_addr.unwrap(), "/api/videos");
-    let api: serde_json::Value = serde_json::from_slice(&api.body).unwrap();
+    let api = api_videos(&server);
     for (name, _, error) in &cases {
-        let v = api["videos"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|v| v["name"] == *name);
-        let got = v.and_then(|v| v["error"].as_str()).unwrap_or_default();
+        let got = api
+            .get(*name)
+            .and_then(|v| v["error"].as_str())
+            .unwrap_or_default();
         assert!(got.contains(error), "{name}: error {got:?}, want {error:?}");
     }
     // The good file plays on, all of it.
     let playing = describe_setup_play(server.addr, &url(&server, "good.mjpeg"));
     assert_eq!(frame_timestamps(&playing.rtp, 20).len(), 20);
+}
+
+#[test]
+fn recordings_cut_short_play_the_frames_they_have() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = scratch_dir("containers-cut");
+    let made = scratch_dir("containers-cut-src");
+    // A recording that stopped mid-way: AVI without its idx1, MKV inside a Cluster, an MP4
+    // whose moov comes first (faststart) cut inside mdat, and a MOV whose moov, written
+    // last, never was.
+    let faststart = made.join("fast.mp4");
+    ffmpeg("an MP4 with its moov first", &mut |c| {
+        c.arg("-i")
+            .arg(ffmpeg_clip(&made, "mov"))
+            .args(["-c", "copy", "-movflags", "+faststart"])
+            .arg(&faststart)
+    });
+    let sources = [
+        ("cut.avi", ffmpeg_clip(&made, "avi")),
+        ("cut.mkv", ffmpeg_clip(&made, "mkv")),
+        ("cut.mp4", faststart),
+        ("cut.mov", made.join("clip.mov")),
+    ];
+    for (name, source) in &sources {
+        let data = std::fs::read(source).unwrap();
+        std::fs::write(dir.join(name), &data[..data.len() * 6 / 10]).unwrap();
+    }
+    let server = start_server(&dir, |c| c.http = server::http::HttpListen::Port(0));
+    let api = api_videos(&server);
+    let video = |name: &str| {
+        api.get(name)
+            .unwrap_or_else(|| panic!("{name} not listed: {api:?}"))
+    };
+    for name in ["cut.avi", "cut.mkv", "cut.mp4"] {
+        let v = video(name);
+        let frames = v["frames"].as_u64().unwrap();
+        assert!((25..=35).contains(&frames), "{name}: {frames} frames: {v}");
+        assert_eq!(v["fps"], 25.0, "{name}: {v}");
+        let sdp = describe(&server, name);
+        let range = format!("a=range:npt=0-{:.3}\r\n", frames as f64 / 25.0);
+        assert!(sdp.contains(&range), "{name}: no {range:?} in\n{sdp}");
+        let playing = describe_setup_play(server.addr, &url(&server, name));
+        let stamps = frame_timestamps(&playing.rtp, frames as usize);
+        assert_eq!(stamps.len() as u64, frames, "{name}: frames received");
+    }
+    let mov = video("cut.mov");
+    let error = mov["error"].as_str().unwrap_or_default();
+    assert!(error.contains("no moov box"), "cut.mov: {mov}");
 }

@@ -324,3 +324,33 @@ fn an_avi_plays_at_its_own_rate_and_its_non_jpeg_frames_are_skipped() {
     let e = PreparedMedia::prepare(&file, usize::MAX).unwrap_err();
     assert!(e.to_string().starts_with("AVI file: at byte "), "{e}");
 }
+
+#[test]
+fn prepare_reports_each_files_rate_and_where_it_came_from() {
+    use container::avi::build::{avi, video_strl};
+    let dir = tempdir::Dir::new();
+    let jpegs = sample_jpegs(3);
+    let frames: Vec<&[u8]> = jpegs.iter().map(Vec::as_slice).collect();
+    std::fs::write(
+        dir.0.join("a.avi"),
+        avi(&[video_strl(30000, 1001)], &frames, true),
+    )
+    .unwrap();
+    std::fs::write(dir.0.join("b.mjpeg"), jpegs.concat()).unwrap();
+    std::fs::write(dir.0.join("b.mjpeg.json"), br#"{"fps": 12.5}"#).unwrap();
+    std::fs::write(dir.0.join("c.mjpg"), jpegs.concat()).unwrap();
+    std::fs::write(dir.0.join("d.mkv"), b"\x1a\x45\xdf\xa3\x00").unwrap();
+    let reports = prepare_library(&dir.0, 20.0, |_, _, _| {}).unwrap();
+    let lines: Vec<String> = reports.iter().map(|r| r.to_string()).collect();
+    let classes = "3 as-is, 0 lossless, 0 lossy, 0 skipped";
+    assert_eq!(
+        lines,
+        [
+            format!("a.avi: 3 frames at 29.97 fps (the AVI file's own): {classes}"),
+            format!("b.mjpeg: 3 frames at 12.5 fps (from b.mjpeg.json): {classes}"),
+            format!("c.mjpg: 3 frames at 20 fps (the --fps default): {classes}"),
+            "d.mkv: not served: Matroska file: at byte 4: invalid EBML size (first byte 0x00)"
+                .to_string(),
+        ]
+    );
+}
