@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use support::http::http_get;
+use support::http::{http_get, HttpConn};
 use support::*;
 
 /// The clips' rate and length: 50 frames.
@@ -140,6 +140,22 @@ fn plays_at_its_own_rate(dir: &Path, name: &str, source: &str) {
         match_pictures(name, &[snapshot.body], &source_frames),
         [25],
         "{name}: the snapshot at 1.02 s"
+    );
+
+    // Motion-JPEG over HTTP from 1.6 s: frames 40 to 49 (32 to 49 at --fps's 20), then the end.
+    let mut http = HttpConn::connect(server.http_addr.unwrap());
+    let r = http.request("GET", &format!("/videos/{name}/mjpeg?start=1.6"), &[]);
+    assert_eq!(r.status, 200, "{name}: mjpeg");
+    let content_type = r.header("Content-Type").unwrap();
+    let boundary = content_type.split("boundary=").nth(1).unwrap().to_string();
+    let parts: Vec<Vec<u8>> = std::iter::from_fn(|| http.next_part(&boundary).map(|p| p.1))
+        .take(n)
+        .collect();
+    let want: Vec<usize> = (40..n).collect();
+    assert_eq!(
+        match_pictures(name, &parts, &source_frames),
+        want,
+        "{name}: mjpeg?start=1.6"
     );
 
     let (received, pts) = ffmpeg_receives(&url(&server, name), &out);
