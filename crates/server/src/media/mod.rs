@@ -161,13 +161,15 @@ pub enum PrepareError {
     },
     #[error("file of {0} bytes is larger than the server holds in memory")]
     TooLarge(u64),
-    #[error("not a .mjpeg file: {0}")]
+    /// Neither a container the server reads nor a `.mjpeg`.
+    #[error("not an AVI, MP4/MOV or Matroska file, nor a .mjpeg: {0}")]
     Format(#[from] mjpeg::MjpegError),
+    /// A container the server reads, but broken or holding no Motion-JPEG it can serve.
     #[error("{0}")]
     Container(#[from] container::ContainerError),
 }
 
-/// A `.mjpeg` file ready to stream.
+/// A video file (a `.mjpeg` or a container's Motion-JPEG track) ready to stream.
 pub struct PreparedMedia {
     pub path: PathBuf,
     pub data: Vec<u8>,
