@@ -56,7 +56,8 @@ pub fn target(uri: &str) -> Result<Target, CatalogError> {
     })
 }
 
-/// The names of the files served from `root` (its `.mjpeg` and `.mjpg` files), sorted: what
+/// The names of the files served from `root` (its `.mjpeg` and `.mjpg` files and its
+/// `.avi .mov .mp4 .mkv .webm` containers, in any case: [`is_media_name`]), sorted: what
 /// the web page and `/api/videos` list. Files in subdirectories are served too, but not listed.
 pub fn list(root: &Path) -> std::io::Result<Vec<String>> {
     let mut names: Vec<String> = std::fs::read_dir(root)?
@@ -129,6 +130,19 @@ mod tests {
         std::fs::create_dir_all(root.join("sub")).unwrap();
         std::fs::write(root.join("sub/a.mjpeg"), b"x").unwrap();
         std::fs::write(root.join("notes.txt"), b"x").unwrap();
+        for name in ["b.AVI", "c.mov", "d.Mp4", "e.mkv", "f.webm", "g.MJPG"] {
+            std::fs::write(root.join(name), b"x").unwrap();
+        }
+        std::fs::write(root.join("g.MJPG.json"), b"{}").unwrap();
+        assert_eq!(
+            list(&root).unwrap(),
+            ["b.AVI", "c.mov", "d.Mp4", "e.mkv", "f.webm", "g.MJPG"]
+        );
+        assert!(resolve(&root, "b.AVI").is_ok());
+        assert!(matches!(
+            resolve(&root, "g.MJPG.json"),
+            Err(CatalogError::NotFound(_))
+        ));
         assert!(matches!(
             resolve(&root, "notes.txt"),
             Err(CatalogError::NotFound(_))

@@ -30,10 +30,13 @@ struct Args {
     /// Most HTTP connections at once; more are answered 503.
     #[arg(long, default_value_t = 2000)]
     max_http_connections: usize,
-    /// Directory of .mjpeg files to serve (lab format or concatenated JPEG).
+    /// Directory of videos to serve: .mjpeg (lab format or concatenated JPEG), and Motion-JPEG
+    /// in .avi, .mov, .mp4 or .mkv.
     #[arg(long, default_value = "videos")]
     videos: PathBuf,
-    /// Frames per second (the lab sends a frame every 50 ms).
+    /// Frames per second of files with no timing of their own: a .mjpeg without a sidecar
+    /// NAME.mjpeg.json ({"fps": 25}). AVI, MP4/MOV and MKV files play at their own rate.
+    /// (The lab sends a frame every 50 ms: 20.)
     #[arg(long, default_value_t = 20.0)]
     fps: f64,
     /// Start a file over at its end instead of stopping.
@@ -308,7 +311,7 @@ fn prepare(dir: &std::path::Path, config: &server::Config) -> anyhow::Result<()>
     // A progress bar redraws itself with \r: only for a person at a terminal, never into a
     // log file or a pipe.
     let terminal = std::io::stderr().is_terminal();
-    let reports = server::media::prepare_library(dir, |name, done, total| {
+    let reports = server::media::prepare_library(dir, config.fps, |name, done, total| {
         if terminal && (done == total || done % 10 == 0) {
             let width = 30;
             let filled = done * width / total.max(1);
@@ -338,7 +341,10 @@ fn prepare(dir: &std::path::Path, config: &server::Config) -> anyhow::Result<()>
         let renditions = server::media::PreparedMedia::prepare(&path, usize::MAX)
             .map_err(|e| e.to_string())
             .map(std::sync::Arc::new)
-            .and_then(|m| packager.plan(m, config.fps).map_err(|e| e.to_string()))
+            .and_then(|m| {
+                let fps = m.fps(config.fps);
+                packager.plan(m, fps).map_err(|e| e.to_string())
+            })
             .and_then(|plan| packager.prepare(&plan).map_err(|e| e.to_string()));
         match renditions {
             Ok(list) => list.iter().for_each(|x| println!("  HLS/DASH {x}")),

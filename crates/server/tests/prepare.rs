@@ -56,7 +56,7 @@ fn prepare_reports_each_files_classes() {
         ("small_16bit_prime", "0 as-is, 20 lossless, 0 lossy, 0 skipped (lossless: 16-bit quantization table)"),
     ];
     for (name, classes) in expect {
-        let line = format!("{name}.mjpeg: 20 frames: {classes}");
+        let line = format!("{name}.mjpeg: 20 frames at 20 fps (the --fps default): {classes}");
         assert!(
             report.lines().any(|l| l == line),
             "missing {line:?} in\n{report}"

@@ -249,7 +249,7 @@ impl Connection<'_> {
             session_id: media.version,
             name: target.name.clone(),
             origin_address: self.local.ip().to_string(),
-            framerate: config.fps,
+            framerate: media.fps(config.fps),
             duration: (!config.looping).then(|| media.duration(config.fps)),
             track_control: TRACK_CONTROL.to_string(),
             dimensions: media.dimensions.map(|(w, h)| (w as u32, h as u32)),

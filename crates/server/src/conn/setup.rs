@@ -221,7 +221,7 @@ impl Connection<'_> {
         let config = &self.shared.config;
         let timeline = Timeline {
             frames: media.frames.len() as u64,
-            fps: config.fps,
+            fps: media.fps(config.fps),
             looping: config.looping,
         };
         let rtcp_socket = transport.rtcp_socket().cloned();

@@ -85,7 +85,7 @@ fn card(v: &VideoInfo, rtsp_base: &str) -> String {
         path = path,
         w = v.width,
         h = v.height,
-        fps = v.fps,
+        fps = crate::media::timing::show_fps(v.fps),
         len = minutes(v.duration),
         frames = v.frames,
     )

@@ -91,9 +91,8 @@ pub fn serve(req: &Request, shared: &Shared, path: &RenditionPath<'_>) -> Respon
     let packager = &shared.packager;
     let plan = packager.plan_for(path.name, std::time::Instant::now(), || {
         let media = super::router::open(shared, path.name)?;
-        packager
-            .plan(media, shared.config.fps)
-            .map_err(|e| refusal(&e))
+        let fps = media.fps(shared.config.fps);
+        packager.plan(media, fps).map_err(|e| refusal(&e))
     });
     let plan = match plan {
         Ok(p) => p,

@@ -186,7 +186,7 @@ fn frame(req: &Request, shared: &Shared, media: &PreparedMedia) -> Response {
         Ok(t) => t,
         Err(r) => return r,
     };
-    let index = (t * shared.config.fps).floor();
+    let index = (t * media.fps(shared.config.fps)).floor();
     let Some(f) = (index < media.frames.len() as f64).then(|| &media.frames[index as usize]) else {
         let duration = media.duration(shared.config.fps);
         return Response::text(404, &format!("t={t} is past the end ({duration:.3} s)"));

@@ -23,6 +23,8 @@ pub(crate) struct VideoInfo {
     pub height: u16,
     pub frames: usize,
     pub fps: f64,
+    /// Where `fps` came from: "container", "sidecar" or "default" (the server's --fps).
+    pub fps_source: &'static str,
     pub duration: f64,
     /// Why the file cannot be served, when it cannot.
     pub error: Option<String>,
@@ -44,12 +46,15 @@ pub(crate) fn library(shared: &Shared) -> Vec<VideoInfo> {
                 height: 0,
                 frames: 0,
                 fps,
+                fps_source: "default",
                 duration: 0.0,
                 error: None,
             };
             match super::router::open(shared, &name) {
                 Ok(media) => {
                     info.frames = media.frames.len();
+                    let timing = media.timing_or(fps);
+                    (info.fps, info.fps_source) = (timing.fps, timing.source_name());
                     info.duration = media.duration(fps);
                     let first = &media.data[media.frames[0].jpeg.clone()];
                     if let Ok(j) = rtsp_proto::jpeg::JpegInfo::parse(first) {
@@ -83,6 +88,7 @@ pub(crate) fn videos(shared: &Shared) -> Response {
                 "height": v.height,
                 "frames": v.frames,
                 "fps": v.fps,
+                "fps_source": v.fps_source,
                 "duration": v.duration,
                 "mjpeg": format!("/videos/{path}/mjpeg"),
                 "snapshot": format!("/videos/{path}/frame.jpg"),

@@ -117,7 +117,7 @@ impl MjpegStream {
         let mut rtsp = ServerSession::new(crate::conn::random()?, now);
         let timeline = Timeline {
             frames: self.media.frames.len() as u64,
-            fps: shared.config.fps,
+            fps: self.media.fps(shared.config.fps),
             looping: self.looping,
         };
         let origin = RtpOrigin {

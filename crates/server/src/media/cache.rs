@@ -29,7 +29,14 @@ const START_WAIT: Duration = Duration::from_secs(1);
 /// are dropped then); a moving reader wakes it at once.
 const IDLE_RECHECK: Duration = Duration::from_millis(500);
 
-type CacheKey = (PathBuf, u64, Option<SystemTime>);
+/// A file by path, size and modification time, with its sidecar's size and time (or none):
+/// a changed sidecar changes the file's rate, so it is prepared again.
+type CacheKey = (
+    PathBuf,
+    u64,
+    Option<SystemTime>,
+    Option<(u64, Option<SystemTime>)>,
+);
 
 /// Prepared files shared by all sessions.
 pub struct MediaCache {
@@ -96,7 +103,8 @@ impl MediaCache {
         self
     }
 
-    /// The prepared file at `path`, prepared now if it is new or changed on disk. Frames that
+    /// The prepared file at `path`, prepared now if it or its sidecar (`NAME.json`, its frame
+    /// rate) is new or changed on disk. Frames that
     /// need converting start converting at once, from frame 0, and a new file is returned
     /// once its first frames are converted (or after a second at most), so a PLAY right
     /// after finds them ready. Only the caller that prepares the file waits.
@@ -105,7 +113,15 @@ impl MediaCache {
             path: path.to_path_buf(),
             source,
         })?;
-        let key = (path.to_path_buf(), meta.len(), meta.modified().ok());
+        let sidecar = std::fs::metadata(super::timing::sidecar_path(path))
+            .ok()
+            .map(|m| (m.len(), m.modified().ok()));
+        let key = (
+            path.to_path_buf(),
+            meta.len(),
+            meta.modified().ok(),
+            sidecar,
+        );
         if let Some((k, media)) = self.entries.lock().unwrap().get(path) {
             if *k == key {
                 return Ok(media.clone());

@@ -19,12 +19,19 @@
 //! is prepared: the request that prepares it waits for the first frames, so a PLAY right after
 //! finds them ready. `server --prepare` ([`prepare_library`]) converts every frame on its own
 //! thread instead.
+//!
+//! A file is a `.mjpeg` (the lab's or concatenated JPEG, [`mjpeg::index`]) or Motion-JPEG in
+//! AVI, MP4/MOV or Matroska ([`container`]), told apart by its first bytes. Each has its own
+//! frame rate ([`timing`]): the container's, a `.mjpeg`'s sidecar `NAME.mjpeg.json`, or the
+//! server's `--fps` for a file that says nothing.
 
 mod cache;
+pub mod container;
 mod convert;
 mod report;
 #[cfg(test)]
 mod tests;
+pub mod timing;
 
 pub(crate) use cache::lower_priority;
 pub use cache::MediaCache;
@@ -32,6 +39,7 @@ pub use cache::DEFAULT_WORKERS;
 pub use convert::{Converter, Recoder, DEFAULT_LOOKAHEAD, READER_TIMEOUT};
 pub use jpeg_recode::{Conversion, ConvertError, Converted, FrameClass};
 pub use report::{prepare_library, FileReport};
+pub use timing::{FpsSource, Timing};
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -51,12 +59,16 @@ pub const MAX_FRAME: usize = 8 << 20;
 /// Default bound on the bytes of converted frames kept per file.
 pub const DEFAULT_CONVERTED_LIMIT: usize = 64 << 20;
 
-/// Whether `path` names a file the server serves: `.mjpeg` or `.mjpg`, in any case, whatever
-/// else the directory holds. The catalog and `--prepare` both ask this.
+/// The file name extensions the server serves (any case).
+pub const MEDIA_EXTENSIONS: [&str; 7] = ["mjpeg", "mjpg", "avi", "mov", "mp4", "mkv", "webm"];
+
+/// Whether `path` names a file the server serves: `.mjpeg` or `.mjpg`, or a container that
+/// may hold Motion-JPEG (`.avi .mov .mp4 .mkv .webm`), in any case, whatever else the
+/// directory holds. The catalog and `--prepare` both ask this.
 pub fn is_media_name(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("mjpeg") || e.eq_ignore_ascii_case("mjpg"))
+        .is_some_and(|e| MEDIA_EXTENSIONS.iter().any(|m| e.eq_ignore_ascii_case(m)))
 }
 
 /// One frame of a prepared file.
@@ -149,11 +161,15 @@ pub enum PrepareError {
     },
     #[error("file of {0} bytes is larger than the server holds in memory")]
     TooLarge(u64),
-    #[error("not a .mjpeg file: {0}")]
+    /// Neither a container the server reads nor a `.mjpeg`.
+    #[error("not an AVI, MP4/MOV or Matroska file, nor a .mjpeg: {0}")]
     Format(#[from] mjpeg::MjpegError),
+    /// A container the server reads, but broken or holding no Motion-JPEG it can serve.
+    #[error("{0}")]
+    Container(#[from] container::ContainerError),
 }
 
-/// A `.mjpeg` file ready to stream.
+/// A video file (a `.mjpeg` or a container's Motion-JPEG track) ready to stream.
 pub struct PreparedMedia {
     pub path: PathBuf,
     pub data: Vec<u8>,
@@ -165,6 +181,9 @@ pub struct PreparedMedia {
     /// The file's modification time as seconds, used as the SDP session id.
     pub version: u64,
     pub counts: ClassCounts,
+    /// The file's own frame rate (its container's, or its sidecar's), if it has one; see
+    /// [`PreparedMedia::fps`].
+    pub timing: Option<Timing>,
     conversions: Conversions,
     /// [`PreparedMedia::content_hash`], computed once.
     content_hash: std::sync::OnceLock<u64>,
@@ -176,6 +195,7 @@ impl std::fmt::Debug for PreparedMedia {
             .field("path", &self.path)
             .field("frames", &self.frames.len())
             .field("counts", &self.counts)
+            .field("timing", &self.timing)
             .finish_non_exhaustive()
     }
 }
@@ -232,6 +252,57 @@ fn first_conversions_fail(
     (!failures.is_empty()).then_some(why)
 }
 
+/// The byte range of every frame of `data` (a container's or a `.mjpeg`'s), frames over
+/// `max_frame` ending it, and the file's own rate if it has one. Warnings are logged.
+fn frame_index(
+    path: &Path,
+    data: &[u8],
+    max_frame: usize,
+) -> Result<(Vec<Range<usize>>, Option<Timing>), PrepareError> {
+    let Some(found) = container::index(data) else {
+        let index = mjpeg::index(data, max_frame)?;
+        if let Some(w) = &index.warning {
+            log::warn!("{}: {w}", path.display());
+        }
+        return Ok((index.frames, timing::from_sidecar(path)));
+    };
+    let mut index = found?;
+    for w in &index.warnings {
+        log::warn!("{}: {w}", path.display());
+    }
+    if let Some(n) = index.frames.iter().position(|f| f.len() > max_frame) {
+        let f = &index.frames[n];
+        log::warn!(
+            "{}: frame {n} at byte {} is {} bytes, over the {max_frame}-byte limit: it and the frames after it are not played",
+            path.display(),
+            f.start,
+            f.len()
+        );
+        index.frames.truncate(n);
+    }
+    if index.frames.is_empty() {
+        let why = "no frame in the video track".to_string();
+        return Err(container::ContainerError {
+            format: index.format,
+            offset: 0,
+            why,
+        }
+        .into());
+    }
+    let timing = index.fps.map(|fps| Timing {
+        fps,
+        source: FpsSource::Container(index.format),
+    });
+    if timing.is_none() {
+        log::warn!(
+            "{}: the {} file gives no frame rate: the --fps default is used",
+            path.display(),
+            index.format.name()
+        );
+    }
+    Ok((index.frames, timing))
+}
+
 impl PreparedMedia {
     /// Reads, indexes and classifies `path`, with the real converter. Nothing is converted
     /// until a [`MediaCache`] serves it or [`PreparedMedia::convert_now`] is called.
@@ -256,14 +327,11 @@ impl PreparedMedia {
             return Err(PrepareError::TooLarge(meta.len()));
         }
         let data = std::fs::read(path).map_err(io)?;
-        let index = mjpeg::index(&data, max_frame.min(16 << 20))?;
-        if let Some(w) = &index.warning {
-            log::warn!("{}: {w}", path.display());
-        }
+        let (index, timing) = frame_index(path, &data, max_frame.min(16 << 20))?;
         let mut dimensions = None;
         let mut counts = ClassCounts::default();
-        let mut frames = Vec::with_capacity(index.frames.len());
-        for (i, r) in index.frames.iter().enumerate() {
+        let mut frames = Vec::with_capacity(index.len());
+        for (i, r) in index.iter().enumerate() {
             let jpeg = &data[r.clone()];
             let class = jpeg_recode::classify(jpeg);
             if let FrameClass::Skipped(why) = &class {
@@ -282,7 +350,14 @@ impl PreparedMedia {
         if let Some(why) = &unsupported {
             log::warn!("{}: {why}", path.display());
         }
-        log::info!("{}: {} frames: {counts}", path.display(), frames.len());
+        let rate = timing
+            .as_ref()
+            .map_or("no frame rate of its own".into(), |t| t.to_string());
+        log::info!(
+            "{}: {} frames, {rate}: {counts}",
+            path.display(),
+            frames.len()
+        );
         let version = meta
             .modified()
             .ok()
@@ -302,6 +377,7 @@ impl PreparedMedia {
             dimensions,
             version,
             counts,
+            timing,
             conversions,
             content_hash: std::sync::OnceLock::new(),
         })
@@ -327,9 +403,23 @@ impl PreparedMedia {
         })
     }
 
-    /// Duration at `fps` frames per second.
-    pub fn duration(&self, fps: f64) -> f64 {
-        self.frames.len() as f64 / fps
+    /// The rate this file plays at: its own ([`PreparedMedia::timing`]), else
+    /// `default_fps` (the server's `--fps`).
+    pub fn fps(&self, default_fps: f64) -> f64 {
+        self.timing.as_ref().map_or(default_fps, |t| t.fps)
+    }
+
+    /// [`PreparedMedia::fps`] with where it came from.
+    pub fn timing_or(&self, default_fps: f64) -> Timing {
+        self.timing.clone().unwrap_or(Timing {
+            fps: default_fps,
+            source: FpsSource::Default,
+        })
+    }
+
+    /// How long the file plays, at its own rate or else `default_fps` (the server's `--fps`).
+    pub fn duration(&self, default_fps: f64) -> f64 {
+        self.frames.len() as f64 / self.fps(default_fps)
     }
 
     /// Bytes of converted frames held now.

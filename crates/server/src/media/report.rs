@@ -3,13 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{is_media_name, ClassCounts, PreparedMedia};
+use super::{is_media_name, ClassCounts, PreparedMedia, Timing};
 
 /// One file's line in the `--prepare` report.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FileReport {
     pub name: String,
     pub frames: usize,
+    /// The rate the file plays at, and where it came from (none when it cannot be read).
+    pub timing: Option<Timing>,
     /// The classes found, or why the file could not be read.
     pub counts: Result<ClassCounts, String>,
     /// Frames whose conversion failed when tried (they are skipped when streaming).
@@ -20,7 +22,11 @@ impl std::fmt::Display for FileReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.counts {
             Ok(c) => {
-                write!(f, "{}: {} frames: {c}", self.name, self.frames)?;
+                write!(f, "{}: {} frames", self.name, self.frames)?;
+                if let Some(t) = &self.timing {
+                    write!(f, " at {t}")?;
+                }
+                write!(f, ": {c}")?;
                 if self.failed > 0 {
                     write!(f, "; {} conversions failed", self.failed)?;
                 }
@@ -31,10 +37,13 @@ impl std::fmt::Display for FileReport {
     }
 }
 
-/// Prepares every `.mjpeg` in `dir` as the server would, converting every frame that needs
-/// it, and reports the classes found. `progress(file, done, total)` is called per frame.
+/// Prepares every video in `dir` as the server would, converting every frame that needs
+/// it, and reports the classes found and the rate each plays at (`default_fps`, the server's
+/// `--fps`, for those with none of their own). `progress(file, done, total)` is called per
+/// frame.
 pub fn prepare_library(
     dir: &Path,
+    default_fps: f64,
     mut progress: impl FnMut(&str, usize, usize),
 ) -> std::io::Result<Vec<FileReport>> {
     let mut names: Vec<PathBuf> = std::fs::read_dir(dir)?
@@ -52,6 +61,7 @@ pub fn prepare_library(
             Err(e) => FileReport {
                 name,
                 frames: 0,
+                timing: None,
                 counts: Err(e.to_string()),
                 failed: 0,
             },
@@ -68,6 +78,7 @@ pub fn prepare_library(
                 FileReport {
                     name,
                     frames: total,
+                    timing: Some(media.timing_or(default_fps)),
                     counts: Ok(media.counts.clone()),
                     failed,
                 }

@@ -207,12 +207,19 @@ fn a_failed_conversion_is_remembered_and_skipped() {
 }
 
 #[test]
-fn media_names_are_mjpeg_or_mjpg_in_any_case() {
+fn media_names_are_mjpeg_mjpg_or_a_container_in_any_case() {
     for (name, ok) in [
         ("a.mjpeg", true),
         ("a.MJPG", true),
+        ("a.Avi", true),
+        ("a.MOV", true),
+        ("a.mp4", true),
+        ("a.mkv", true),
+        ("a.WebM", true),
         ("a.jpg", false),
+        ("a.mjpeg.json", false),
         ("mjpeg", false),
+        ("avi", false),
     ] {
         assert_eq!(is_media_name(Path::new(name)), ok, "{name}");
     }
@@ -251,4 +258,99 @@ fn a_file_whose_first_conversions_fail_is_unsupported_with_the_reason() {
     );
     // The outcome is kept: the frame is skipped, not converted again.
     assert_eq!(media.rtp_frame(0).err(), Some(Unavailable::Skipped));
+}
+
+/// The sample video's first `n` frames.
+fn sample_jpegs(n: usize) -> Vec<Vec<u8>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../videos/video.mjpeg");
+    let data = std::fs::read(path).unwrap();
+    let index = mjpeg::index(&data, mjpeg::LAB_MAX_FRAME).unwrap();
+    (index.frames.iter().take(n))
+        .map(|r| data[r.clone()].to_vec())
+        .collect()
+}
+
+#[test]
+fn a_sidecar_gives_a_mjpeg_its_rate_and_a_changed_one_is_seen() {
+    let dir = tempdir::Dir::new();
+    let file = dir.0.join("a.mjpeg");
+    std::fs::write(&file, sample_jpegs(10).concat()).unwrap();
+    let cache = MediaCache::new(usize::MAX, MAX_FRAME);
+    let media = cache.get(&file).unwrap();
+    assert_eq!(media.timing, None);
+    assert_eq!(
+        media.timing_or(20.0).to_string(),
+        "20 fps (the --fps default)"
+    );
+    assert_eq!(media.duration(20.0), 0.5);
+    std::fs::write(dir.0.join("a.mjpeg.json"), br#"{"fps": 25}"#).unwrap();
+    let media = cache.get(&file).unwrap();
+    assert_eq!(media.fps(20.0), 25.0);
+    assert_eq!(
+        media.timing_or(20.0).to_string(),
+        "25 fps (from a.mjpeg.json)"
+    );
+    assert_eq!(media.duration(20.0), 0.4);
+    // A bad sidecar (a warning in the log) leaves the default.
+    std::fs::write(dir.0.join("a.mjpeg.json"), br#"{"fps": -1, "x": 1}"#).unwrap();
+    assert_eq!(cache.get(&file).unwrap().timing, None);
+}
+
+#[test]
+fn an_avi_plays_at_its_own_rate_and_its_non_jpeg_frames_are_skipped() {
+    use container::avi::build::{avi, video_strl};
+    let dir = tempdir::Dir::new();
+    let jpegs = sample_jpegs(4);
+    let mut frames: Vec<&[u8]> = jpegs.iter().map(Vec::as_slice).collect();
+    frames.insert(2, b"not a JPEG");
+    let file = dir.0.join("a.avi");
+    std::fs::write(&file, avi(&[video_strl(25, 1)], &frames, true)).unwrap();
+    // A sidecar is for .mjpeg only: the container's rate wins.
+    std::fs::write(dir.0.join("a.avi.json"), br#"{"fps": 5}"#).unwrap();
+    let media = PreparedMedia::prepare(&file, usize::MAX).unwrap();
+    assert_eq!(media.frames.len(), 5);
+    assert_eq!(media.counts.skipped, 1, "{}", media.counts);
+    assert_eq!(media.fps(20.0), 25.0);
+    assert_eq!(
+        media.timing_or(20.0).to_string(),
+        "25 fps (the AVI file's own)"
+    );
+    assert_eq!(media.dimensions, Some((384, 288)));
+    for (f, want) in media.frames.iter().zip(&frames) {
+        assert_eq!(&media.data[f.jpeg.clone()], *want);
+    }
+    // The same file cut inside its header: a clear error naming the byte.
+    std::fs::write(&file, &avi(&[video_strl(25, 1)], &frames, true)[..40]).unwrap();
+    let e = PreparedMedia::prepare(&file, usize::MAX).unwrap_err();
+    assert!(e.to_string().starts_with("AVI file: at byte "), "{e}");
+}
+
+#[test]
+fn prepare_reports_each_files_rate_and_where_it_came_from() {
+    use container::avi::build::{avi, video_strl};
+    let dir = tempdir::Dir::new();
+    let jpegs = sample_jpegs(3);
+    let frames: Vec<&[u8]> = jpegs.iter().map(Vec::as_slice).collect();
+    std::fs::write(
+        dir.0.join("a.avi"),
+        avi(&[video_strl(30000, 1001)], &frames, true),
+    )
+    .unwrap();
+    std::fs::write(dir.0.join("b.mjpeg"), jpegs.concat()).unwrap();
+    std::fs::write(dir.0.join("b.mjpeg.json"), br#"{"fps": 12.5}"#).unwrap();
+    std::fs::write(dir.0.join("c.mjpg"), jpegs.concat()).unwrap();
+    std::fs::write(dir.0.join("d.mkv"), b"\x1a\x45\xdf\xa3\x00").unwrap();
+    let reports = prepare_library(&dir.0, 20.0, |_, _, _| {}).unwrap();
+    let lines: Vec<String> = reports.iter().map(|r| r.to_string()).collect();
+    let classes = "3 as-is, 0 lossless, 0 lossy, 0 skipped";
+    assert_eq!(
+        lines,
+        [
+            format!("a.avi: 3 frames at 29.97 fps (the AVI file's own): {classes}"),
+            format!("b.mjpeg: 3 frames at 12.5 fps (from b.mjpeg.json): {classes}"),
+            format!("c.mjpg: 3 frames at 20 fps (the --fps default): {classes}"),
+            "d.mkv: not served: Matroska file: at byte 4: invalid EBML size (first byte 0x00)"
+                .to_string(),
+        ]
+    );
 }
