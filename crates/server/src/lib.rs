@@ -39,9 +39,11 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bind: SocketAddr,
-    /// The directory whose `.mjpeg` files are served.
+    /// The directory whose videos (`.mjpeg`, and Motion-JPEG in AVI, MP4/MOV and Matroska)
+    /// are served.
     pub videos: PathBuf,
-    /// Frames per second (the lab's server sends one frame every 50 ms: 20).
+    /// Frames per second of a file that gives no rate of its own (a `.mjpeg` without a
+    /// sidecar): the lab's server sends one frame every 50 ms, 20.
     pub fps: f64,
     /// Start over at the end of the file instead of stopping.
     pub looping: bool,

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::media::PreparedMedia;
+use crate::media::{PreparedMedia, Timing};
 
 /// Files described one by one; past this many the rest are counted, so a large library does
 /// not hold up the start reading every file.
@@ -17,33 +17,28 @@ pub struct Entry {
     /// The name in the URL (relative to the videos directory).
     pub name: String,
     pub dimensions: Option<(u16, u16)>,
-    pub fps: f64,
+    /// Its frame rate and where that came from.
+    pub timing: Timing,
     pub frames: usize,
     pub bytes: u64,
 }
 
 impl Entry {
-    /// `384x288, 20 fps, 00:20, 2.1 MB`.
+    /// `384x288, 20 fps (the --fps default), 00:20, 2.1 MB`.
     pub fn facts(&self) -> String {
         let size = match self.dimensions {
             Some((w, h)) => format!("{w}x{h}"),
             None => "size unknown".to_string(),
         };
-        let secs = (self.frames as f64 / self.fps).round() as u64;
+        let secs = (self.frames as f64 / self.timing.fps).round() as u64;
         format!(
-            "{size}, {} fps, {:02}:{:02}, {:.1} MB",
-            trim_rate(self.fps),
+            "{size}, {}, {:02}:{:02}, {:.1} MB",
+            self.timing,
             secs / 60,
             secs % 60,
             self.bytes as f64 / 1e6
         )
     }
-}
-
-/// A frame rate without trailing zeros: `20`, `29.97`.
-fn trim_rate(fps: f64) -> String {
-    let s = format!("{fps:.3}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// What the startup lines say about a videos directory.
@@ -75,7 +70,7 @@ impl Library {
                     None => library.entries.push(Entry {
                         bytes: m.data.len() as u64,
                         dimensions: m.dimensions,
-                        fps,
+                        timing: m.timing_or(fps),
                         frames: m.frames.len(),
                         name,
                     }),
@@ -89,24 +84,37 @@ impl Library {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::FpsSource;
 
     #[test]
     fn facts_read_as_a_person_writes_them() {
         let e = Entry {
             name: "a.mjpeg".into(),
             dimensions: Some((384, 288)),
-            fps: 20.0,
+            timing: Timing {
+                fps: 20.0,
+                source: FpsSource::Default,
+            },
             frames: 400,
             bytes: 2_104_000,
         };
-        assert_eq!(e.facts(), "384x288, 20 fps, 00:20, 2.1 MB");
+        assert_eq!(
+            e.facts(),
+            "384x288, 20 fps (the --fps default), 00:20, 2.1 MB"
+        );
         let e = Entry {
-            fps: 29.97,
+            timing: Timing {
+                fps: 29.97,
+                source: FpsSource::Sidecar("a.mjpeg.json".into()),
+            },
             frames: 29_970 * 2,
             dimensions: None,
             ..e
         };
-        assert_eq!(e.facts(), "size unknown, 29.97 fps, 33:20, 2.1 MB");
+        assert_eq!(
+            e.facts(),
+            "size unknown, 29.97 fps (from a.mjpeg.json), 33:20, 2.1 MB"
+        );
     }
 
     #[test]

@@ -194,7 +194,7 @@ fn announce(args: &Args, rtsp: SocketAddr, http: Option<SocketAddr>) {
         format!("rtsp://{}/{path}", shown(rtsp))
     };
     for e in &library.entries {
-        lines.push(format!("  {}  ({})", url(&e.name), e.facts()));
+        lines.push(format!("  {}  {}", url(&e.name), e.facts()));
     }
     if library.unlisted > 0 {
         lines.push(format!("  ... and {} more", library.unlisted));
@@ -211,7 +211,7 @@ fn announce(args: &Args, rtsp: SocketAddr, http: Option<SocketAddr>) {
     drop(err);
     if library.entries.is_empty() {
         log::warn!(
-            "{} has no video to serve: put .mjpeg files there (see README, Stream your own video)",
+            "{} has no video to serve: put .mjpeg, .avi, .mov, .mp4 or .mkv files there (README: Stream your own video)",
             args.videos.display()
         );
     }

@@ -121,10 +121,10 @@ fn each_session_start_and_end_is_one_line_at_the_default_level() {
 fn startup_lists_each_video_with_its_facts_and_a_command_for_the_first() {
     let mut server = Running::start(&videos_dir());
     let port = server.port;
-    let listed = server.wait_for(|l| l.contains("/video.mjpeg  ("));
+    let listed = server.wait_for(|l| l.contains("/video.mjpeg  "));
     assert_eq!(
         listed.trim(),
-        format!("rtsp://127.0.0.1:{port}/video.mjpeg  (384x288, 20 fps, 00:20, 4.7 MB)")
+        format!("rtsp://127.0.0.1:{port}/video.mjpeg  384x288, 20 fps (the --fps default), 00:20, 4.7 MB")
     );
     let watch = server.wait_for(|l| l.starts_with("watch: "));
     assert_eq!(
@@ -151,10 +151,17 @@ fn files_that_cannot_be_served_and_an_empty_directory_are_warned_about() {
         server.seen
     );
     std::fs::copy(videos_dir().join("video.mjpeg"), dir.join("good.mjpeg")).unwrap();
+    std::fs::write(dir.join("good.mjpeg.json"), br#"{"fps": 25}"#).unwrap();
     drop(server);
     let mut server = Running::start(&dir);
     let watch = server.wait_for(|l| l.starts_with("watch: "));
     assert!(watch.ends_with("/good.mjpeg"), "{watch}");
+    // 400 frames at the sidecar's 25 fps: 16 s.
+    let listed = server.wait_for(|l| l.contains("/good.mjpeg  "));
+    assert!(
+        listed.ends_with("/good.mjpeg  384x288, 25 fps (from good.mjpeg.json), 00:16, 4.7 MB"),
+        "{listed}"
+    );
     let serving = server.wait_for(|l| l.starts_with("serving "));
     assert!(serving.contains("(1 video)"), "{serving}");
     server.wait_for(|l| l.contains("broken.mjpeg: not served"));

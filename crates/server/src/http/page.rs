@@ -191,7 +191,7 @@ pub(crate) fn render(shared: &Shared, req: &Request) -> Response {
             )
         }
         None => {
-            "<p class=\"now\">No video to play: put .mjpeg files in the videos directory.</p>\n"
+            "<p class=\"now\">No video to play: put .mjpeg, .avi, .mov, .mp4 or .mkv files in the videos directory.</p>\n"
                 .to_string()
         }
     };
