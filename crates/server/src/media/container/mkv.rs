@@ -146,8 +146,53 @@ struct Track {
     default_duration: Option<u64>,
 }
 
+/// What the Segment's top-level elements give: the timecode scale, the video track, and
+/// each Cluster with where it ends.
+struct SegmentParts {
+    scale: u64,
+    track: Option<Track>,
+    clusters: Vec<(El, usize)>,
+}
+
 /// Indexes a Matroska file.
 pub fn index(data: &[u8]) -> Result<ContainerIndex, ContainerError> {
+    let mut warnings = Vec::new();
+    let (segment, seg_end) = segment(data, &mut warnings)?;
+    let parts = top_level(data, segment.body, seg_end, &mut warnings)?;
+    let track = parts.track.ok_or_else(|| {
+        err(
+            segment.at,
+            "no Tracks element before the end of the Segment",
+        )
+    })?;
+    let mut frames = Vec::new();
+    let mut times = Vec::new();
+    for (cluster, end) in &parts.clusters {
+        blocks(
+            data,
+            cluster,
+            *end,
+            track.number,
+            &mut frames,
+            &mut times,
+            &mut warnings,
+        )?;
+    }
+    let fps = match track.default_duration.filter(|&d| d > 0) {
+        Some(ns) => Some(1e9 / ns as f64),
+        None => rate_from_times(&times, parts.scale),
+    };
+    Ok(ContainerIndex {
+        format: Format::Matroska,
+        frames,
+        fps,
+        warnings,
+    })
+}
+
+/// The EBML header, then the Segment and where it ends (the file's end when its size is
+/// unknown or, with a warning, when the file is cut short).
+fn segment(data: &[u8], warnings: &mut Vec<String>) -> Result<(El, usize), ContainerError> {
     let ebml = element(data, 0, data.len())?;
     if ebml.id != EBML {
         return Err(err(0, "no EBML header"));
@@ -162,7 +207,6 @@ pub fn index(data: &[u8]) -> Result<ContainerIndex, ContainerError> {
             format!("element {:#x} where the Segment should be", segment.id),
         ));
     }
-    let mut warnings = Vec::new();
     let seg_end = match (segment.size, segment.end_within(data.len())) {
         (Some(_), Some(end)) => end,
         (None, _) => data.len(),
@@ -174,14 +218,26 @@ pub fn index(data: &[u8]) -> Result<ContainerIndex, ContainerError> {
             data.len()
         }
     };
-    let mut scale = 1_000_000u64;
-    let mut track = None;
-    let mut clusters = Vec::new();
-    let mut at = segment.body;
+    Ok((segment, seg_end))
+}
+
+/// Walks the Segment's top-level elements from `at` to `seg_end`. A file cut short inside
+/// an element header or a Cluster keeps what came before it, with a warning.
+fn top_level(
+    data: &[u8],
+    mut at: usize,
+    seg_end: usize,
+    warnings: &mut Vec<String>,
+) -> Result<SegmentParts, ContainerError> {
+    let mut parts = SegmentParts {
+        scale: 1_000_000,
+        track: None,
+        clusters: Vec::new(),
+    };
     while at < seg_end {
         let el = match element(data, at, seg_end) {
             Ok(el) => el,
-            Err(e) if clusters.is_empty() => return Err(e),
+            Err(e) if parts.clusters.is_empty() => return Err(e),
             Err(_) => {
                 warnings.push(format!(
                     "the file ends inside an element header at byte {at}"
@@ -207,42 +263,14 @@ pub fn index(data: &[u8]) -> Result<ContainerIndex, ContainerError> {
             }
         };
         match el.id {
-            INFO => scale = timecode_scale(data, el.body, end)?.unwrap_or(scale),
-            TRACKS if track.is_none() => track = Some(video_track(data, &el, end)?),
-            CLUSTER => clusters.push((el, end)),
+            INFO => parts.scale = timecode_scale(data, el.body, end)?.unwrap_or(parts.scale),
+            TRACKS if parts.track.is_none() => parts.track = Some(video_track(data, &el, end)?),
+            CLUSTER => parts.clusters.push((el, end)),
             _ => {}
         }
         at = end;
     }
-    let track = track.ok_or_else(|| {
-        err(
-            segment.at,
-            "no Tracks element before the end of the Segment",
-        )
-    })?;
-    let mut frames = Vec::new();
-    let mut times = Vec::new();
-    for (cluster, end) in &clusters {
-        blocks(
-            data,
-            cluster,
-            *end,
-            track.number,
-            &mut frames,
-            &mut times,
-            &mut warnings,
-        )?;
-    }
-    let fps = match track.default_duration.filter(|&d| d > 0) {
-        Some(ns) => Some(1e9 / ns as f64),
-        None => rate_from_times(&times, scale),
-    };
-    Ok(ContainerIndex {
-        format: Format::Matroska,
-        frames,
-        fps,
-        warnings,
-    })
+    Ok(parts)
 }
 
 /// Where a Cluster of unknown size ends: at the next top-level element, or `end`.
