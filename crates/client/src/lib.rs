@@ -12,10 +12,12 @@ pub mod font;
 pub mod headless;
 pub mod http_mjpeg;
 pub mod player;
+pub mod playhead;
 pub mod receiver;
 pub mod session;
 pub mod stats;
 pub mod ui;
+pub mod window;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -71,6 +73,11 @@ pub struct Options {
     pub transport: TransportChoice,
     pub frames: Option<u64>,
     pub duration: Option<f64>,
+    /// Where the first PLAY starts, in seconds (`--start`).
+    pub start: Option<f64>,
+    /// Headless: keys pressed at given seconds after the start (`--keys`), as the window
+    /// would take them.
+    pub keys: Vec<(f64, ui::PlayerKey)>,
     pub record: Option<PathBuf>,
     pub record_format: RecordFormat,
     pub stats_json: Option<String>,
@@ -112,6 +119,8 @@ impl Options {
             transport: TransportChoice::Auto,
             frames: None,
             duration: None,
+            start: None,
+            keys: Vec::new(),
             record: None,
             record_format: RecordFormat::Plain,
             stats_json: None,
