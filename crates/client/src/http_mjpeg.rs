@@ -157,6 +157,8 @@ impl HttpStream {
             playing_seconds: d.fps.playing_seconds(),
             plays: 1,
             seeks: 0,
+            scale: 1.0,
+            position: None,
             frames_skipped_at_seek: 0,
             first_frame_ms: d
                 .first_decoded

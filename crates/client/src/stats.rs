@@ -35,6 +35,11 @@ pub struct Stats {
     pub plays: u64,
     /// Seeks and frame steps.
     pub seeks: u64,
+    /// The Scale in force at the end (1 normal play): what the server applied, not what was
+    /// asked for.
+    pub scale: f64,
+    /// The normal play time of the last frame shown, in seconds.
+    pub position: Option<f64>,
     /// Complete frames from before a seek, dropped at its RTP-Info seq (not in `frames_dropped`).
     pub frames_skipped_at_seek: u64,
     /// PLAY sent to first frame decoded.
@@ -80,7 +85,7 @@ impl Stats {
         let mut s = String::from("{");
         let _ = write!(
             s,
-            "\"frames_received\":{},\"frames_decoded\":{},\"frames_dropped\":{},\"frames_incomplete\":{},\"frames_discarded_at_stop\":{},\"packets_received\":{},\"packets_lost\":{},\"jitter_ms\":{},\"kbps\":{:.3},\"fps\":{:.3},\"playing_seconds\":{:.3},\"plays\":{},\"seeks\":{},\"frames_skipped_at_seek\":{},\"first_frame_ms\":{},\"foreign_packets\":{},\"transport\":\"{}\",\"fallback\":{},\"dialect\":\"{}\",\"width\":{},\"height\":{},\"error\":{}",
+            "\"frames_received\":{},\"frames_decoded\":{},\"frames_dropped\":{},\"frames_incomplete\":{},\"frames_discarded_at_stop\":{},\"packets_received\":{},\"packets_lost\":{},\"jitter_ms\":{},\"kbps\":{:.3},\"fps\":{:.3},\"playing_seconds\":{:.3},\"plays\":{},\"seeks\":{},\"scale\":{:.3},\"position\":{},\"frames_skipped_at_seek\":{},\"first_frame_ms\":{},\"foreign_packets\":{},\"transport\":\"{}\",\"fallback\":{},\"dialect\":\"{}\",\"width\":{},\"height\":{},\"error\":{}",
             self.frames_received,
             self.frames_decoded,
             self.frames_dropped,
@@ -94,6 +99,8 @@ impl Stats {
             self.playing_seconds,
             self.plays,
             self.seeks,
+            self.scale,
+            opt(self.position),
             self.frames_skipped_at_seek,
             opt(self.first_frame_ms),
             self.foreign_packets,

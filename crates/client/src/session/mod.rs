@@ -511,6 +511,8 @@ impl ClientSession {
             playing_seconds: d.fps.playing_seconds(),
             plays: self.plays,
             seeks: self.seeks,
+            scale: self.scale,
+            position: d.latest.as_ref().and_then(|p| p.position),
             frames_skipped_at_seek: rx.frames_skipped_at_seek + d.skipped_at_seek,
             first_frame_ms: match (self.play_sent, d.first_decoded) {
                 (Some(p), Some(f)) if f >= p => Some((f - p).as_secs_f64() * 1000.0),
