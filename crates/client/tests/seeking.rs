@@ -137,12 +137,18 @@ fn fps_is_the_streams_after_pause_resume_and_two_plays() {
     assert!(o.status.success(), "{stderr}");
     let json = String::from_utf8(o.stdout).unwrap();
     let fps = json_number(&json, "fps");
-    assert!((18.0..=21.0).contains(&fps), "fps {fps} for a 20 fps stream: {json}");
+    assert!(
+        (18.0..=21.0).contains(&fps),
+        "fps {fps} for a 20 fps stream: {json}"
+    );
     assert_eq!(json_number(&json, "plays"), 3.0, "{json}");
     assert_eq!(json_number(&json, "seeks"), 0.0, "{json}");
     // 1.5 + 1.5 + 2 s of playing, less the start-up of each play.
     let playing = json_number(&json, "playing_seconds");
-    assert!((3.0..=5.2).contains(&playing), "{playing} s playing: {json}");
+    assert!(
+        (3.0..=5.2).contains(&playing),
+        "{playing} s playing: {json}"
+    );
     assert!(stderr.contains("of 3 plays (0 seeks)"), "{stderr}");
 }
 

@@ -118,8 +118,8 @@ fn window_shows_the_video(url: &str, artifact: &str) {
             .unwrap(),
     );
 
-    // With no window manager, minifb centers its window on the screen; (0, 0) is where X
-    // itself would map it. Look in both places.
+    // The client centres its window on the screen; (0, 0) is where X itself would map it.
+    // Look in both places.
     let mut seen: Vec<usize> = Vec::new();
     let mut last = None;
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -129,9 +129,15 @@ fn window_shows_the_video(url: &str, artifact: &str) {
             continue;
         };
         let (sw, sh) = shot.dimensions();
-        let found = [((sw - w) / 2, (sh - h) / 2), (0, 0)]
-            .into_iter()
-            .find_map(|(x, y)| by_pixels.get(&key(&shot, x, y, w, h)));
+        // An RTSP window holds the picture and the 16-row progress bar under it; the HTTP
+        // one only the picture.
+        let found = [
+            ((sw - w) / 2, (sh - h - 16) / 2),
+            ((sw - w) / 2, (sh - h) / 2),
+            (0, 0),
+        ]
+        .into_iter()
+        .find_map(|(x, y)| by_pixels.get(&key(&shot, x, y, w, h)));
         if let Some(&i) = found {
             if seen.last() != Some(&i) {
                 seen.push(i);

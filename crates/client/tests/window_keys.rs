@@ -1,0 +1,304 @@
+//! The window as a person drives it, under Xvfb with xdotool: a brief synthetic tap pauses,
+//! Right and Left seek 5 s while paused (the frame shown is the source's frame 100 later, then
+//! back), a click at 75% of the progress bar shows the frame at 15 s, F fills the screen, and
+//! one Q quits. A 404 shows its error in the window and the client exits non-zero.
+//! Screenshots are kept under `target/test-artifacts/`.
+
+#[path = "../../../tests/support/mod.rs"]
+mod support;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const BAR: u32 = 16;
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn tools_available() -> bool {
+    peer_available(
+        "Xvfb, ImageMagick's import and xdotool",
+        &[
+            "sh",
+            "-c",
+            "command -v Xvfb && command -v import && command -v xdotool",
+        ],
+    )
+}
+
+fn start_xvfb() -> (Kill, String) {
+    let mut child = Command::new("Xvfb")
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "640x480x24",
+            "-nolisten",
+            "tcp",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start Xvfb");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (Kill(child), format!(":{}", line.trim()))
+}
+
+fn screenshot(display: &str) -> Option<image::RgbImage> {
+    let o = Command::new("import")
+        .args(["-display", display, "-window", "root", "png:-"])
+        .output()
+        .ok()?;
+    if !o.status.success() {
+        return None;
+    }
+    let img = image::load_from_memory_with_format(&o.stdout, image::ImageFormat::Png).ok()?;
+    Some(img.to_rgb8())
+}
+
+fn xdotool(display: &str, args: &[&str]) {
+    let o = Command::new("xdotool")
+        .args(args)
+        .env("DISPLAY", display)
+        .output()
+        .expect("run xdotool");
+    assert!(o.status.success(), "xdotool {args:?}: {o:?}");
+}
+
+fn save(shot: &image::RgbImage, name: &str) {
+    let dir = repo_root().join("target/test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    shot.save(dir.join(name)).unwrap();
+}
+
+/// The picture's pixels at (x0, y0), as the lookup key.
+fn key(img: &image::RgbImage, x0: u32, y0: u32, w: u32, h: u32) -> Vec<u8> {
+    let mut v = Vec::with_capacity((w * h * 3) as usize);
+    for y in y0..y0 + h {
+        for x in x0..x0 + w {
+            v.extend_from_slice(&img.get_pixel(x, y).0);
+        }
+    }
+    v
+}
+
+struct Frames {
+    by_pixels: HashMap<Vec<u8>, usize>,
+    decoded: Vec<image::RgbImage>,
+    w: u32,
+    h: u32,
+}
+
+impl Frames {
+    fn load() -> Frames {
+        let decoded: Vec<image::RgbImage> = sample_frames().iter().map(|f| decode_rgb(f)).collect();
+        let (w, h) = decoded[0].dimensions();
+        let by_pixels = decoded
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (key(d, 0, 0, w, h), i))
+            .collect();
+        Frames {
+            by_pixels,
+            decoded,
+            w,
+            h,
+        }
+    }
+
+    /// Which source frame the centred window shows, pixel for pixel.
+    fn shown(&self, shot: &image::RgbImage) -> Option<usize> {
+        let (sw, sh) = shot.dimensions();
+        let (x, y) = ((sw - self.w) / 2, (sh - self.h - BAR) / 2);
+        self.by_pixels
+            .get(&key(shot, x, y, self.w, self.h))
+            .copied()
+    }
+
+    /// Waits until screenshots show `want(frame)` twice in a row (a still picture).
+    fn wait_for(&self, display: &str, what: &str, want: impl Fn(usize) -> bool) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut last = None;
+        let mut shot = None;
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(150));
+            let Some(s) = screenshot(display) else {
+                continue;
+            };
+            let now = self.shown(&s);
+            if let (Some(a), Some(b)) = (last, now) {
+                if a == b && want(b) {
+                    save(&s, &format!("client-keys-{what}.png"));
+                    return b;
+                }
+            }
+            last = now;
+            shot = Some(s);
+        }
+        if let Some(s) = &shot {
+            save(s, &format!("client-keys-{what}.png"));
+        }
+        panic!("{what}: the window never showed the frame wanted (last {last:?}; see target/test-artifacts/client-keys-{what}.png)");
+    }
+}
+
+#[test]
+fn keys_clicks_and_fullscreen_drive_the_window() {
+    if !tools_available() {
+        return;
+    }
+    let frames = Frames::load();
+    let server = start_server(&videos_dir(), |_| {});
+    let (_xvfb, display) = start_xvfb();
+    let mut client = Kill(
+        Command::new(env!("CARGO_BIN_EXE_client"))
+            .arg(url(&server, "video.mjpeg"))
+            .arg("--autoplay")
+            .env("DISPLAY", &display)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Playing: two screenshots show different frames.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen = Vec::new();
+    while seen.len() < 2 && Instant::now() < deadline {
+        if let Some(i) = screenshot(&display).and_then(|s| frames.shown(&s)) {
+            if seen.last() != Some(&i) {
+                seen.push(i);
+            }
+        }
+    }
+    assert!(seen.len() >= 2, "the window never played: {seen:?}");
+    // A zero-length tap (press and release in one go) pauses: the picture stands still.
+    xdotool(&display, &["key", "space"]);
+    let paused = frames.wait_for(&display, "paused", |_| true);
+    // Right: 5 s on, still paused, so exactly 100 frames later.
+    xdotool(&display, &["key", "Right"]);
+    let right = frames.wait_for(&display, "right", |i| i != paused);
+    assert_eq!(right, paused + 100, "Right from frame {paused}");
+    xdotool(&display, &["key", "Left"]);
+    let left = frames.wait_for(&display, "left", |i| i != right);
+    assert_eq!(left, paused, "Left from frame {right}");
+    // A click at 75% of the bar: 15 s, frame 300. The bar is the 16 rows under the picture.
+    let (sw, sh) = (640, 480);
+    let (x0, y0) = ((sw - frames.w) / 2, (sh - frames.h - BAR) / 2);
+    let x = x0 + frames.w * 3 / 4;
+    let y = y0 + frames.h + BAR / 2;
+    xdotool(
+        &display,
+        &[
+            "mousemove",
+            &x.to_string(),
+            &y.to_string(),
+            "mousedown",
+            "1",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(200)); // the button held, as a hand holds it
+    xdotool(&display, &["mouseup", "1"]);
+    let clicked = frames.wait_for(&display, "click", |i| i != left);
+    assert_eq!(clicked, 300, "a click at 75% of the bar");
+    // F: the picture covers the screen (stretched: compare scaled back down).
+    xdotool(&display, &["key", "f"]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut best = 0.0;
+    while Instant::now() < deadline && best < 25.0 {
+        std::thread::sleep(Duration::from_millis(200));
+        let Some(shot) = screenshot(&display) else {
+            continue;
+        };
+        let small = image::imageops::resize(
+            &shot,
+            frames.w,
+            frames.h,
+            image::imageops::FilterType::Triangle,
+        );
+        // The bar lies over the bottom rows in fullscreen: compare above it.
+        let crop = |img: &image::RgbImage| {
+            image::imageops::crop_imm(img, 0, 0, frames.w, frames.h - 20).to_image()
+        };
+        best = psnr(&crop(&small), &crop(&frames.decoded[300]));
+        save(&shot, "client-keys-fullscreen.png");
+    }
+    assert!(
+        best >= 25.0,
+        "fullscreen: the screen is not the picture (PSNR {best:.1} dB; see target/test-artifacts/client-keys-fullscreen.png)"
+    );
+    // One Q quits.
+    xdotool(&display, &["key", "q"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = client.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "one Q did not quit");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn a_404_shows_in_the_window_and_exits_non_zero() {
+    if !tools_available() {
+        return;
+    }
+    let server = start_server(&videos_dir(), |_| {});
+    let (_xvfb, display) = start_xvfb();
+    let mut client = Kill(
+        Command::new(env!("CARGO_BIN_EXE_client"))
+            .arg(url(&server, "no-such-video.mjpeg"))
+            .arg("--autoplay")
+            .env("DISPLAY", &display)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // The error is drawn in red (0xff4040) on the band over the top of the window.
+    let red = |p: &image::Rgb<u8>| p.0 == [0xff, 0x40, 0x40];
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut reds = 0;
+    let mut last = None;
+    while Instant::now() < deadline && reds < 200 {
+        std::thread::sleep(Duration::from_millis(150));
+        if let Some(shot) = screenshot(&display) {
+            reds = shot.pixels().filter(|p| red(p)).count();
+            last = Some(shot);
+        }
+    }
+    if let Some(s) = &last {
+        save(s, "client-keys-404.png");
+    }
+    assert!(
+        reds >= 200,
+        "no error text in the window ({reds} red pixels; see target/test-artifacts/client-keys-404.png)"
+    );
+    xdotool(&display, &["key", "q"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = client.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "Q did not quit");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut client.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "exit {status:?} after a 404");
+    assert!(stderr.contains("404 Not Found"), "{stderr}");
+}
