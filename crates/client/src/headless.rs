@@ -54,6 +54,10 @@ pub fn run(opts: &Options) -> Result<Stats, ClientError> {
             log::info!("end of stream");
             break;
         }
+        if let Some(why) = s.server_gone() {
+            log::error!("{why}");
+            break;
+        }
         s.keepalive_if_due()?;
         s.check_udp_fallback()?;
     }

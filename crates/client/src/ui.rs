@@ -195,9 +195,9 @@ pub fn time_readout(s: &ClientSession) -> String {
     format!("{at} / {total}")
 }
 
-/// The window title: state (`ENDED` once the stream is over), file, resolution, time, speed
-/// and live statistics.
-pub fn title(s: &ClientSession, file: &str, ended: bool) -> String {
+/// The window title: state (or `label` in its place: `ENDED` once the stream is over, `ERROR`
+/// when the server is gone), file, resolution, time, speed and live statistics.
+pub fn title(s: &ClientSession, file: &str, label: Option<&str>) -> String {
     let st = s.stats();
     let size = if st.width > 0 {
         format!(" {}x{}", st.width, st.height)
@@ -211,7 +211,7 @@ pub fn title(s: &ClientSession, file: &str, ended: bool) -> String {
         Some(_) => "TCP (fallback)".to_string(),
         None => st.transport.to_uppercase(),
     };
-    let state = if ended { "ENDED" } else { s.state.name() };
+    let state = label.unwrap_or(s.state.name());
     let speed = match s.scale() {
         1.0 => String::new(),
         x => format!(" - {x}x"),

@@ -238,6 +238,8 @@ impl Message {
 struct Screen {
     message: Option<Message>,
     ended: bool,
+    /// The server closed the connection.
+    gone: bool,
     /// The mouse button was down at the last update (at this x, for a drag).
     dragging: Option<f64>,
 }
@@ -251,6 +253,7 @@ pub fn run_window(opts: &Options, autoplay: bool) -> Result<Stats, ClientError> 
     let mut screen = Screen {
         message: None,
         ended: false,
+        gone: false,
         dragging: None,
     };
     let (mut w, mut h) = (384usize, 288usize);
@@ -264,7 +267,7 @@ pub fn run_window(opts: &Options, autoplay: bool) -> Result<Stats, ClientError> 
             (w, h) = (dw as usize, dh as usize);
         }
     }
-    let mut win = PlayerWindow::open(&title(&s, &opts.file, false), w, h + BAR_HEIGHT, false)?;
+    let mut win = PlayerWindow::open(&title(&s, &opts.file, None), w, h + BAR_HEIGHT, false)?;
     if autoplay && described {
         run_command(&mut s, &mut screen, Command::SetupThenPlay);
     }
@@ -300,7 +303,12 @@ pub fn run_window(opts: &Options, autoplay: bool) -> Result<Stats, ClientError> 
         }
         compose(&mut buffer, &s, &screen, w, h, win.fullscreen);
         let (bw, bh) = buffer_size(w, h, win.fullscreen);
-        win.set_title(&title(&s, &opts.file, screen.ended));
+        let label = match (screen.gone, screen.ended) {
+            (true, _) => Some("ERROR"),
+            (false, true) => Some("ENDED"),
+            _ => None,
+        };
+        win.set_title(&title(&s, &opts.file, label));
         win.present(&buffer, bw, bh)?;
     }
     if let Err(e) = s.quit() {
@@ -353,6 +361,14 @@ fn housekeeping(s: &mut ClientSession, screen: &mut Screen) {
             s.last_error = Some(format!("{what}: {e}"));
             screen.message = Some(Message::error(format!("{what}: {e}")));
         }
+    }
+    if let Some(why) = s.server_gone() {
+        screen.gone = true;
+        screen.message = Some(Message::error(why));
+        return;
+    }
+    if screen.gone {
+        return;
     }
     if let Some(text) = s.take_notice() {
         screen.message = Some(Message {

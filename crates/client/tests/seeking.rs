@@ -6,10 +6,13 @@
 #[path = "../../../tests/support/mod.rs"]
 mod support;
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use common::json_number;
 use support::*;
 
 const FPS: usize = 20;
@@ -19,19 +22,6 @@ fn client(args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_client")).args(args),
         Duration::from_secs(60),
     )
-}
-
-fn json_value<'a>(json: &'a str, key: &str) -> &'a str {
-    let at = json
-        .find(&format!("\"{key}\":"))
-        .unwrap_or_else(|| panic!("{key} missing in {json}"));
-    json[at + key.len() + 3..].split([',', '}']).next().unwrap()
-}
-
-fn json_number(json: &str, key: &str) -> f64 {
-    json_value(json, key)
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} is not a number in {json}"))
 }
 
 /// The sample as a Matroska file (the JPEGs copied, not re-encoded): gst-rtsp-server seeks in

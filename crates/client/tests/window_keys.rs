@@ -7,23 +7,16 @@
 #[path = "../../../tests/support/mod.rs"]
 mod support;
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{screenshot, start_xvfb, Kill};
 use support::*;
 
 const BAR: u32 = 16;
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn tools_available() -> bool {
     peer_available(
@@ -34,40 +27,6 @@ fn tools_available() -> bool {
             "command -v Xvfb && command -v import && command -v xdotool",
         ],
     )
-}
-
-fn start_xvfb() -> (Kill, String) {
-    let mut child = Command::new("Xvfb")
-        .args([
-            "-displayfd",
-            "1",
-            "-screen",
-            "0",
-            "640x480x24",
-            "-nolisten",
-            "tcp",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start Xvfb");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (Kill(child), format!(":{}", line.trim()))
-}
-
-fn screenshot(display: &str) -> Option<image::RgbImage> {
-    let o = Command::new("import")
-        .args(["-display", display, "-window", "root", "png:-"])
-        .output()
-        .ok()?;
-    if !o.status.success() {
-        return None;
-    }
-    let img = image::load_from_memory_with_format(&o.stdout, image::ImageFormat::Png).ok()?;
-    Some(img.to_rgb8())
 }
 
 fn xdotool(display: &str, args: &[&str]) {
@@ -156,23 +115,105 @@ impl Frames {
     }
 }
 
-#[test]
-fn keys_clicks_and_fullscreen_drive_the_window() {
+/// The client in a window on `display`, playing `url` at once.
+fn launch(url: &str, display: &str, stderr: Stdio) -> Kill {
+    Kill(
+        Command::new(env!("CARGO_BIN_EXE_client"))
+            .arg(url)
+            .arg("--autoplay")
+            .env("DISPLAY", display)
+            .stdin(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Waits until the window shows a source frame.
+fn wait_playing(frames: &Frames, display: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while screenshot(display).and_then(|s| frames.shown(&s)).is_none() {
+        assert!(Instant::now() < deadline, "the window never played");
+    }
+}
+
+/// Waits until the screen shows an error: text in the error colour (0xff4040), at least 200
+/// pixels of it. The last screenshot is saved as `artifact`.
+fn wait_for_error_text(display: &str, artifact: &str) {
+    let red = |p: &image::Rgb<u8>| p.0 == [0xff, 0x40, 0x40];
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut reds = 0;
+    let mut last = None;
+    while Instant::now() < deadline && reds < 200 {
+        std::thread::sleep(Duration::from_millis(150));
+        if let Some(shot) = screenshot(display) {
+            reds = shot.pixels().filter(|p| red(p)).count();
+            last = Some(shot);
+        }
+    }
+    if let Some(s) = &last {
+        save(s, artifact);
+    }
+    assert!(
+        reds >= 200,
+        "no error text in the window ({reds} red pixels; see target/test-artifacts/{artifact})"
+    );
+}
+
+/// Presses Q once and waits for the client to exit.
+fn quit_with_one_q(client: &mut Kill, display: &str) -> ExitStatus {
+    xdotool(display, &["key", "q"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(s) = client.0.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "one Q did not quit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A window playing the sample from our server under its own Xvfb (`None`, said loudly, when
+/// the tools are missing).
+struct Playing {
+    frames: Frames,
+    server: Option<server::ServerHandle>,
+    client: Kill,
+    display: String,
+    _xvfb: Kill,
+}
+
+fn playing_window() -> Option<Playing> {
     if !tools_available() {
-        return;
+        return None;
     }
     let frames = Frames::load();
     let server = start_server(&videos_dir(), |_| {});
-    let (_xvfb, display) = start_xvfb();
-    let mut client = Kill(
-        Command::new(env!("CARGO_BIN_EXE_client"))
-            .arg(url(&server, "video.mjpeg"))
-            .arg("--autoplay")
-            .env("DISPLAY", &display)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (xvfb, display) = start_xvfb();
+    let client = launch(&url(&server, "video.mjpeg"), &display, Stdio::inherit());
+    wait_playing(&frames, &display);
+    Some(Playing {
+        frames,
+        server: Some(server),
+        client,
+        display,
+        _xvfb: xvfb,
+    })
+}
+
+#[test]
+fn keys_clicks_and_fullscreen_drive_the_window() {
+    // Every field bound: one left to `..` would be dropped (the server or Xvfb stopped) here.
+    let Some(Playing {
+        frames,
+        mut client,
+        display,
+        server: _server,
+        _xvfb,
+    }) = playing_window()
+    else {
+        return;
+    };
     // Playing: two screenshots show different frames.
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut seen = Vec::new();
@@ -240,15 +281,7 @@ fn keys_clicks_and_fullscreen_drive_the_window() {
         "fullscreen: the screen is not the picture (PSNR {best:.1} dB; see target/test-artifacts/client-keys-fullscreen.png)"
     );
     // One Q quits.
-    xdotool(&display, &["key", "q"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = client.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "one Q did not quit");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = quit_with_one_q(&mut client, &display);
     assert!(status.success(), "{status:?}");
 }
 
@@ -259,46 +292,69 @@ fn a_404_shows_in_the_window_and_exits_non_zero() {
     }
     let server = start_server(&videos_dir(), |_| {});
     let (_xvfb, display) = start_xvfb();
-    let mut client = Kill(
-        Command::new(env!("CARGO_BIN_EXE_client"))
-            .arg(url(&server, "no-such-video.mjpeg"))
-            .arg("--autoplay")
-            .env("DISPLAY", &display)
-            .stdin(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+    let mut client = launch(
+        &url(&server, "no-such-video.mjpeg"),
+        &display,
+        Stdio::piped(),
     );
-    // The error is drawn in red (0xff4040) on the band over the top of the window.
-    let red = |p: &image::Rgb<u8>| p.0 == [0xff, 0x40, 0x40];
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut reds = 0;
-    let mut last = None;
-    while Instant::now() < deadline && reds < 200 {
-        std::thread::sleep(Duration::from_millis(150));
-        if let Some(shot) = screenshot(&display) {
-            reds = shot.pixels().filter(|p| red(p)).count();
-            last = Some(shot);
-        }
-    }
-    if let Some(s) = &last {
-        save(s, "client-keys-404.png");
-    }
-    assert!(
-        reds >= 200,
-        "no error text in the window ({reds} red pixels; see target/test-artifacts/client-keys-404.png)"
-    );
-    xdotool(&display, &["key", "q"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = client.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "Q did not quit");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    wait_for_error_text(&display, "client-keys-404.png");
+    let status = quit_with_one_q(&mut client, &display);
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut client.0.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(!status.success(), "exit {status:?} after a 404");
     assert!(stderr.contains("404 Not Found"), "{stderr}");
+}
+
+/// The server goes away mid-play: the window says so at once (in red, the title `ERROR`), and
+/// one Q quits.
+#[test]
+fn a_server_that_goes_away_is_shown_and_one_q_quits() {
+    let Some(mut p) = playing_window() else {
+        return;
+    };
+    drop(p.server.take());
+    wait_for_error_text(&p.display, "client-keys-server-gone.png");
+    quit_with_one_q(&mut p.client, &p.display);
+}
+
+/// Up seeks past the end (kept at the last frame): the stream ends, the title says `ENDED`
+/// with the time, and the window says so too (white text on the band over the picture).
+#[test]
+fn the_end_of_the_stream_shows_in_the_title_and_the_window() {
+    let Some(Playing {
+        frames,
+        display,
+        client: _client,
+        server: _server,
+        _xvfb,
+    }) = playing_window()
+    else {
+        return;
+    };
+    xdotool(&display, &["key", "Up"]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let title = loop {
+        let o = Command::new("xdotool")
+            .args(["search", "--name", "^ENDED", "getwindowname"])
+            .env("DISPLAY", &display)
+            .output()
+            .unwrap();
+        let t = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        if !t.is_empty() {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "the title never said ENDED");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(title.contains("00:19 / 00:20"), "{title}");
+    let shot = screenshot(&display).unwrap();
+    save(&shot, "client-keys-ended.png");
+    let (sw, sh) = shot.dimensions();
+    let (x0, y0) = ((sw - frames.w) / 2, (sh - frames.h - BAR) / 2);
+    let band = image::imageops::crop_imm(&shot, x0, y0, frames.w, 12).to_image();
+    let white = band.pixels().filter(|p| p.0 == [0xff, 0xff, 0xff]).count();
+    assert!(
+        white >= 100,
+        "no end-of-stream message: {white} white pixels on the band"
+    );
 }

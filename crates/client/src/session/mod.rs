@@ -117,6 +117,8 @@ pub struct ClientSession {
     notice: Option<String>,
     /// The last request's error, for the exit summary and the exit code.
     pub last_error: Option<String>,
+    /// The connection has closed ([`ClientSession::server_gone`] said so).
+    gone: bool,
     ended_by_range: bool,
     /// The transport in use after SETUP: true for interleaved TCP.
     tcp: bool,
@@ -185,6 +187,7 @@ impl ClientSession {
             seeks: 0,
             notice: None,
             last_error: None,
+            gone: false,
             ended_by_range: false,
             tcp: false,
             fallback: None,
@@ -477,6 +480,19 @@ impl ClientSession {
         done >= rx.frames_received
             || d.last_decoded
                 .is_some_and(|t| t.elapsed() > Duration::from_secs(2))
+    }
+
+    /// Why the server is gone, the first time this sees it (the connection closed): nothing
+    /// more will play, and requests would fail.
+    pub fn server_gone(&mut self) -> Option<String> {
+        if self.gone {
+            return None;
+        }
+        let why = self.conn.poll_closed()?;
+        self.gone = true;
+        let text = format!("the server is gone: {why}");
+        self.last_error = Some(text.clone());
+        Some(text)
     }
 
     /// The statistics now. While playing, frames in flight between the receiver and the player
