@@ -358,3 +358,57 @@ fn the_end_of_the_stream_shows_in_the_title_and_the_window() {
         "no end-of-stream message: {white} white pixels on the band"
     );
 }
+
+/// An 800x600 video on a 640x480 screen: the window opens wholly on the screen (scaled down,
+/// the picture and its bar kept in proportion), as xdotool reads its geometry.
+#[test]
+fn a_video_larger_than_the_screen_opens_wholly_on_it() {
+    if !tools_available() || !have_ffmpeg() {
+        return;
+    }
+    let clip = support::http::make_clip(800, 600, 40).expect("ffmpeg makes the clip");
+    let dir = scratch_dir("window-800x600");
+    std::fs::copy(&clip, dir.join("big.mjpeg")).unwrap();
+    let server = start_server(&dir, |_| {});
+    let (_xvfb, display) = start_xvfb();
+    let _client = launch(&url(&server, "big.mjpeg"), &display, Stdio::inherit());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let geometry = loop {
+        let o = Command::new("xdotool")
+            .args([
+                "search",
+                "--name",
+                "big.mjpeg",
+                "getwindowgeometry",
+                "--shell",
+            ])
+            .env("DISPLAY", &display)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        if text.contains("WIDTH=") {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "no window named big.mjpeg");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let field = |name: &str| -> i64 {
+        geometry
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} in {geometry}"))
+            .parse()
+            .unwrap()
+    };
+    let (x, y, w, h) = (field("X"), field("Y"), field("WIDTH"), field("HEIGHT"));
+    eprintln!("window at {x},{y} size {w}x{h}");
+    assert!(x >= 0 && y >= 0, "{geometry}");
+    assert!(x + w <= 640 && y + h <= 480, "off screen: {geometry}");
+    assert!(
+        w >= 600 || h >= 460,
+        "scaled down more than it needs: {geometry}"
+    );
+    if let Some(shot) = screenshot(&display) {
+        save(&shot, "client-keys-800x600.png");
+    }
+}
