@@ -4,7 +4,9 @@
 //!
 //! Threads, as DESIGN.md lays out: a reader thread per RTSP connection ([`connection`]), a
 //! receiver thread for RTP ([`receiver`]), a player thread that decodes and schedules frames by
-//! RTP timestamp ([`player`]), and the caller's thread for keys and the window ([`ui`]).
+//! RTP timestamp ([`player`]), and the caller's thread for keys ([`ui`]) and the window
+//! ([`window`]). What the three share about seeking (which frames belong to the current PLAY,
+//! and where in the presentation each one is) is the [`playhead`].
 
 pub mod connection;
 pub mod error;

@@ -1,9 +1,12 @@
 //! The player thread: decodes each received frame (cropped to the SDP's `a=x-dimensions` when
-//! RFC 2435's multiples of 8 padded it), and shows it when its RTP timestamp says (a playout delay after the first frame's arrival), not when it arrived, so
-//! network jitter does not become display jitter. When the timestamps are not a 90 kHz media
-//! clock (the lab's server stamps Unix seconds) frames are shown as they arrive. Frames still
-//! queued when the player stops are counted as discarded at the stop. The receiver, not the
-//! player, records frames ([`Recorder`]), so a recording holds every frame received.
+//! RFC 2435's multiples of 8 padded it), and shows it when its RTP timestamp says (a playout
+//! delay after the first frame's arrival), not when it arrived, so network jitter does not
+//! become display jitter. When the timestamps are not a 90 kHz media clock (the lab's server
+//! stamps Unix seconds) frames are shown as they arrive. Frames still queued when the player
+//! stops are counted as discarded at the stop. While a PLAY is out the player holds what
+//! arrives; frames from before a seek are dropped at the seek gate ([`crate::playhead`]), and
+//! each PLAY re-anchors the clock and starts a new fps segment. The receiver, not the player,
+//! records frames ([`Recorder`]), so a recording holds every frame received.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};

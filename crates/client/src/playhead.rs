@@ -25,8 +25,11 @@ pub enum Gate {
 /// What the gate says about one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admit {
+    /// It belongs to the current PLAY: show it.
     Take,
+    /// A PLAY is out: keep it until the answer says.
     Hold,
+    /// From before the current PLAY (or after a step's frame): count it and let it go.
     Drop,
 }
 

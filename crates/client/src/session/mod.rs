@@ -300,6 +300,9 @@ impl ClientSession {
                 self.play_at_speed(range)?;
             }
             Dialect::Lab => {
+                if self.start.take().is_some() {
+                    log::warn!("the lab's server cannot start mid-file: playing from the start");
+                }
                 let s = self.session_header();
                 self.lab(Method::Play, s)?;
                 self.last_play = Some(Instant::now());
@@ -545,11 +548,6 @@ impl ClientSession {
             height,
             error: self.last_error.clone(),
         }
-    }
-
-    /// The RTP timestamp of the first frame received (where the progress bar starts).
-    pub fn stats_first_timestamp(&self) -> Option<u32> {
-        self.rx.lock().unwrap().first_timestamp
     }
 
     /// The receiver's counters (RTCP details included), for tests and the window.
