@@ -117,10 +117,14 @@ impl Frames {
 
 /// The client in a window on `display`, playing `url` at once.
 fn launch(url: &str, display: &str, stderr: Stdio) -> Kill {
+    launch_with(url, display, stderr, &["--autoplay"])
+}
+
+fn launch_with(url: &str, display: &str, stderr: Stdio, args: &[&str]) -> Kill {
     Kill(
         Command::new(env!("CARGO_BIN_EXE_client"))
             .arg(url)
-            .arg("--autoplay")
+            .args(args)
             .env("DISPLAY", display)
             .stdin(Stdio::null())
             .stderr(stderr)
@@ -411,4 +415,30 @@ fn a_video_larger_than_the_screen_opens_wholly_on_it() {
     if let Some(shot) = screenshot(&display) {
         save(&shot, "client-keys-800x600.png");
     }
+}
+
+/// Without --autoplay the window waits; one zero-length tap of P (`xdotool key p`, press and
+/// release in one go, shorter than a frame of the window's loop) sets up and plays.
+#[test]
+fn a_brief_tap_of_p_plays() {
+    if !tools_available() {
+        return;
+    }
+    let frames = Frames::load();
+    let server = start_server(&videos_dir(), |_| {});
+    let (_xvfb, display) = start_xvfb();
+    let _client = launch_with(
+        &url(&server, "video.mjpeg"),
+        &display,
+        Stdio::inherit(),
+        &[],
+    );
+    // The help is drawn once the window is up: then tap.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while screenshot(&display).is_none_or(|s| s.pixels().all(|p| p.0 == [0, 0, 0])) {
+        assert!(Instant::now() < deadline, "no window");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    xdotool(&display, &["key", "p"]);
+    wait_playing(&frames, &display);
 }
