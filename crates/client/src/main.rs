@@ -16,7 +16,8 @@ const KEYS: &str = "Keys in the window (--keys in headless mode takes the same):
   Home       seek to the start
   mouse      a click or drag on the progress bar seeks there
   [ ]        half / double speed (0.5x 1x 2x 4x, PLAY with Scale)
-  \\          reverse (Scale -1); the server's answer says what it applies
+  \\          reverse (the Scale negated: -1 from normal play); the server's answer
+             says what it applies
   , .        while paused: one frame back / forward
   F          fullscreen / back
   T          TEARDOWN

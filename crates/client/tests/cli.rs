@@ -186,6 +186,16 @@ fn help_documents_the_keys() {
         "--record",
         "--stats-json",
         "--lab",
+        "Left Right",
+        "Down Up",
+        "Home",
+        "progress bar",
+        "[ ]",
+        "reverse",
+        ", .",
+        "fullscreen",
+        "--start",
+        "--keys",
     ] {
         assert!(help.contains(k), "--help lacks {k}");
     }
