@@ -55,8 +55,8 @@ pub fn run(opts: &Options) -> Result<Stats, ClientError> {
             break;
         }
         if let Some(why) = s.server_gone() {
+            // What is still on its way plays out; the silence after it ends the run.
             log::error!("{why}");
-            break;
         }
         s.keepalive_if_due()?;
         s.check_udp_fallback()?;
