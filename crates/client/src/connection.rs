@@ -331,6 +331,23 @@ impl Connection {
         }
     }
 
+    /// Whether the server has closed the connection (or reading from it failed), without
+    /// waiting: the window says so at once instead of when the next request fails. Nothing
+    /// else is in flight when this is asked (requests wait for their answers), so a stale
+    /// response taken here is one `wait_response` would discard too.
+    pub fn poll_closed(&mut self) -> Option<Closed> {
+        loop {
+            match self.incoming.try_recv() {
+                Ok(Incoming::Closed(why)) => return Some(why),
+                Ok(Incoming::Response(r)) => {
+                    log::debug!("ignoring response with CSeq {:?}", r.headers.cseq())
+                }
+                Err(mpsc::TryRecvError::Empty) => return None,
+                Err(mpsc::TryRecvError::Disconnected) => return Some(Closed::ReaderStopped),
+            }
+        }
+    }
+
     /// Closes both directions of every socket; the reader thread then ends.
     pub fn close(&self) {
         for s in &self.sockets {

@@ -98,6 +98,7 @@ impl HttpStream {
         let player = player::spawn(
             frames,
             display.clone(),
+            std::sync::Arc::default(),
             player::Clock::Arrival,
             Duration::ZERO,
             None,
@@ -152,8 +153,13 @@ impl HttpStream {
             jitter_ms: None,
             kbps: span(rx.first_packet, rx.last_packet)
                 .map_or(0.0, |s| rx.bytes() as f64 * 8.0 / 1000.0 / s),
-            fps: span(d.first_decoded, d.last_decoded)
-                .map_or(0.0, |s| d.frames_decoded.saturating_sub(1) as f64 / s),
+            fps: d.fps.fps(),
+            playing_seconds: d.fps.playing_seconds(),
+            plays: 1,
+            seeks: 0,
+            scale: 1.0,
+            position: None,
+            frames_skipped_at_seek: 0,
             first_frame_ms: d
                 .first_decoded
                 .map(|f| (f - self.requested).as_secs_f64() * 1000.0),
@@ -163,6 +169,7 @@ impl HttpStream {
             dialect: "multipart".into(),
             width,
             height,
+            error: None,
         }
     }
 }
@@ -425,6 +432,7 @@ fn read_parts(
         let frame = ReceivedFrame {
             jpeg,
             rtp_timestamp: 0,
+            seq: 0,
             arrival: now,
         };
         match tx.try_send(frame) {

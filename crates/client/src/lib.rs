@@ -4,7 +4,9 @@
 //!
 //! Threads, as DESIGN.md lays out: a reader thread per RTSP connection ([`connection`]), a
 //! receiver thread for RTP ([`receiver`]), a player thread that decodes and schedules frames by
-//! RTP timestamp ([`player`]), and the caller's thread for keys and the window ([`ui`]).
+//! RTP timestamp ([`player`]), and the caller's thread for keys ([`ui`]) and the window
+//! ([`window`]). What the three share about seeking (which frames belong to the current PLAY,
+//! and where in the presentation each one is) is the [`playhead`].
 
 pub mod connection;
 pub mod error;
@@ -12,10 +14,12 @@ pub mod font;
 pub mod headless;
 pub mod http_mjpeg;
 pub mod player;
+pub mod playhead;
 pub mod receiver;
 pub mod session;
 pub mod stats;
 pub mod ui;
+pub mod window;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -71,6 +75,11 @@ pub struct Options {
     pub transport: TransportChoice,
     pub frames: Option<u64>,
     pub duration: Option<f64>,
+    /// Where the first PLAY starts, in seconds (`--start`).
+    pub start: Option<f64>,
+    /// Headless: keys pressed at given seconds after the start (`--keys`), as the window
+    /// would take them.
+    pub keys: Vec<(f64, ui::PlayerKey)>,
     pub record: Option<PathBuf>,
     pub record_format: RecordFormat,
     pub stats_json: Option<String>,
@@ -112,6 +121,8 @@ impl Options {
             transport: TransportChoice::Auto,
             frames: None,
             duration: None,
+            start: None,
+            keys: Vec::new(),
             record: None,
             record_format: RecordFormat::Plain,
             stats_json: None,

@@ -7,13 +7,22 @@ use clap::Parser;
 
 use client::{Options, RecordFormat};
 
-const KEYS: &str = "Keys in the window:
+const KEYS: &str = "Keys in the window (--keys in headless mode takes the same):
   S          SETUP
   P          PLAY (from INIT: SETUP, then PLAY)
   Space      PAUSE / resume
+  Left Right seek -5 s / +5 s
+  Down Up    seek -30 s / +30 s
+  Home       seek to the start
+  mouse      a click or drag on the progress bar seeks there
+  [ ]        half / double speed (0.5x 1x 2x 4x, PLAY with Scale)
+  \\          reverse (the Scale negated: -1 from normal play); the server's answer
+             says what it applies
+  , .        while paused: one frame back / forward
+  F          fullscreen / back
   T          TEARDOWN
   D          DESCRIBE (prints the SDP)
-  Q, Esc     quit (TEARDOWN first)
+  Q, Esc     quit (TEARDOWN first, given a second at most)
 A key that is not valid in the current state does nothing and says why in the log (-v).";
 
 /// Plays an RTSP/RTP Motion-JPEG (RFC 2435) stream: our server, gst-rtsp-server, VLC, or the
@@ -37,6 +46,14 @@ struct Args {
     /// Headless: stop after this many seconds.
     #[arg(long)]
     duration: Option<f64>,
+    /// Start playing this many seconds into the stream (PLAY with Range: npt=SECONDS-);
+    /// headless, or with --autoplay.
+    #[arg(long, value_name = "SECONDS")]
+    start: Option<f64>,
+    /// Headless: press keys at given times, "SECONDS:KEY ..." (e.g. "2:space 4:space 6:right");
+    /// KEY is a letter, space, left, right, up, down, home, [, ], backslash, comma or period.
+    #[arg(long, value_name = "SCRIPT")]
+    keys: Option<String>,
     /// Write every complete received frame to this file.
     #[arg(long)]
     record: Option<std::path::PathBuf>,
@@ -108,6 +125,10 @@ fn options(args: &Args) -> anyhow::Result<(Options, bool)> {
     };
     opts.frames = args.frames;
     opts.duration = args.duration;
+    opts.start = args.start;
+    if let Some(script) = &args.keys {
+        opts.keys = client::ui::parse_keys(script).map_err(anyhow::Error::msg)?;
+    }
     opts.record = args.record.clone();
     opts.record_format = if args.record_format == "lab" {
         RecordFormat::Lab
@@ -166,8 +187,11 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(path) = &opts.stats_json {
         write_stats(path, &stats.to_json())?;
     }
-    if args.headless && stats.frames_decoded == 0 {
-        eprintln!("client: no frame was received");
+    if stats.frames_decoded == 0 {
+        match &stats.error {
+            Some(e) => eprintln!("client: nothing was played: {e}"),
+            None => eprintln!("client: no frame was received"),
+        }
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)

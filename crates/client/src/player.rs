@@ -1,9 +1,12 @@
 //! The player thread: decodes each received frame (cropped to the SDP's `a=x-dimensions` when
-//! RFC 2435's multiples of 8 padded it), and shows it when its RTP timestamp says (a playout delay after the first frame's arrival), not when it arrived, so
-//! network jitter does not become display jitter. When the timestamps are not a 90 kHz media
-//! clock (the lab's server stamps Unix seconds) frames are shown as they arrive. Frames still
-//! queued when the player stops are counted as discarded at the stop. The receiver, not the
-//! player, records frames ([`Recorder`]), so a recording holds every frame received.
+//! RFC 2435's multiples of 8 padded it), and shows it when its RTP timestamp says (a playout
+//! delay after the first frame's arrival), not when it arrived, so network jitter does not
+//! become display jitter. When the timestamps are not a 90 kHz media clock (the lab's server
+//! stamps Unix seconds) frames are shown as they arrive. Frames still queued when the player
+//! stops are counted as discarded at the stop. While a PLAY is out the player holds what
+//! arrives; frames from before a seek are dropped at the seek gate ([`crate::playhead`]), and
+//! each PLAY re-anchors the clock and starts a new fps segment. The receiver, not the player,
+//! records frames ([`Recorder`]), so a recording holds every frame received.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -13,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::playhead::{Admit, Playhead};
 use crate::receiver::ReceivedFrame;
 use crate::RecordFormat;
 
@@ -23,6 +27,8 @@ pub struct Picture {
     pub height: usize,
     pub pixels: Vec<u32>,
     pub rtp_timestamp: u32,
+    /// Its normal play time, when the PLAY's Range and RTP-Info (or the first frame) say.
+    pub position: Option<f64>,
 }
 
 /// What the player shares with the session and the window.
@@ -36,8 +42,10 @@ pub struct Display {
     pub discarded_at_stop: u64,
     pub first_decoded: Option<Instant>,
     pub last_decoded: Option<Instant>,
-    /// Set by the session on PLAY after PAUSE: the timestamp-to-clock mapping starts over.
-    pub reanchor: bool,
+    /// Frames from before a seek, dropped at the gate (see [`crate::playhead`]).
+    pub skipped_at_seek: u64,
+    /// The frame rate over the time frames were shown.
+    pub fps: crate::stats::FpsMeter,
 }
 
 /// How frames are scheduled.
@@ -104,6 +112,7 @@ impl Drop for Player {
 pub fn spawn(
     frames: Receiver<ReceivedFrame>,
     display: Arc<Mutex<Display>>,
+    playhead: Arc<Mutex<Playhead>>,
     clock: Clock,
     delay: Duration,
     true_size: Option<(usize, usize)>,
@@ -116,6 +125,8 @@ pub fn spawn(
         true_size,
         stop: stop.clone(),
         anchor: None,
+        playhead,
+        play_id: None,
     };
     let thread = std::thread::Builder::new()
         .name("player".into())
@@ -135,6 +146,9 @@ struct PlayerLoop {
     stop: Arc<AtomicBool>,
     /// Where RTP time meets the local clock: a frame stamped `.1` is due at `.0`.
     anchor: Option<(Instant, u32)>,
+    playhead: Arc<Mutex<Playhead>>,
+    /// The PLAY the last frame belonged to: a new one re-anchors the clock.
+    play_id: Option<u64>,
 }
 
 impl PlayerLoop {
@@ -145,6 +159,9 @@ impl PlayerLoop {
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => break,
             };
+            if !self.admitted(&frame) {
+                continue;
+            }
             let Some(picture) = self.decode(&frame) else {
                 continue;
             };
@@ -162,6 +179,36 @@ impl PlayerLoop {
         }
     }
 
+    /// Waits while a PLAY is out, then whether the frame belongs to the current PLAY (a frame
+    /// from before a seek is counted and dropped).
+    fn admitted(&mut self, frame: &ReceivedFrame) -> bool {
+        loop {
+            let p = self.playhead.lock().unwrap();
+            match p.admit(frame.seq) {
+                Admit::Take => {
+                    if self.play_id != Some(p.play_id) {
+                        self.play_id = Some(p.play_id);
+                        self.anchor = None;
+                    }
+                    return true;
+                }
+                Admit::Drop => {
+                    drop(p);
+                    self.display.lock().unwrap().skipped_at_seek += 1;
+                    return false;
+                }
+                Admit::Hold => {}
+            }
+            drop(p);
+            if self.stop.load(Ordering::Relaxed) {
+                // Neither shown nor dropped: counted with what is queued at the stop.
+                self.display.lock().unwrap().discarded_at_stop += 1;
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// The frame's picture, or `None` (counted) when it does not decode.
     fn decode(&self, frame: &ReceivedFrame) -> Option<Picture> {
         match decode(&frame.jpeg) {
@@ -174,11 +221,16 @@ impl PlayerLoop {
                     .unwrap()
                     .first_decoded
                     .get_or_insert_with(Instant::now);
+                let position = match self.clock {
+                    Clock::Rtp90k => self.playhead.lock().unwrap().position(frame.rtp_timestamp),
+                    Clock::Arrival => None,
+                };
                 Some(Picture {
                     width,
                     height,
                     pixels,
                     rtp_timestamp: frame.rtp_timestamp,
+                    position,
                 })
             }
             Err(e) => {
@@ -195,9 +247,6 @@ impl PlayerLoop {
     /// Sleeps until the frame's RTP timestamp says it is due, a playout delay after the
     /// anchor frame arrived.
     fn wait_until_due(&mut self, frame: &ReceivedFrame) {
-        if std::mem::take(&mut self.display.lock().unwrap().reanchor) {
-            self.anchor = None;
-        }
         let (t0, ts0) = *self
             .anchor
             .get_or_insert((frame.arrival + self.delay, frame.rtp_timestamp));
@@ -207,7 +256,8 @@ impl PlayerLoop {
         } else {
             t0
         };
-        // A jump (seek, loop, new session) re-anchors instead of stalling.
+        // A jump the server made on its own (a loop, a new stream) re-anchors instead of
+        // stalling; a PLAY of ours re-anchors in `admitted`.
         if offset < 0.0 || due > Instant::now() + Duration::from_secs(2) {
             self.anchor = Some((frame.arrival + self.delay, frame.rtp_timestamp));
             return;
@@ -223,7 +273,10 @@ impl PlayerLoop {
         d.frames_decoded += 1;
         d.first_decoded.get_or_insert(now);
         d.last_decoded = Some(now);
+        d.fps.shown(self.play_id.unwrap_or(0), now);
         d.latest = Some(Arc::new(picture));
+        drop(d);
+        self.playhead.lock().unwrap().shown();
     }
 }
 

@@ -21,6 +21,7 @@ use rtsp_proto::stats::ReceiverStats;
 
 use crate::connection::SharedWriter;
 use crate::player::Recorder;
+use crate::playhead::{Admit, Playhead};
 
 /// RFC 3550 6.2's minimum interval, for one receiver of one source.
 const RR_INTERVAL: Duration = Duration::from_secs(5);
@@ -94,6 +95,8 @@ pub enum Payload {
 pub struct ReceivedFrame {
     pub jpeg: Vec<u8>,
     pub rtp_timestamp: u32,
+    /// The sequence number of its last packet (the seek gate compares it with RTP-Info's).
+    pub seq: u16,
     pub arrival: Instant,
 }
 
@@ -122,6 +125,8 @@ pub struct RxStats {
     /// The server said BYE: the stream is over.
     pub bye: bool,
     pub receiver_reports_sent: u64,
+    /// Complete frames from before a seek, dropped at the gate (counted in `frames_received`).
+    pub frames_skipped_at_seek: u64,
     /// Complete frames dropped because the player's queue was full.
     pub frames_dropped_by_player: u64,
     /// Counts from earlier sources (before an SSRC change).
@@ -245,6 +250,7 @@ pub fn spawn(
     frames: SyncSender<ReceivedFrame>,
     stats: Arc<Mutex<RxStats>>,
     recorder: Option<Recorder>,
+    playhead: Arc<Mutex<Playhead>>,
 ) -> std::io::Result<Receiver> {
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
@@ -274,6 +280,7 @@ pub fn spawn(
                 next_rr: Instant::now() + RR_INTERVAL,
                 recorder,
                 stopping: false,
+                playhead,
             };
             r.run(input, &stop2);
             r.finish();
@@ -309,6 +316,8 @@ struct ReceiveLoop {
     /// Set by [`ReceiveLoop::finish`]: frames still coming out are recorded and counted as
     /// discarded at the stop instead of going to the player.
     stopping: bool,
+    /// The seek gate: frames from before the current PLAY's RTP-Info seq are dropped here.
+    playhead: Arc<Mutex<Playhead>>,
 }
 
 enum Got {
@@ -505,6 +514,12 @@ impl ReceiveLoop {
             s.frames_incomplete += dropped;
             let Some(jpeg) = frame else { continue };
             s.frames_received += 1;
+            let seq = packet.header.sequence_number;
+            if self.playhead.lock().unwrap().admit(seq) == Admit::Drop && !self.stopping {
+                // From before a seek: neither recorded nor shown.
+                s.frames_skipped_at_seek += 1;
+                continue;
+            }
             s.first_timestamp.get_or_insert(packet.header.timestamp);
             s.last_timestamp = Some(packet.header.timestamp);
             if self.stopping {
@@ -522,6 +537,7 @@ impl ReceiveLoop {
             let f = ReceivedFrame {
                 jpeg,
                 rtp_timestamp: packet.header.timestamp,
+                seq,
                 arrival: p.arrival,
             };
             match self.frames.try_send(f) {
@@ -563,6 +579,7 @@ mod tests {
             next_rr: Instant::now() + RR_INTERVAL,
             recorder: None,
             stopping: false,
+            playhead: Arc::default(),
         };
         (l, rx)
     }

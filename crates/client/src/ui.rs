@@ -1,16 +1,15 @@
-//! Keys and the window. [`command_for`] is the key handling as a pure function of the state,
-//! so it is tested without a window; [`run_window`] is the minifb loop on the main thread.
+//! Keys and what they do. [`command_for`] is the key handling as a pure function of the
+//! state, so it is tested without a window; [`execute`] carries a command out on the session.
+//! The minifb window that reads the keys is in [`crate::window`]; headless playback takes the
+//! same keys from a script (`--keys`).
 
-use std::time::{Duration, Instant};
-
-use minifb::{Key, KeyRepeat, Scale, ScaleMode, Window, WindowOptions};
-
-use crate::font::draw_text;
 use crate::session::{ClientSession, Dialect, PlayState};
-use crate::{ClientError, Options};
+use crate::ClientError;
+
+pub use crate::window::run_window;
 
 /// What a key asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Command {
     Setup,
     Play,
@@ -19,8 +18,20 @@ pub enum Command {
     Pause,
     Teardown,
     Describe,
-    /// TEARDOWN first when there is a session.
+    /// TEARDOWN first when there is a session (with a short deadline), then quit.
     Quit,
+    /// Seek by this many seconds from the current position.
+    SeekBy(f64),
+    /// Seek to this many seconds (Home: 0; a click on the progress bar).
+    SeekTo(f64),
+    /// Speed: `]` doubles, `[` halves, backslash reverses.
+    Faster,
+    Slower,
+    Reverse,
+    /// While paused: one frame back or forward.
+    Step(i64),
+    /// The window fills the screen, or goes back.
+    Fullscreen,
 }
 
 /// The keys the player knows.
@@ -32,6 +43,17 @@ pub enum PlayerKey {
     T,
     D,
     Q,
+    F,
+    Left,
+    Right,
+    Down,
+    Up,
+    Home,
+    LeftBracket,
+    RightBracket,
+    Backslash,
+    Comma,
+    Period,
 }
 
 /// The key help, as `--help` and the window before the first frame show it.
@@ -39,10 +61,46 @@ pub const KEY_HELP: &[&str] = &[
     "S  SETUP",
     "P  PLAY (SETUP FIRST IF NEEDED)",
     "SPACE  PAUSE / RESUME",
+    "LEFT RIGHT  -5 / +5 S",
+    "DOWN UP  -30 / +30 S",
+    "HOME  TO THE START",
+    "CLICK THE BAR  SEEK THERE",
+    "[ ]  HALF / DOUBLE SPEED",
+    "\\  REVERSE",
+    ", .  FRAME BACK / FORWARD (PAUSED)",
+    "F  FULLSCREEN",
     "T  TEARDOWN",
     "D  DESCRIBE (PRINTS THE SDP)",
     "Q / ESC  QUIT",
 ];
+
+impl PlayerKey {
+    /// The key a `--keys` script names: a letter, `space`, `left`, `right`, `up`, `down`,
+    /// `home`, or `[`, `]`, a backslash, `,`, `.`.
+    pub fn from_name(name: &str) -> Option<PlayerKey> {
+        use PlayerKey::*;
+        Some(match name.to_ascii_lowercase().as_str() {
+            "s" => S,
+            "p" => P,
+            "space" => Space,
+            "t" => T,
+            "d" => D,
+            "q" | "esc" => Q,
+            "f" => F,
+            "left" => Left,
+            "right" => Right,
+            "down" => Down,
+            "up" => Up,
+            "home" => Home,
+            "[" => LeftBracket,
+            "]" => RightBracket,
+            "\\" => Backslash,
+            "," => Comma,
+            "." => Period,
+            _ => return None,
+        })
+    }
+}
 
 /// The command for `key` in `state`, or why the key does nothing now.
 pub fn command_for(
@@ -52,8 +110,19 @@ pub fn command_for(
 ) -> Result<Command, &'static str> {
     use PlayState::*;
     use PlayerKey::*;
+    let trick = matches!(
+        key,
+        Left | Right | Down | Up | Home | LeftBracket | RightBracket | Backslash | Comma | Period
+    );
+    if trick && dialect == Dialect::Lab {
+        return Err("the lab's server cannot seek or change speed");
+    }
+    if trick && state == Init {
+        return Err("nothing is set up: press P");
+    }
     match (key, state) {
         (Q, _) => Ok(Command::Quit),
+        (F, _) => Ok(Command::Fullscreen),
         (D, _) if dialect == Dialect::Lab => Err("the lab's server has no DESCRIBE"),
         (D, _) => Ok(Command::Describe),
         (S, Init) => Ok(Command::Setup),
@@ -66,22 +135,22 @@ pub fn command_for(
         (Space, Init | Ready) => Err("not playing: press P"),
         (T, Init) => Err("no session to tear down"),
         (T, _) => Ok(Command::Teardown),
+        (Left, _) => Ok(Command::SeekBy(-5.0)),
+        (Right, _) => Ok(Command::SeekBy(5.0)),
+        (Down, _) => Ok(Command::SeekBy(-30.0)),
+        (Up, _) => Ok(Command::SeekBy(30.0)),
+        (Home, _) => Ok(Command::SeekTo(0.0)),
+        (LeftBracket, _) => Ok(Command::Slower),
+        (RightBracket, _) => Ok(Command::Faster),
+        (Backslash, _) => Ok(Command::Reverse),
+        (Comma | Period, Paused) => Ok(Command::Step(if key == Comma { -1 } else { 1 })),
+        (Comma | Period, _) => Err("frame steps work while paused: press Space first"),
     }
 }
 
-fn player_key(k: Key) -> Option<PlayerKey> {
-    Some(match k {
-        Key::S => PlayerKey::S,
-        Key::P => PlayerKey::P,
-        Key::Space => PlayerKey::Space,
-        Key::T => PlayerKey::T,
-        Key::D => PlayerKey::D,
-        Key::Q | Key::Escape => PlayerKey::Q,
-        _ => return None,
-    })
-}
-
-/// Carries out a command; returns false when the player should quit.
+/// Carries out a command; returns false when the player should quit. Quit always quits:
+/// a TEARDOWN that fails (the server is gone) is logged, not a reason to stay.
+/// `Fullscreen` is the window's to do: here it does nothing.
 pub fn execute(s: &mut ClientSession, cmd: Command) -> Result<bool, ClientError> {
     match cmd {
         Command::Setup => s.setup()?,
@@ -94,17 +163,41 @@ pub fn execute(s: &mut ClientSession, cmd: Command) -> Result<bool, ClientError>
         Command::Teardown => s.teardown()?,
         Command::Describe => println!("{}", s.describe()?),
         Command::Quit => {
-            if s.state != PlayState::Init {
-                s.teardown()?;
+            if let Err(e) = s.quit() {
+                log::warn!("TEARDOWN on quitting: {e}");
             }
             return Ok(false);
         }
+        Command::SeekBy(d) => s.seek_by(d)?,
+        Command::SeekTo(t) => s.seek(t)?,
+        Command::Faster => s.set_scale(s.next_speed(true))?,
+        Command::Slower => s.set_scale(s.next_speed(false))?,
+        Command::Reverse => s.set_scale(-s.scale())?,
+        Command::Step(n) => s.step(n)?,
+        Command::Fullscreen => {}
     }
     Ok(true)
 }
 
-/// The window title: state, file, resolution and live statistics.
-pub fn title(s: &ClientSession, file: &str) -> String {
+/// `mm:ss` (or `h:mm:ss` past an hour).
+pub fn clock(seconds: f64) -> String {
+    let t = seconds.max(0.0) as u64;
+    match t / 3600 {
+        0 => format!("{:02}:{:02}", t / 60, t % 60),
+        h => format!("{h}:{:02}:{:02}", t / 60 % 60, t % 60),
+    }
+}
+
+/// `00:07 / 00:20`: where playback is and how long the stream is (`--:--` when unknown).
+pub fn time_readout(s: &ClientSession) -> String {
+    let total = s.duration().map_or("--:--".to_string(), clock);
+    let at = s.position().map_or("--:--".to_string(), clock);
+    format!("{at} / {total}")
+}
+
+/// The window title: state (or `label` in its place: `ENDED` once the stream is over, `ERROR`
+/// when the server is gone), file, resolution, time, speed and live statistics.
+pub fn title(s: &ClientSession, file: &str, label: Option<&str>) -> String {
     let st = s.stats();
     let size = if st.width > 0 {
         format!(" {}x{}", st.width, st.height)
@@ -118,170 +211,40 @@ pub fn title(s: &ClientSession, file: &str) -> String {
         Some(_) => "TCP (fallback)".to_string(),
         None => st.transport.to_uppercase(),
     };
+    let state = label.unwrap_or(s.state.name());
+    let speed = match s.scale() {
+        1.0 => String::new(),
+        x => format!(" - {x}x"),
+    };
     format!(
-        "{} - {file}{size} - {transport} - {}",
-        s.state.name(),
+        "{state} - {file}{size} - {}{speed} - {transport} - {}",
+        time_readout(s),
         st.summary()
     )
 }
 
-/// Opens the window and runs until the user quits; `autoplay` does SETUP and PLAY at once.
-pub fn run_window(opts: &Options, autoplay: bool) -> Result<crate::stats::Stats, ClientError> {
-    if opts.url.starts_with("http://") {
-        return run_http_window(opts);
+/// Parses a `--keys` script: `SECONDS:KEY` items separated by commas or spaces, e.g.
+/// `2:space 4:space 6:t 7:p` (a `,` or `.` key is written `comma`, `period`).
+pub fn parse_keys(script: &str) -> Result<Vec<(f64, PlayerKey)>, String> {
+    let mut keys = Vec::new();
+    for item in script.split([',', ' ']).filter(|i| !i.is_empty()) {
+        let (at, name) = item
+            .split_once(':')
+            .ok_or_else(|| format!("{item:?} is not SECONDS:KEY"))?;
+        let at: f64 = at
+            .parse()
+            .map_err(|_| format!("{at:?} in {item:?} is not a number of seconds"))?;
+        let name = match name {
+            "comma" => ",",
+            "period" => ".",
+            "backslash" => "\\",
+            n => n,
+        };
+        let key = PlayerKey::from_name(name).ok_or_else(|| format!("no key {name:?}"))?;
+        keys.push((at, key));
     }
-    let mut s = ClientSession::connect(opts)?;
-    let (mut w, mut h) = (384usize, 288usize);
-    if s.dialect == Dialect::Standard {
-        if let Err(e) = s.describe() {
-            log::warn!("DESCRIBE: {e}");
-        }
-        if let Some((dw, dh)) = s.info.as_ref().and_then(|i| i.dimensions) {
-            (w, h) = (dw as usize, dh as usize);
-        }
-    }
-    let sized_by_sdp = s.info.as_ref().and_then(|i| i.dimensions).is_some();
-    let mut window = open_window(&title(&s, &opts.file), w, h)?;
-    if autoplay {
-        execute(&mut s, Command::SetupThenPlay)?;
-    }
-    let mut buffer = vec![0u32; w * h];
-    let mut shown_ts = None;
-    let mut last_title = Instant::now() - Duration::from_secs(1);
-    while window.is_open() && !crate::stop_requested() {
-        for key in window.get_keys_pressed(KeyRepeat::No) {
-            let Some(k) = player_key(key) else { continue };
-            match command_for(k, s.state, s.dialect) {
-                Ok(cmd) => match execute(&mut s, cmd) {
-                    Ok(true) => {}
-                    Ok(false) => return Ok(s.stats()),
-                    Err(e) => log::error!("{cmd:?}: {e}"),
-                },
-                Err(why) => log::info!("{k:?} does nothing now: {why}"),
-            }
-        }
-        if let Err(e) = s.keepalive_if_due() {
-            log::warn!("keepalive: {e}");
-        }
-        if let Err(e) = s.check_udp_fallback() {
-            log::error!("falling back to TCP: {e}");
-        }
-        let latest = s.display.lock().unwrap().latest.clone();
-        match latest {
-            Some(p) => {
-                if shown_ts.is_none() && !sized_by_sdp && (p.width, p.height) != (w, h) {
-                    // No size in the SDP: the first frame gives the window its size.
-                    window = open_window(&title(&s, &opts.file), p.width, p.height)?;
-                }
-                if shown_ts != Some(p.rtp_timestamp) || buffer.len() != p.pixels.len() {
-                    (w, h) = (p.width, p.height);
-                    buffer.clear();
-                    buffer.extend_from_slice(&p.pixels);
-                    draw_progress(&mut buffer, w, h, &s, p.rtp_timestamp);
-                    shown_ts = Some(p.rtp_timestamp);
-                }
-            }
-            None => draw_help(&mut buffer, w, h),
-        }
-        if last_title.elapsed() > Duration::from_millis(500) {
-            window.set_title(&title(&s, &opts.file));
-            last_title = Instant::now();
-        }
-        present(&mut window, &buffer, w, h)?;
-    }
-    if s.state != PlayState::Init {
-        let _ = s.teardown();
-    }
-    Ok(s.stats())
-}
-
-/// The window for Motion-JPEG over HTTP: it plays from the start (there is nothing to set
-/// up, pause or seek on a multipart stream) until Q, Esc, closing the window, or its end.
-fn run_http_window(opts: &Options) -> Result<crate::stats::Stats, ClientError> {
-    let s = crate::http_mjpeg::HttpStream::open(opts)?;
-    let name = opts.url.rsplit('/').nth(1).unwrap_or(&opts.url).to_string();
-    let (mut w, mut h) = (384usize, 288usize);
-    let mut window = open_window(&format!("HTTP - {name}"), w, h)?;
-    let mut buffer = vec![0x101018u32; w * h];
-    let mut shown: Option<std::sync::Arc<crate::player::Picture>> = None;
-    let mut last_title = Instant::now() - Duration::from_secs(1);
-    while window.is_open() && !crate::stop_requested() {
-        if window.is_key_down(Key::Q) || window.is_key_down(Key::Escape) {
-            break;
-        }
-        let latest = s.display.lock().unwrap().latest.clone();
-        if let Some(p) =
-            latest.filter(|p| !shown.as_ref().is_some_and(|q| std::sync::Arc::ptr_eq(p, q)))
-        {
-            if (p.width, p.height) != (w, h) {
-                (w, h) = (p.width, p.height);
-                window = open_window(&format!("HTTP - {name}"), w, h)?;
-            }
-            buffer.clear();
-            buffer.extend_from_slice(&p.pixels);
-            shown = Some(p);
-        }
-        if last_title.elapsed() > Duration::from_millis(500) {
-            let state = if s.ended() { "ENDED" } else { "PLAYING" };
-            let d = s.display.lock().unwrap().frames_decoded;
-            window.set_title(&format!("{state} - {name} - {d} frames - http"));
-            last_title = Instant::now();
-        }
-        present(&mut window, &buffer, w, h)?;
-    }
-    Ok(s.stop())
-}
-
-/// Shows `buffer` (w x h) in the window and takes its events.
-fn present(window: &mut Window, buffer: &[u32], w: usize, h: usize) -> Result<(), ClientError> {
-    window
-        .update_with_buffer(buffer, w, h)
-        .map_err(|source| ClientError::Window {
-            what: "drawing the window",
-            source,
-        })
-}
-
-fn open_window(title: &str, w: usize, h: usize) -> Result<Window, ClientError> {
-    let options = WindowOptions {
-        resize: true,
-        scale: Scale::X1,
-        scale_mode: ScaleMode::AspectRatioStretch,
-        ..WindowOptions::default()
-    };
-    let mut window = Window::new(title, w, h, options).map_err(|source| ClientError::Window {
-        what: "opening a window",
-        source,
-    })?;
-    window.set_target_fps(60);
-    Ok(window)
-}
-
-fn draw_help(buf: &mut [u32], w: usize, h: usize) {
-    buf.iter_mut().for_each(|p| *p = 0x101018);
-    let scale = if w >= 600 { 2 } else { 1 };
-    for (i, line) in KEY_HELP.iter().enumerate() {
-        draw_text(buf, w, 12, 12 + i * 12 * scale, line, scale, 0xe0e0e0);
-    }
-    let _ = h;
-}
-
-/// A thin bar at the bottom: how far into the SDP's range this frame is.
-fn draw_progress(buf: &mut [u32], w: usize, h: usize, s: &ClientSession, ts: u32) {
-    let Some((start, Some(end))) = s.info.as_ref().and_then(|i| i.range) else {
-        return;
-    };
-    let Some(first) = s.stats_first_timestamp() else {
-        return;
-    };
-    let pos = ts.wrapping_sub(first) as f64 / 90_000.0;
-    let frac = (pos / (end - start)).clamp(0.0, 1.0);
-    let filled = (frac * w as f64) as usize;
-    for y in h.saturating_sub(3)..h {
-        for x in 0..w {
-            buf[y * w + x] = if x < filled { 0xe03030 } else { 0x303030 };
-        }
-    }
+    keys.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(keys)
 }
 
 #[cfg(test)]
@@ -321,10 +284,49 @@ mod tests {
     }
 
     #[test]
-    fn minifb_keys_map_to_player_keys() {
-        assert_eq!(player_key(Key::Escape), Some(Q));
-        assert_eq!(player_key(Key::Q), Some(Q));
-        assert_eq!(player_key(Key::Space), Some(Space));
-        assert_eq!(player_key(Key::A), None);
+    fn seeking_speed_and_steps() {
+        let d = Dialect::Standard;
+        assert_eq!(command_for(Right, Playing, d), Ok(Command::SeekBy(5.0)));
+        assert_eq!(command_for(Left, Paused, d), Ok(Command::SeekBy(-5.0)));
+        assert_eq!(command_for(Up, Ready, d), Ok(Command::SeekBy(30.0)));
+        assert_eq!(command_for(Down, Playing, d), Ok(Command::SeekBy(-30.0)));
+        assert_eq!(command_for(Home, Playing, d), Ok(Command::SeekTo(0.0)));
+        assert_eq!(command_for(RightBracket, Playing, d), Ok(Command::Faster));
+        assert_eq!(command_for(LeftBracket, Paused, d), Ok(Command::Slower));
+        assert_eq!(command_for(Backslash, Playing, d), Ok(Command::Reverse));
+        assert_eq!(command_for(Comma, Paused, d), Ok(Command::Step(-1)));
+        assert_eq!(command_for(Period, Paused, d), Ok(Command::Step(1)));
+        assert!(command_for(Period, Playing, d).is_err());
+        assert!(command_for(Right, Init, d).is_err());
+        assert!(command_for(Right, Playing, Dialect::Lab).is_err());
+        assert_eq!(command_for(F, Init, d), Ok(Command::Fullscreen));
+    }
+
+    #[test]
+    fn script_key_names() {
+        assert_eq!(PlayerKey::from_name("space"), Some(Space));
+        assert_eq!(PlayerKey::from_name("Right"), Some(Right));
+        assert_eq!(PlayerKey::from_name("\\"), Some(Backslash));
+        assert_eq!(PlayerKey::from_name("."), Some(Period));
+        assert_eq!(PlayerKey::from_name("x"), None);
+    }
+
+    #[test]
+    fn key_scripts() {
+        assert_eq!(
+            parse_keys("2:space, 4.5:space 6:t 6.5:p 7:comma").unwrap(),
+            vec![(2.0, Space), (4.5, Space), (6.0, T), (6.5, P), (7.0, Comma)]
+        );
+        assert!(parse_keys("2").is_err());
+        assert!(parse_keys("x:p").is_err());
+        assert!(parse_keys("1:zz").is_err());
+    }
+
+    #[test]
+    fn clock_readout() {
+        assert_eq!(clock(7.9), "00:07");
+        assert_eq!(clock(20.0), "00:20");
+        assert_eq!(clock(3725.0), "1:02:05");
+        assert_eq!(clock(-1.0), "00:00");
     }
 }

@@ -4,8 +4,11 @@
 #[path = "../../../tests/support/mod.rs"]
 mod support;
 
+mod common;
+
 use std::process::{Command, Output};
 
+use common::json_number;
 use support::*;
 
 fn client(args: &[&str]) -> Output {
@@ -13,18 +16,6 @@ fn client(args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn json_number(json: &str, key: &str) -> f64 {
-    let at = json
-        .find(&format!("\"{key}\":"))
-        .unwrap_or_else(|| panic!("{key} missing in {json}"));
-    json[at + key.len() + 3..]
-        .split([',', '}'])
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} is not a number in {json}"))
 }
 
 #[test]
@@ -195,6 +186,16 @@ fn help_documents_the_keys() {
         "--record",
         "--stats-json",
         "--lab",
+        "Left Right",
+        "Down Up",
+        "Home",
+        "progress bar",
+        "[ ]",
+        "reverse",
+        ", .",
+        "fullscreen",
+        "--start",
+        "--keys",
     ] {
         assert!(help.contains(k), "--help lacks {k}");
     }

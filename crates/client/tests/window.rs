@@ -5,60 +5,14 @@
 #[path = "../../../tests/support/mod.rs"]
 mod support;
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{screenshot, start_xvfb, Kill};
 use support::*;
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts Xvfb on a free display; returns it and the display name.
-fn start_xvfb() -> (Kill, String) {
-    let mut child = Command::new("Xvfb")
-        .args([
-            "-displayfd",
-            "1",
-            "-screen",
-            "0",
-            "640x480x24",
-            "-nolisten",
-            "tcp",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start Xvfb");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let display = format!(":{}", line.trim());
-    (Kill(child), display)
-}
-
-fn screenshot(display: &str) -> Option<image::RgbImage> {
-    let o = Command::new("import")
-        .args(["-display", display, "-window", "root", "png:-"])
-        .output()
-        .ok()?;
-    if !o.status.success() {
-        return None;
-    }
-    Some(
-        image::load_from_memory_with_format(&o.stdout, image::ImageFormat::Png)
-            .ok()?
-            .to_rgb8(),
-    )
-}
 
 /// The rows of a picture above the client's 3-pixel progress bar, as the key for a lookup.
 fn key(img: &image::RgbImage, x0: u32, y0: u32, w: u32, h: u32) -> Vec<u8> {
@@ -118,8 +72,8 @@ fn window_shows_the_video(url: &str, artifact: &str) {
             .unwrap(),
     );
 
-    // With no window manager, minifb centers its window on the screen; (0, 0) is where X
-    // itself would map it. Look in both places.
+    // The client centres its window on the screen; (0, 0) is where X itself would map it.
+    // Look in both places.
     let mut seen: Vec<usize> = Vec::new();
     let mut last = None;
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -129,9 +83,15 @@ fn window_shows_the_video(url: &str, artifact: &str) {
             continue;
         };
         let (sw, sh) = shot.dimensions();
-        let found = [((sw - w) / 2, (sh - h) / 2), (0, 0)]
-            .into_iter()
-            .find_map(|(x, y)| by_pixels.get(&key(&shot, x, y, w, h)));
+        // An RTSP window holds the picture and the 16-row progress bar under it; the HTTP
+        // one only the picture.
+        let found = [
+            ((sw - w) / 2, (sh - h - 16) / 2),
+            ((sw - w) / 2, (sh - h) / 2),
+            (0, 0),
+        ]
+        .into_iter()
+        .find_map(|(x, y)| by_pixels.get(&key(&shot, x, y, w, h)));
         if let Some(&i) = found {
             if seen.last() != Some(&i) {
                 seen.push(i);

@@ -6,9 +6,13 @@
 //! bare file name as URI, LF lines, no blank line, `Transport: RTP/UDP; client_port= N` as the
 //! third line, whole JPEGs in the datagrams.
 //!
-//! SETUP (the sockets, the choice between UDP and TCP, the threads it starts) is in `setup`.
+//! SETUP (the sockets, the choice between UDP and TCP, the threads it starts) is in `setup`;
+//! seeking, speed and frame steps are in `trick`.
 
 mod setup;
+mod trick;
+
+pub use trick::{DEFAULT_FPS, SPEEDS};
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -19,6 +23,7 @@ use rtsp_proto::sdp::{self, VideoInfo};
 
 use crate::connection::Connection;
 use crate::player::{Display, Player};
+use crate::playhead::Playhead;
 use crate::receiver::{self, Receiver, RtcpOut, RxStats};
 use crate::stats::Stats;
 use crate::{ClientError, Options, ResponseProblem, TransportChoice};
@@ -32,6 +37,8 @@ const RTP_RECEIVE_BUFFER: usize = 4 << 20;
 /// How long OPTIONS may go unanswered before the server is taken for the lab's.
 pub const LAB_DETECT_TIMEOUT: Duration = Duration::from_secs(1);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long TEARDOWN may take when quitting: a server that is gone must not hold the quit.
+pub const QUIT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Which RTSP the server speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +95,30 @@ pub struct ClientSession {
     receiver: Option<Receiver>,
     player: Option<Player>,
     play_sent: Option<Instant>,
+    /// When the last PLAY was answered (silence after it means the end).
+    last_play: Option<Instant>,
     last_request: Instant,
+    request_timeout: Duration,
+    /// The seek gate and time base, shared with the receiver and the player.
+    playhead: Arc<Mutex<Playhead>>,
+    /// Whether the server may be sending: after a PLAY, until PAUSE or TEARDOWN (a frame step
+    /// leaves the server playing past its one-frame range).
+    server_playing: bool,
+    /// Where a resume plays from after a step or a seek while paused.
+    resume_at: Option<f64>,
+    /// A PLAY with a range end has been sent (see `trick::play_request`).
+    bounded: bool,
+    /// Where the first PLAY starts (`--start`).
+    start: Option<f64>,
+    /// The Scale asked for, then the one the server applies.
+    scale: f64,
+    plays: u64,
+    seeks: u64,
+    notice: Option<String>,
+    /// The last request's error, for the exit summary and the exit code.
+    pub last_error: Option<String>,
+    /// The connection has closed ([`ClientSession::server_gone`] said so).
+    gone: bool,
     ended_by_range: bool,
     /// The transport in use after SETUP: true for interleaved TCP.
     tcp: bool,
@@ -144,7 +174,20 @@ impl ClientSession {
             receiver: None,
             player: None,
             play_sent: None,
+            last_play: None,
             last_request: Instant::now(),
+            request_timeout: REQUEST_TIMEOUT,
+            playhead: Arc::default(),
+            server_playing: false,
+            resume_at: None,
+            bounded: false,
+            start: opts.start,
+            scale: 1.0,
+            plays: 0,
+            seeks: 0,
+            notice: None,
+            last_error: None,
+            gone: false,
             ended_by_range: false,
             tcp: false,
             fallback: None,
@@ -180,7 +223,7 @@ impl ClientSession {
             req.headers.append(*n, v.clone());
         }
         self.last_request = Instant::now();
-        let r = self.conn.request(req, REQUEST_TIMEOUT)?;
+        let r = self.conn.request(req, self.request_timeout)?;
         Self::check(method, r)
     }
 
@@ -193,7 +236,9 @@ impl ClientSession {
         );
         self.last_request = Instant::now();
         self.conn.send_raw(text.as_bytes())?;
-        let r = self.conn.wait_response(&method, cseq, REQUEST_TIMEOUT)?;
+        let r = self
+            .conn
+            .wait_response(&method, cseq, self.request_timeout)?;
         Self::check(method, r)
     }
 
@@ -229,7 +274,8 @@ impl ClientSession {
         format!("Session: {}", self.session.as_deref().unwrap_or("0"))
     }
 
-    /// PLAY, from Ready (the start, or a resume after PAUSE).
+    /// PLAY, from Ready (the start, from `--start` the first time) or Paused (a resume; after
+    /// a step or a seek while paused, from the frame after the one shown).
     pub fn play(&mut self) -> Result<(), ClientError> {
         if !matches!(self.state, PlayState::Ready | PlayState::Paused) {
             return Err(ClientError::NotAllowed {
@@ -238,25 +284,31 @@ impl ClientSession {
             });
         }
         let resume = self.state == PlayState::Paused;
-        self.display.lock().unwrap().reanchor = resume;
         if self.play_sent.is_none() {
             self.play_sent = Some(Instant::now());
         }
         match self.dialect {
             Dialect::Standard => {
-                let base = self.base.clone();
-                let range = if resume {
-                    vec![]
+                let range = if !resume {
+                    let from = self.start.take().map_or(0.0, |t| self.clamp(t));
+                    Some((from, None))
                 } else {
-                    vec![("Range", "npt=0.000-".to_string())]
+                    self.resume_at.take().map(|t| (self.clamp(t), None))
                 };
-                self.standard(Method::Play, &base, &range)?;
+                self.pause_if_sending()?;
+                self.ended_by_range = false;
+                self.play_at_speed(range)?;
             }
             Dialect::Lab => {
+                if self.start.take().is_some() {
+                    log::warn!("the lab's server cannot start mid-file: playing from the start");
+                }
                 let s = self.session_header();
                 self.lab(Method::Play, s)?;
+                self.last_play = Some(Instant::now());
             }
         }
+        self.plays += 1;
         self.state = PlayState::Playing;
         Ok(())
     }
@@ -279,6 +331,8 @@ impl ClientSession {
                 self.lab(Method::Pause, s)?;
             }
         }
+        self.server_playing = false;
+        self.resume_at = None;
         self.state = PlayState::Paused;
         Ok(())
     }
@@ -311,6 +365,20 @@ impl ClientSession {
         self.rtcp_out = RtcpOut::None;
         *self.conn.interleaved.lock().unwrap() = None;
         self.state = PlayState::Init;
+        self.server_playing = false;
+        self.resume_at = None;
+        result
+    }
+
+    /// TEARDOWN with a short deadline ([`QUIT_TIMEOUT`]), for quitting: the threads stop
+    /// whether or not a server that is gone answers.
+    pub fn quit(&mut self) -> Result<(), ClientError> {
+        if self.state == PlayState::Init {
+            return Ok(());
+        }
+        self.request_timeout = QUIT_TIMEOUT;
+        let result = self.teardown();
+        self.request_timeout = REQUEST_TIMEOUT;
         result
     }
 
@@ -319,8 +387,10 @@ impl ClientSession {
     /// Returns whether it fell back.
     pub fn check_udp_fallback(&mut self) -> Result<bool, ClientError> {
         let silent = self.rx.lock().unwrap().first_packet.is_none();
+        // From this transport's PLAY: an earlier session's counts are gone with its receiver.
         let due = self
-            .play_sent
+            .last_play
+            .or(self.play_sent)
             .is_some_and(|t| t.elapsed() >= UDP_FALLBACK_AFTER);
         if self.opts.transport != TransportChoice::Auto
             || self.dialect != Dialect::Standard
@@ -367,43 +437,65 @@ impl ClientSession {
         self.standard(method, &base, &[]).map(|_| ())
     }
 
-    /// Whether the stream has ended: the last frame of the SDP's range has arrived, or nothing
-    /// arrived for 3 s while playing (the lab's server just stops at the end of its file).
+    /// Whether the stream has ended: the server said BYE, the shown frame is the last of the
+    /// SDP's range (the first, playing backwards), or nothing arrived for 3 s while playing
+    /// (the lab's server just stops at the end of its file).
     pub fn ended(&mut self) -> bool {
         if self.state != PlayState::Playing {
             return false;
         }
-        let rx = self.rx.lock().unwrap();
-        if let (Some(info), Some(first), Some(last)) =
-            (&self.info, rx.first_timestamp, rx.last_timestamp)
-        {
-            if let Some((start, Some(end))) = info.range {
-                let fps = info.framerate.unwrap_or(25.0);
-                let span = last.wrapping_sub(first) as f64 / 90_000.0;
-                if span + 1.5 / fps >= end - start {
-                    self.ended_by_range = true;
-                }
-            }
+        if let (Some(duration), Some(pos)) = (self.duration(), self.position()) {
+            let frame = 1.0 / self.fps();
+            let at_end = match self.scale < 0.0 {
+                false => pos + 1.5 * frame >= duration,
+                true => pos <= 1.5 * frame,
+            };
+            self.ended_by_range |= at_end && !self.playhead_pending();
         }
+        let rx = self.rx.lock().unwrap();
         if rx.bye || self.ended_by_range {
-            // The server said so, or the last frame of the range is in: let the player show
+            // The server said so, or the last frame of the range is shown: let the player show
             // what it holds (the playout delay) before calling it over.
             let quiet = rx
                 .last_packet
                 .is_none_or(|t| t.elapsed() > self.opts.playout_delay + Duration::from_millis(100));
             return quiet && self.player_drained(&rx);
         }
-        let silent_since = rx.last_packet.or(self.play_sent);
+        let silent_since = match (rx.last_packet, self.last_play.or(self.play_sent)) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
         silent_since.is_some_and(|t| t.elapsed() > Duration::from_secs(3))
+    }
+
+    fn playhead_pending(&self) -> bool {
+        self.playhead.lock().unwrap().gate == crate::playhead::Gate::Pending
     }
 
     /// Whether the player has dealt with every frame received (or has been stuck for 2 s).
     fn player_drained(&self, rx: &RxStats) -> bool {
         let d = self.display.lock().unwrap();
-        let done = d.frames_decoded + d.decode_errors + rx.frames_dropped_by_player;
+        let done = d.frames_decoded
+            + d.decode_errors
+            + d.skipped_at_seek
+            + rx.frames_dropped_by_player
+            + rx.frames_skipped_at_seek;
         done >= rx.frames_received
             || d.last_decoded
                 .is_some_and(|t| t.elapsed() > Duration::from_secs(2))
+    }
+
+    /// Why the server is gone, the first time this sees it (the connection closed): nothing
+    /// more will play, and requests would fail.
+    pub fn server_gone(&mut self) -> Option<String> {
+        if self.gone {
+            return None;
+        }
+        let why = self.conn.poll_closed()?;
+        self.gone = true;
+        let text = format!("the server is gone: {why}");
+        self.last_error = Some(text.clone());
+        Some(text)
     }
 
     /// The statistics now. While playing, frames in flight between the receiver and the player
@@ -418,8 +510,6 @@ impl ClientSession {
         };
         let kbps = span(rx.first_packet, rx.last_packet)
             .map_or(0.0, |s| rx.bytes() as f64 * 8.0 / 1000.0 / s);
-        let fps = span(d.first_decoded, d.last_decoded)
-            .map_or(0.0, |s| (d.frames_decoded.saturating_sub(1)) as f64 / s);
         let (width, height) = d
             .latest
             .as_ref()
@@ -436,7 +526,13 @@ impl ClientSession {
             packets_lost: rx.packets_lost(),
             jitter_ms: (self.dialect == Dialect::Standard).then(|| rx.rtp.jitter() as f64 / 90.0),
             kbps,
-            fps,
+            fps: d.fps.fps(),
+            playing_seconds: d.fps.playing_seconds(),
+            plays: self.plays,
+            seeks: self.seeks,
+            scale: self.scale,
+            position: d.latest.as_ref().and_then(|p| p.position),
+            frames_skipped_at_seek: rx.frames_skipped_at_seek + d.skipped_at_seek,
             first_frame_ms: match (self.play_sent, d.first_decoded) {
                 (Some(p), Some(f)) if f >= p => Some((f - p).as_secs_f64() * 1000.0),
                 _ => None,
@@ -450,12 +546,8 @@ impl ClientSession {
             },
             width,
             height,
+            error: self.last_error.clone(),
         }
-    }
-
-    /// The RTP timestamp of the first frame received (where the progress bar starts).
-    pub fn stats_first_timestamp(&self) -> Option<u32> {
-        self.rx.lock().unwrap().first_timestamp
     }
 
     /// The receiver's counters (RTCP details included), for tests and the window.

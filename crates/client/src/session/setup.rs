@@ -232,6 +232,7 @@ impl ClientSession {
             player::spawn(
                 frames,
                 self.display.clone(),
+                self.playhead.clone(),
                 clock,
                 self.opts.playout_delay,
                 dimensions.map(|(w, h)| (w as usize, h as usize)),
@@ -254,6 +255,7 @@ impl ClientSession {
                 tx,
                 self.rx.clone(),
                 recorder,
+                self.playhead.clone(),
             )
             .map_err(ClientError::io("start receiver"))?,
         );
