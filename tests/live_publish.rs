@@ -1,6 +1,6 @@
 //! Live paths: ffmpeg and GStreamer publish into the server (ANNOUNCE / SETUP mode=record /
-//! RECORD) while ffmpeg, our client and hand-made viewers watch; hostile publishers; BYE when
-//! the publisher leaves; a slow viewer that slows nobody.
+//! RECORD) while ffmpeg (UDP, TCP, the HTTP tunnel), our client and hand-made viewers watch;
+//! hostile publishers; BYE when the publisher leaves; a slow viewer that slows nobody.
 
 mod support;
 
@@ -301,7 +301,8 @@ fn assert_live_delivery(viewer: &str, received: &[Vec<u8>], source: &[Vec<u8>], 
     );
 }
 
-/// ffmpeg publishes over `transport`; ffmpeg over UDP and TCP and our client watch at once.
+/// ffmpeg publishes over `transport`; ffmpeg over UDP, TCP and the HTTP tunnel, and our client,
+/// watch at once.
 fn ffmpeg_publishes(transport: &str) {
     if !have_ffmpeg() {
         return;
@@ -312,13 +313,17 @@ fn ffmpeg_publishes(transport: &str) {
     let path = wait_for_frames(&server, "cam", 5);
     assert_eq!(path.publisher().transport, transport);
     let source = sample_frames();
-    let watchers: Vec<_> = [("ffmpeg udp", "udp"), ("ffmpeg tcp", "tcp")]
-        .into_iter()
-        .map(|(who, t)| {
-            let url = url.clone();
-            std::thread::spawn(move || (who, ffmpeg_plays_url(&url, t, 4)))
-        })
-        .collect();
+    let watchers: Vec<_> = [
+        ("ffmpeg udp", "udp"),
+        ("ffmpeg tcp", "tcp"),
+        ("ffmpeg over the HTTP tunnel", "http"),
+    ]
+    .into_iter()
+    .map(|(who, t)| {
+        let url = url.clone();
+        std::thread::spawn(move || (who, ffmpeg_plays_url(&url, t, 4)))
+    })
+    .collect();
     let rec = scratch_dir("live-client").join("rec.mjpeg");
     let mut opts = client::Options::for_url(&url).unwrap();
     opts.record = Some(rec.clone());
@@ -509,6 +514,27 @@ fn a_late_viewer_gets_whole_frames_and_pause_stops_it() {
     );
 }
 
+/// ANNOUNCEs a publisher may send that are refused: what, Content-Type, body, status.
+fn bad_announcements() -> Vec<(&'static str, &'static str, String, u16)> {
+    let sdp = "application/sdp";
+    let h264 = SDP.replace("RTP/AVP 26", "RTP/AVP 96\r\na=rtpmap:96 H264/90000");
+    let padding = |n| format!("{SDP}{}", "a=x-padding:0123456789\r\n".repeat(n));
+    vec![
+        ("garbage SDP", sdp, "this is no SDP".into(), 400),
+        (
+            "no video",
+            sdp,
+            "v=0\r\nm=audio 0 RTP/AVP 0\r\n".into(),
+            400,
+        ),
+        ("H.264", sdp, h264, 415),
+        ("not SDP", "text/plain", SDP.into(), 415),
+        // Over the 16 KiB an SDP may have, and over the 64 KiB any request body may.
+        ("huge SDP", sdp, padding(1000), 413),
+        ("over the body limit", sdp, padding(4000), 413),
+    ]
+}
+
 /// Publishers that break the rules get the right status; the path's viewer is unharmed.
 #[test]
 fn hostile_publishers_get_the_right_status_and_viewers_are_unharmed() {
@@ -525,23 +551,7 @@ fn hostile_publishers_get_the_right_status_and_viewers_are_unharmed() {
         sent += 1;
     };
     send_one(&mut publisher);
-    let h264 = SDP.replace("RTP/AVP 26", "RTP/AVP 96\r\na=rtpmap:96 H264/90000");
-    let huge = format!("{SDP}{}", "a=x-padding:0123456789\r\n".repeat(1000));
-    let over_limit = format!("{SDP}{}", "a=x-padding:0123456789\r\n".repeat(4000));
-    let cases: [(&str, &str, &str, u16); 6] = [
-        ("garbage SDP", "application/sdp", "this is no SDP", 400),
-        (
-            "no video",
-            "application/sdp",
-            "v=0\r\nm=audio 0 RTP/AVP 0\r\n",
-            400,
-        ),
-        ("H.264", "application/sdp", &h264, 415),
-        ("not SDP", "text/plain", SDP, 415),
-        ("huge SDP", "application/sdp", &huge, 413),
-        ("over the body limit", "application/sdp", &over_limit, 413),
-    ];
-    for (what, kind, body, status) in cases {
+    for (what, kind, body, status) in bad_announcements() {
         let mut c = RtspConn::connect(server.addr);
         let r = request_with_body(
             &mut c,

@@ -1,25 +1,23 @@
-//! Live paths on an RTSP connection: a publisher's ANNOUNCE, SETUP `mode=record` and RECORD,
-//! and a viewer's DESCRIBE, SETUP, PLAY and PAUSE (the rules are
+//! Live paths on an RTSP connection: which requests are live, a viewer's DESCRIBE, SETUP,
+//! PLAY and PAUSE, and the end of a live session (the publisher's ANNOUNCE and SETUP
+//! `mode=record` are [`super::publish`]'s; the rules are
 //! [`crate::live::session::LiveSession`]'s; frames go through [`crate::live::path`]).
 
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use rtsp_proto::playout::RtpOrigin;
 use rtsp_proto::rtsp::{
     LowerTransport, Method, PortRange, Request, Response, RtpInfo, StatusCode, Transport,
 };
 
 use super::{Connection, Refusal};
-use crate::live::ingest::Ingest;
-use crate::live::path::{Path, PublishRefused, PublisherInfo};
+use crate::live::path::Path;
 use crate::live::session::{LiveSession, LiveState};
 use crate::live::udp::UdpReceiver;
 use crate::live::viewer::RtspViewer;
 use crate::live::{self, sdp};
-use crate::net::transport::bind_pair;
 
 /// A connection's live session: its rules, its path, and what it does there.
 pub(super) struct LiveLink {
@@ -30,19 +28,8 @@ pub(super) struct LiveLink {
 
 /// What a live session does on its path.
 pub(super) enum LiveRole {
-    Publisher(Box<Publisher>),
+    Publisher(Box<super::publish::Publisher>),
     Viewer(Viewer),
-}
-
-/// A publisher's transport, from its SETUP on.
-#[derive(Default)]
-pub(super) struct Publisher {
-    /// UDP: the sockets bound at SETUP, read from RECORD on.
-    pending: Option<(UdpSocket, UdpSocket, Ingest)>,
-    receiver: Option<UdpReceiver>,
-    /// Interleaved: the channels, and the frames' rebuilder once RECORD starts.
-    channels: Option<(u8, u8)>,
-    ingest: Option<Ingest>,
 }
 
 pub(super) struct Viewer {
@@ -53,12 +40,12 @@ pub(super) struct Viewer {
     rtcp_channel: Option<u8>,
 }
 
-fn refuse(status: StatusCode, why: impl Into<String>) -> Refusal {
+pub(super) fn refuse(status: StatusCode, why: impl Into<String>) -> Refusal {
     Refusal::new(status, why)
 }
 
 /// The base URL of a live path as the client named it, ending in `/`.
-fn live_base(uri: &str, name: &str) -> String {
+pub(super) fn live_base(uri: &str, name: &str) -> String {
     let key = format!("{}{name}", live::LIVE_PREFIX);
     match uri.find(&key) {
         Some(i) if uri.contains("://") => format!("{}/", &uri[..i + key.len()]),
@@ -67,7 +54,7 @@ fn live_base(uri: &str, name: &str) -> String {
 }
 
 /// Whether a Transport's `mode` asks to record (RFC 2326 12.39: `mode=record`, quoted or not).
-fn records(t: &Transport) -> bool {
+pub(super) fn records(t: &Transport) -> bool {
     t.mode
         .as_deref()
         .is_some_and(|m| m.trim().trim_matches('"').eq_ignore_ascii_case("record"))
@@ -136,43 +123,6 @@ impl Connection<'_> {
         Ok(r)
     }
 
-    fn announce(&mut self, req: &Request, name: &str) -> Result<Response, Refusal> {
-        if self.live.is_some() || self.session.is_some() {
-            let why = "this connection already has a session";
-            return Err(refuse(StatusCode::METHOD_NOT_VALID_IN_THIS_STATE, why));
-        }
-        let announced = sdp::parse_announce(req.headers.get("Content-Type"), &req.body)
-            .map_err(|e| refuse(e.status(), e.to_string()))?;
-        let internal = |e: io::Error| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-        let session = LiveSession::new(
-            self.ids.next().map_err(internal)?,
-            self.shared.config.session_timeout,
-            LiveState::Announced,
-            self.now,
-        );
-        let publisher = PublisherInfo {
-            peer: self.peer,
-            transport: "announced",
-            session: session.rtsp.id.clone(),
-        };
-        let replace = self.shared.config.publish_replace;
-        let path = self
-            .shared
-            .live
-            .publish(name, announced, publisher, replace)
-            .map_err(|e @ PublishRefused::Taken(_)| {
-                refuse(StatusCode::METHOD_NOT_VALID_IN_THIS_STATE, e.to_string())
-            })?;
-        log::info!(target: crate::SESSION_LOG, "{}: publishes on live/{name}", self.peer);
-        self.shared.sessions.fetch_add(1, Ordering::SeqCst);
-        self.live = Some(LiveLink {
-            session,
-            path,
-            role: LiveRole::Publisher(Box::default()),
-        });
-        Ok(Response::new(StatusCode::OK))
-    }
-
     fn live_setup(&mut self, req: &Request, name: &str, named: bool) -> Result<Response, Refusal> {
         let header = req
             .headers
@@ -184,86 +134,6 @@ impl Connection<'_> {
             return self.setup_record(&offered, name, named);
         }
         self.setup_viewer(req, &offered, name, named)
-    }
-
-    /// SETUP `mode=record` of the path this connection announced: where its RTP will come in.
-    fn setup_record(
-        &mut self,
-        offered: &[Transport],
-        name: &str,
-        named: bool,
-    ) -> Result<Response, Refusal> {
-        let not_valid = |why: &str| refuse(StatusCode::METHOD_NOT_VALID_IN_THIS_STATE, why);
-        let Some(link) = self.live.as_ref() else {
-            return Err(not_valid("SETUP mode=record needs an ANNOUNCE first"));
-        };
-        if link.path.name != name || !link.session.publishes() {
-            return Err(not_valid(
-                "SETUP mode=record of a path this connection did not announce",
-            ));
-        }
-        if link.session.state() != LiveState::Announced && !named {
-            return Err(refuse(
-                StatusCode::SESSION_NOT_FOUND,
-                "missing Session header",
-            ));
-        }
-        let config = &self.shared.config;
-        let mut t = offered
-            .iter()
-            .filter(|t| records(t))
-            .find(|t| match t.lower {
-                LowerTransport::RtpAvpTcp => config.tcp,
-                LowerTransport::RtpAvpUdp => {
-                    config.udp && t.client_port.is_some_and(|p| p.rtp != 0)
-                }
-                LowerTransport::LabRtpUdp => false,
-            })
-            .cloned()
-            .ok_or_else(|| {
-                refuse(
-                    StatusCode::UNSUPPORTED_TRANSPORT,
-                    "no RTP/AVP transport to record over",
-                )
-            })?;
-        let link = self.live.as_mut().expect("checked above");
-        let payload_type = link.path.announced.payload_type;
-        let mut ingest = Ingest::new(payload_type, config.max_frame, link.path.counters.clone());
-        if let Some((w, h)) = link.path.announced.dimensions {
-            ingest.set_dimensions(w.min(u16::MAX as u32) as u16, h.min(u16::MAX as u32) as u16);
-        }
-        let LiveRole::Publisher(publisher) = &mut link.role else {
-            unreachable!("publishes() checked above");
-        };
-        if t.lower == LowerTransport::RtpAvpTcp {
-            let channels = t.interleaved.unwrap_or((0, 1));
-            t.interleaved = Some(channels);
-            publisher.channels = Some(channels);
-            publisher.pending = None;
-            publisher.ingest = Some(ingest);
-            link.path.set_transport("tcp");
-        } else {
-            let client = t.client_port.expect("filtered above");
-            let internal = |e: io::Error| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-            let (rtp, rtcp) = bind_pair(self.local.ip()).map_err(internal)?;
-            let port = rtp.local_addr().map_err(internal)?.port();
-            ingest.source = Some(SocketAddr::new(self.peer.ip(), client.rtp));
-            publisher.pending = Some((rtp, rtcp, ingest));
-            publisher.channels = None;
-            t.server_port = Some(PortRange {
-                rtp: port,
-                rtcp: Some(port + 1),
-            });
-            link.path.set_transport("udp");
-        }
-        link.session
-            .apply(&Method::Setup, true, self.now)
-            .map_err(|s| refuse(s, "SETUP is not valid now"))?;
-        t.unicast = Some(true);
-        t.destination = None;
-        let mut r = Response::new(StatusCode::OK);
-        r.headers.append("Transport", t.to_string());
-        Ok(r)
     }
 
     /// SETUP of a viewer: a transport as for files, and a paused subscriber of the path.
@@ -306,12 +176,7 @@ impl Connection<'_> {
         }
         let internal = |e: io::Error| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
         let bound = self.bind(&mut transport).map_err(internal)?;
-        let bits = self.ids.next().map_err(internal)?;
-        let origin = RtpOrigin {
-            ssrc: bits as u32,
-            seq: (bits >> 32) as u16,
-            rtptime: self.ids.next().map_err(internal)? as u32,
-        };
+        let origin = super::setup::stream_origin(&mut self.ids, false).map_err(internal)?;
         let session = LiveSession::new(
             self.ids.next().map_err(internal)?,
             config.session_timeout,
@@ -383,7 +248,11 @@ impl Connection<'_> {
             (Method::Pause, LiveRole::Viewer(v)) => v.viewer.pause(),
             _ => {}
         }
-        if method == Method::Record && state == LiveState::Recording {
+        if link.session.publishes() {
+            // PAUSE halts what the publisher sends reaching viewers, RECORD resumes it.
+            link.path.set_paused(state != LiveState::Recording);
+        }
+        if method == Method::Record {
             r.headers.append("Range", "npt=now-");
         }
         Ok(r)

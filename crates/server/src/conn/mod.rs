@@ -11,6 +11,7 @@
 mod dispatch;
 mod live;
 pub mod memory;
+mod publish;
 mod rtcp;
 mod setup;
 

@@ -287,7 +287,7 @@ impl Connection<'_> {
 
 /// A new stream's random SSRC, first sequence number and RTP time; the lab's server sends
 /// SSRC 0 and numbers frames from 1, and the lab's client expects just that.
-fn stream_origin(ids: &mut Ids, lab: bool) -> io::Result<RtpOrigin> {
+pub(super) fn stream_origin(ids: &mut Ids, lab: bool) -> io::Result<RtpOrigin> {
     let bits = ids.next()?;
     Ok(RtpOrigin {
         ssrc: if lab { 0 } else { bits as u32 },

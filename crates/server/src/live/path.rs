@@ -45,6 +45,8 @@ pub struct Path {
     subscribers: Mutex<Vec<(u64, Arc<dyn Subscriber>)>>,
     next_id: AtomicU64,
     ended: AtomicBool,
+    /// The publisher paused (RFC 2326 10.6): its frames reach nobody until RECORD.
+    paused: AtomicBool,
 }
 
 impl Path {
@@ -57,6 +59,7 @@ impl Path {
             subscribers: Mutex::default(),
             next_id: AtomicU64::new(1),
             ended: AtomicBool::new(false),
+            paused: AtomicBool::new(false),
         }
     }
 
@@ -76,8 +79,11 @@ impl Path {
         lock(&self.subscribers).retain(|(i, _)| *i != id);
     }
 
-    /// Hands `frame` to every subscriber (none of which blocks).
+    /// Hands `frame` to every subscriber (none of which blocks), unless the publisher paused.
     pub fn publish(&self, frame: LiveFrame) {
+        if self.paused.load(Ordering::Relaxed) {
+            return;
+        }
         let frame = Arc::new(frame);
         for (_, s) in lock(&self.subscribers).iter() {
             s.deliver(&frame);
@@ -94,6 +100,11 @@ impl Path {
         for (_, s) in subs {
             s.end();
         }
+    }
+
+    /// The publisher paused (`true`) or recorded again.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Relaxed);
     }
 
     pub fn is_ended(&self) -> bool {
@@ -265,6 +276,10 @@ mod tests {
         path.subscribe(slow.clone()).unwrap();
         path.publish(frame(4500));
         path.unsubscribe(b_id);
+        // A paused publisher's frames reach nobody.
+        path.set_paused(true);
+        path.publish(frame(6750));
+        path.set_paused(false);
         path.publish(frame(9000));
         let (ga, gb) = (lock(&a.got), lock(&b.got));
         assert_eq!(
