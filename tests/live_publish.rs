@@ -1,6 +1,7 @@
 //! Live paths: ffmpeg and GStreamer publish into the server (ANNOUNCE / SETUP mode=record /
 //! RECORD) while ffmpeg (UDP, TCP, the HTTP tunnel), our client and hand-made viewers watch;
-//! hostile publishers; BYE when the publisher leaves; a slow viewer that slows nobody.
+//! hostile publishers; a lossy one (frames dropped and counted, never corrupt); BYE when the
+//! publisher leaves; a slow viewer that slows nobody.
 
 mod support;
 
@@ -744,4 +745,54 @@ fn a_slow_viewer_slows_nobody() {
         subs.iter().any(|(_, dropped)| *dropped > 0),
         "the slow viewer dropped nothing: {subs:?}"
     );
+}
+
+/// A publisher whose relay loses about 1% of its packets: viewers get only whole frames, each
+/// bit-exact, and every frame that lost a packet is counted as lost (in /metrics too).
+#[test]
+fn a_lossy_publisher_drops_frames_never_corrupts_them() {
+    let server = start_server(&videos_dir(), |c| {
+        c.http = server::http::HttpListen::Port(0)
+    });
+    let source = sample_frames();
+    let mut publisher = TestPublisher::start(&server, "cam", true);
+    let mut viewer = UdpViewer::start(&server, "cam");
+    let (mut packets_sent, mut hit) = (0usize, Vec::new());
+    for (n, frame) in source.iter().enumerate().take(100) {
+        let packets = publisher.packets(frame, n as u32 * 4500, publisher.ssrc);
+        // Every 97th packet is lost: about 1%, in every position of a frame over the run.
+        let kept: Vec<_> = packets
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| (packets_sent + i) % 97 != 96)
+            .map(|(_, p)| p.clone())
+            .collect();
+        if kept.len() < packets.len() {
+            hit.push(n);
+        }
+        packets_sent += packets.len();
+        publisher.send_packets(&kept);
+        viewer.until(Duration::from_millis(5), |_| false);
+    }
+    // One more whole frame: a loss in the last packet of frame 99 shows when it begins.
+    publisher.send_frame(&source, 100);
+    let whole: Vec<usize> = (0..=100).filter(|n| !hit.contains(n)).collect();
+    assert!(!hit.is_empty(), "the relay lost nothing");
+    let got = viewer.until(Duration::from_secs(10), |v| v.frames.len() == whole.len());
+    assert!(
+        got,
+        "{} of the {} whole frames",
+        viewer.frames.len(),
+        whole.len()
+    );
+    assert_eq!(match_frames(&viewer.frames, &source), whole);
+    let path = server.shared.live.get("cam").unwrap();
+    let lost = path
+        .counters
+        .frames_lost
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(lost, hit.len() as u64);
+    let metrics = support::http::http_get(server.http_addr.unwrap(), "/metrics").text();
+    let line = format!("mjpeg_live_frames_lost_total{{path=\"cam\"}} {lost}");
+    assert!(metrics.contains(&line), "no {line:?} in\n{metrics}");
 }
