@@ -1,14 +1,23 @@
 //! A publisher's RTP in, whole frames out, sans-IO: one SSRC (the first seen), the announced
-//! payload type, and RFC 2435 depacketizing that drops a frame with any fragment lost, so a
-//! corrupt picture never reaches a viewer. What is dropped is counted in [`PathCounters`].
+//! payload type, packets over UDP put back in sequence order (a short reorder buffer), and
+//! RFC 2435 depacketizing that drops a frame with any fragment lost, so a corrupt picture
+//! never reaches a viewer. What is dropped is counted in [`PathCounters`].
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rtsp_proto::jpeg::{Depacketizer, JpegInfo};
+use rtsp_proto::reorder::{Offer, ReorderBuffer};
 use rtsp_proto::rtp::RtpPacket;
+
+/// Most UDP packets held behind a gap: a few frames' worth at the sizes cameras send.
+const REORDER_PACKETS: usize = 64;
+
+/// Longest a UDP packet waits for one before it (then the gap is a loss): a live viewer's
+/// latency is what this costs when packets do arrive out of order.
+const REORDER_DELAY: Duration = Duration::from_millis(40);
 
 use super::LiveFrame;
 
@@ -46,6 +55,8 @@ pub struct Ingest {
     counters: Arc<PathCounters>,
     /// Where RTP over UDP must come from (`None` for interleaved, where the connection says).
     pub source: Option<SocketAddr>,
+    /// UDP packets put back in order before depacketizing (TCP keeps its own order).
+    reorder: ReorderBuffer<Vec<u8>>,
 }
 
 impl Ingest {
@@ -57,6 +68,7 @@ impl Ingest {
             depay: Depacketizer::new(max_frame),
             counters,
             source: None,
+            reorder: ReorderBuffer::new(REORDER_PACKETS, REORDER_DELAY),
         }
     }
 
@@ -65,23 +77,44 @@ impl Ingest {
         self.depay.set_dimensions(width, height);
     }
 
-    /// One datagram (or interleaved frame) from `from` at `now`; a whole frame when this packet
-    /// completes one.
-    pub fn push_from(
-        &mut self,
-        from: SocketAddr,
-        packet: &[u8],
-        now: Instant,
-    ) -> Option<LiveFrame> {
+    /// One datagram from `from` at `now`: the whole frames it completes, once the packets
+    /// before it are in (or given up on).
+    pub fn push_from(&mut self, from: SocketAddr, packet: &[u8], now: Instant) -> Vec<LiveFrame> {
         if self.source.is_some_and(|s| s != from) {
             self.counters.count_wrong_source();
-            return None;
+            return Vec::new();
         }
-        self.push(packet, now)
+        let Some(seq) = self.admit(packet) else {
+            return Vec::new();
+        };
+        let mut released = Vec::new();
+        if self.reorder.push(seq, packet.to_vec(), now, &mut released) != Offer::Accepted {
+            PathCounters::bump(&self.counters.bad_packets);
+        }
+        self.rebuild(released, now)
     }
 
-    /// One RTP packet in arrival order at `now`.
+    /// The frames of packets that waited long enough for a gap before them, at `now`.
+    pub fn poll(&mut self, now: Instant) -> Vec<LiveFrame> {
+        let mut released = Vec::new();
+        self.reorder.poll(now, &mut released);
+        self.rebuild(released, now)
+    }
+
+    /// When [`Ingest::poll`] must next be called (packets wait behind a gap).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.reorder.deadline()
+    }
+
+    /// One RTP packet in order (interleaved: TCP keeps it) at `now`.
     pub fn push(&mut self, packet: &[u8], now: Instant) -> Option<LiveFrame> {
+        self.admit(packet)?;
+        self.depacketize(packet, now)
+    }
+
+    /// Whether a packet is the stream's (RTP, the announced type, the first SSRC): its
+    /// sequence number if so; counted if not.
+    fn admit(&mut self, packet: &[u8]) -> Option<u16> {
         let c = &self.counters;
         let Ok(rtp) = RtpPacket::parse(packet) else {
             PathCounters::bump(&c.bad_packets);
@@ -96,6 +129,20 @@ impl Ingest {
             PathCounters::bump(&c.wrong_ssrc);
             return None;
         }
+        Some(rtp.header.sequence_number)
+    }
+
+    fn rebuild(&mut self, packets: Vec<Vec<u8>>, now: Instant) -> Vec<LiveFrame> {
+        packets
+            .iter()
+            .filter_map(|p| self.depacketize(p, now))
+            .collect()
+    }
+
+    /// An admitted packet into the depacketizer: the frame it completes.
+    fn depacketize(&mut self, packet: &[u8], now: Instant) -> Option<LiveFrame> {
+        let c = &self.counters;
+        let rtp = RtpPacket::parse(packet).ok()?;
         let event = self.depay.push(&rtp.header, rtp.payload);
         for why in &event.dropped {
             log::debug!("live ingest: frame dropped: {why}");
@@ -198,25 +245,57 @@ mod tests {
     }
 
     #[test]
+    fn udp_packets_out_of_order_are_put_back_and_a_gap_is_given_up_on() {
+        let (mut ingest, c) = ingest();
+        let now = Instant::now();
+        let from: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let mut first = packets(7, 100, 9000);
+        first.swap(1, 2);
+        let frames: Vec<_> = first
+            .iter()
+            .flat_map(|p| ingest.push_from(from, p, now))
+            .collect();
+        assert_eq!(frames.len(), 1, "reordered packets make a whole frame");
+        // A packet lost for good: its frame is dropped once the wait is over, the next
+        // frame comes whole.
+        let mut second = packets(7, 100 + first.len() as u16, 13500);
+        second.remove(1);
+        let mut out: Vec<_> = second
+            .iter()
+            .flat_map(|p| ingest.push_from(from, p, now))
+            .collect();
+        let gave_up = ingest.deadline().expect("packets wait behind the gap");
+        out.extend(ingest.poll(gave_up));
+        let third = packets(7, 100 + first.len() as u16 * 2, 18000);
+        out.extend(
+            third
+                .iter()
+                .flat_map(|p| ingest.push_from(from, p, gave_up)),
+        );
+        assert_eq!(out.iter().map(|f| f.rtptime).collect::<Vec<_>>(), [18000]);
+        assert_eq!(c.frames_lost.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
     fn another_ssrc_source_or_payload_type_is_ignored_and_counted() {
         let (mut ingest, c) = ingest();
         let now = Instant::now();
         let publisher: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         ingest.source = Some(publisher);
         let own = packets(7, 1, 0);
-        assert!(ingest.push_from(publisher, &own[0], now).is_none());
+        assert!(ingest.push_from(publisher, &own[0], now).is_empty());
         for p in packets(8, 50, 0) {
-            assert!(ingest.push_from(publisher, &p, now).is_none());
+            assert!(ingest.push_from(publisher, &p, now).is_empty());
         }
         let elsewhere: SocketAddr = "127.0.0.1:5002".parse().unwrap();
-        assert!(ingest.push_from(elsewhere, &own[1], now).is_none());
+        assert!(ingest.push_from(elsewhere, &own[1], now).is_empty());
         let mut other_pt = own[1].clone();
         other_pt[1] = (other_pt[1] & 0x80) | 96;
         assert!(ingest.push(&other_pt, now).is_none());
         assert!(ingest.push(b"not rtp", now).is_none());
         let frames = own[1..]
             .iter()
-            .filter_map(|p| ingest.push_from(publisher, p, now));
+            .flat_map(|p| ingest.push_from(publisher, p, now));
         assert_eq!(frames.count(), 1, "the own stream is unharmed");
         assert_eq!(
             c.wrong_ssrc.load(Ordering::Relaxed),

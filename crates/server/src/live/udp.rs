@@ -1,5 +1,6 @@
 //! A publisher's RTP over UDP: a thread per publisher that reads its RTP socket (every read
-//! with a deadline), rebuilds frames ([`Ingest`]) and hands them to the path, and notes when
+//! with a deadline: its stop flag, or packets waiting behind a gap), rebuilds frames
+//! ([`Ingest`]) and hands them to the path, and notes when
 //! the publisher was last heard (its RTP and RTCP keep its session alive).
 
 use std::io;
@@ -44,14 +45,23 @@ impl UdpReceiver {
                 let mut buf = vec![0u8; MAX_DATAGRAM];
                 while !stop2.load(Ordering::Relaxed) && !path.is_ended() {
                     let mut heard_now = None;
+                    // Packets held behind a gap are given up on at their deadline.
+                    let wait = ingest.deadline().map_or(READ_DEADLINE, |d| {
+                        d.saturating_duration_since(Instant::now())
+                            .clamp(Duration::from_millis(1), READ_DEADLINE)
+                    });
+                    let _ = rtp.set_read_timeout(Some(wait));
                     if let Ok((n, from)) = rtp.recv_from(&mut buf) {
                         let now = Instant::now();
                         if ingest.source.is_none_or(|s| s.ip() == from.ip()) {
                             heard_now = Some(now);
                         }
-                        if let Some(frame) = ingest.push_from(from, &buf[..n], now) {
+                        for frame in ingest.push_from(from, &buf[..n], now) {
                             path.publish(frame);
                         }
+                    }
+                    for frame in ingest.poll(Instant::now()) {
+                        path.publish(frame);
                     }
                     while let Ok((_, from)) = rtcp.recv_from(&mut buf) {
                         if ingest.source.is_none_or(|s| s.ip() == from.ip()) {
