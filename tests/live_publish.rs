@@ -302,8 +302,8 @@ fn assert_live_delivery(viewer: &str, received: &[Vec<u8>], source: &[Vec<u8>], 
     );
 }
 
-/// ffmpeg publishes over `transport`; ffmpeg over UDP, TCP and the HTTP tunnel, and our client,
-/// watch at once.
+/// ffmpeg publishes over `transport`; ffmpeg over UDP, TCP and the HTTP tunnel, GStreamer
+/// over the same transport as the publisher, and our client, watch at once.
 fn ffmpeg_publishes(transport: &str) {
     if !have_ffmpeg() {
         return;
@@ -325,6 +325,11 @@ fn ffmpeg_publishes(transport: &str) {
         std::thread::spawn(move || (who, ffmpeg_plays_url(&url, t, 4)))
     })
     .collect();
+    let gst = have_gstreamer().then(|| {
+        let url = url.clone();
+        let t = transport.to_string();
+        std::thread::spawn(move || gstreamer_plays(&url, &t, 5))
+    });
     let rec = scratch_dir("live-client").join("rec.mjpeg");
     let mut opts = client::Options::for_url(&url).unwrap();
     opts.record = Some(rec.clone());
@@ -335,6 +340,9 @@ fn ffmpeg_publishes(transport: &str) {
         let (who, frames) = w.join().unwrap();
         assert_live_delivery(who, &frames, &source, 50);
     }
+    if let Some(g) = gst {
+        assert_live_delivery("GStreamer", &g.join().unwrap(), &source, 50);
+    }
     let lost = path
         .counters
         .frames_lost
@@ -343,12 +351,12 @@ fn ffmpeg_publishes(transport: &str) {
 }
 
 #[test]
-fn ffmpeg_publishes_over_udp_to_ffmpeg_and_our_client() {
+fn ffmpeg_publishes_over_udp_to_ffmpeg_gstreamer_and_our_client() {
     ffmpeg_publishes("udp");
 }
 
 #[test]
-fn ffmpeg_publishes_over_tcp_to_ffmpeg_and_our_client() {
+fn ffmpeg_publishes_over_tcp_to_ffmpeg_gstreamer_and_our_client() {
     ffmpeg_publishes("tcp");
 }
 
