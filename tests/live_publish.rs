@@ -173,6 +173,8 @@ struct UdpViewer {
     playing: Playing,
     depay: Depacketizer,
     frames: Vec<Vec<u8>>,
+    /// The SSRC and RTP time of each frame.
+    stamps: Vec<(u32, u32)>,
     bye: bool,
 }
 
@@ -194,6 +196,7 @@ impl UdpViewer {
             playing,
             depay: Depacketizer::new(16 << 20),
             frames: Vec::new(),
+            stamps: Vec::new(),
             bye: false,
         }
     }
@@ -205,6 +208,9 @@ impl UdpViewer {
             while let Ok(n) = self.playing.rtp.recv(&mut buf) {
                 let p = RtpPacket::parse(&buf[..n]).unwrap();
                 let ev = self.depay.push(&p.header, p.payload);
+                if ev.frame.is_some() {
+                    self.stamps.push((p.header.ssrc, p.header.timestamp));
+                }
                 assert!(
                     ev.dropped.is_empty(),
                     "loopback lost a packet: {:?}",
@@ -397,6 +403,31 @@ fn gstreamer_rtspclientsink_publishes_over_tcp() {
     assert_live_delivery("ffmpeg tcp", &frames, &read_frames(&sent), 40);
 }
 
+/// What an interleaved viewer received until a BYE (or `limit`): its frames, and whether
+/// the BYE came.
+fn interleaved_until_bye(conn: &mut FramedConn, limit: Duration) -> (Vec<Vec<u8>>, bool) {
+    let end = Instant::now() + limit;
+    let mut depay = Depacketizer::new(16 << 20);
+    let (mut frames, mut bye, mut seen) = (Vec::new(), false, 0);
+    while !bye && Instant::now() < end {
+        // No response comes: this only collects the `$` frames for a while.
+        let _ = conn.read_response(Duration::from_millis(100));
+        for (channel, p) in &conn.frames[seen..] {
+            if *channel == 0 {
+                let p = RtpPacket::parse(p).unwrap();
+                frames.extend(depay.push(&p.header, p.payload).frame);
+            } else {
+                bye |= parse_compound(p)
+                    .unwrap()
+                    .iter()
+                    .any(|p| matches!(p, RtcpPacket::Goodbye { .. }));
+            }
+        }
+        seen = conn.frames.len();
+    }
+    (frames, bye)
+}
+
 /// Hand-made viewers over UDP and TCP get every frame a hand-made publisher sends, bit-exact,
 /// and a BYE when it leaves; the path is gone then.
 #[test]
@@ -445,27 +476,23 @@ fn viewers_get_each_frame_then_bye_when_the_publisher_leaves() {
             match_frames(&udp.frames, &source),
             (0..30).collect::<Vec<_>>()
         );
+        // Its own SSRC, and RTP times from its own base with the publisher's spacing.
+        let (ssrc, base) = udp.stamps[0];
+        assert_ne!(ssrc, publisher.ssrc);
+        for (n, &(s, t)) in udp.stamps.iter().enumerate() {
+            assert_eq!(
+                (s, t.wrapping_sub(base)),
+                (ssrc, n as u32 * 4500),
+                "frame {n}"
+            );
+        }
         publisher.teardown();
         assert!(
             udp.until(Duration::from_secs(10), |v| v.bye),
             "the UDP viewer got no BYE"
         );
         // The TCP viewer: 30 frames, then the BYE on the RTCP channel.
-        let _ = tcp.read_response(Duration::from_millis(500));
-        let mut depay = Depacketizer::new(16 << 20);
-        let mut frames = Vec::new();
-        let mut bye = false;
-        for (channel, p) in &tcp.frames {
-            if *channel == 0 {
-                let p = RtpPacket::parse(p).unwrap();
-                frames.extend(depay.push(&p.header, p.payload).frame);
-            } else {
-                bye |= parse_compound(p)
-                    .unwrap()
-                    .iter()
-                    .any(|p| matches!(p, RtcpPacket::Goodbye { .. }));
-            }
-        }
+        let (frames, bye) = interleaved_until_bye(&mut tcp, Duration::from_secs(10));
         assert_eq!(match_frames(&frames, &source), (0..30).collect::<Vec<_>>());
         assert!(bye, "the TCP viewer got no BYE");
         assert!(wait_until(Duration::from_secs(5), || server
@@ -803,4 +830,20 @@ fn a_lossy_publisher_drops_frames_never_corrupts_them() {
     let metrics = support::http::http_get(server.http_addr.unwrap(), "/metrics").text();
     let line = format!("mjpeg_live_frames_lost_total{{path=\"cam\"}} {lost}");
     assert!(metrics.contains(&line), "no {line:?} in\n{metrics}");
+}
+
+/// A publisher whose connection just closes: the path is freed and its viewers get BYE.
+#[test]
+fn a_publisher_that_disconnects_frees_the_path_with_bye() {
+    let server = start_server(&videos_dir(), |_| {});
+    let source = sample_frames();
+    let mut publisher = TestPublisher::start(&server, "cam", false);
+    let mut viewer = UdpViewer::start(&server, "cam");
+    publisher.send_frame(&source, 0);
+    assert!(viewer.until(Duration::from_secs(10), |v| v.frames.len() == 1));
+    drop(publisher);
+    assert!(viewer.until(Duration::from_secs(10), |v| v.bye), "no BYE");
+    assert!(wait_until(Duration::from_secs(5), || {
+        server.shared.live.get("cam").is_none()
+    }));
 }
