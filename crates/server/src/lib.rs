@@ -21,6 +21,7 @@ pub mod cmaf;
 pub mod conn;
 pub mod http;
 pub mod library;
+pub mod live;
 pub mod media;
 pub mod net;
 pub mod pacer;
@@ -82,6 +83,11 @@ pub struct Config {
     pub gso: bool,
     /// HLS and DASH: segment length, renditions, the segment cache.
     pub cmaf: cmaf::CmafConfig,
+    /// Who may publish on live paths (`--publish-auth`), by Digest or Basic as `users`;
+    /// empty means publishers need what viewers need.
+    pub publish_users: Vec<(String, String)>,
+    /// A second publisher on a path replaces the first instead of getting 455.
+    pub publish_replace: bool,
 }
 
 impl Default for Config {
@@ -108,6 +114,8 @@ impl Default for Config {
             http_max_connections: 2000,
             gso: true,
             cmaf: cmaf::CmafConfig::default(),
+            publish_users: Vec::new(),
+            publish_replace: false,
         }
     }
 }
@@ -142,6 +150,11 @@ pub struct Shared {
     reports: Mutex<VecDeque<SessionReport>>,
     /// Set when `config.users` is not empty.
     pub(crate) auth: Option<rtsp_proto::auth::Authenticator>,
+    /// Set when `config.publish_users` is not empty: ANNOUNCE, RECORD and a publisher's
+    /// other requests are checked against it instead of `auth`.
+    pub(crate) publish_auth: Option<rtsp_proto::auth::Authenticator>,
+    /// The live paths that have a publisher.
+    pub live: live::path::Paths,
     /// Addresses that failed to log in, refused for a while after too many failures.
     pub(crate) auth_failures: Mutex<rtsp_proto::auth::FailureLimiter<std::net::IpAddr>>,
 }
@@ -200,19 +213,17 @@ impl Server {
     /// with [`media::MediaCache::with_converter`]).
     pub fn bind_with_cache(config: Config, cache: media::MediaCache) -> io::Result<Server> {
         let listener = TcpListener::bind(config.bind)?;
-        let auth = match config.users.is_empty() {
-            true => None,
-            false => {
-                let secret = conn::random()?;
-                let mut a = rtsp_proto::auth::Authenticator::new(
-                    "mjpeg-rtsp",
-                    config.users.clone(),
-                    secret,
-                );
-                a.allow_basic = config.allow_basic;
-                Some(a)
+        let authenticator = |users: &Vec<(String, String)>| -> io::Result<_> {
+            if users.is_empty() {
+                return Ok(None);
             }
+            let secret = conn::random()?;
+            let mut a = rtsp_proto::auth::Authenticator::new("mjpeg-rtsp", users.clone(), secret);
+            a.allow_basic = config.allow_basic;
+            Ok(Some(a))
         };
+        let auth = authenticator(&config.users)?;
+        let publish_auth = authenticator(&config.publish_users)?;
         let counters = Arc::new(session::MediaCounters::default());
         let pacers = pacer::Pacers::spawn(counters.clone())?;
         let http = http::bind(config.bind.ip(), config.http).map_err(|e| {
@@ -231,6 +242,8 @@ impl Server {
                 cache,
                 packager: cmaf::Packager::new(config.cmaf.clone()),
                 auth,
+                publish_auth,
+                live: Default::default(),
                 auth_failures: Mutex::new(rtsp_proto::auth::FailureLimiter::new()),
                 config,
                 connections: AtomicUsize::new(0),

@@ -79,6 +79,14 @@ struct Args {
     /// With --auth: Digest only (Basic sends the password in clear).
     #[arg(long)]
     digest_only: bool,
+    /// Require this user (as user:password) to publish on /live/ paths (ANNOUNCE, RECORD),
+    /// with Digest or Basic; repeatable. Without it, publishers need what --auth asks.
+    #[arg(long, value_name = "USER:PASSWORD")]
+    publish_auth: Vec<String>,
+    /// A second publisher on a /live/ path replaces the first (whose viewers get BYE)
+    /// instead of being refused with 455.
+    #[arg(long)]
+    publish_replace: bool,
     /// Megabytes of converted frames (those RFC 2435 cannot carry as they are) kept per file.
     #[arg(long, default_value_t = 64)]
     convert_cache_mb: usize,
@@ -234,13 +242,8 @@ fn config(args: &Args) -> anyhow::Result<server::Config> {
     if args.session_timeout == 0 {
         bail!("--session-timeout must be at least 1 second");
     }
-    let mut users = Vec::new();
-    for a in &args.auth {
-        let Some((u, p)) = a.split_once(':') else {
-            bail!("--auth takes USER:PASSWORD, got {a:?}");
-        };
-        users.push((u.to_string(), p.to_string()));
-    }
+    let users = user_list("--auth", &args.auth)?;
+    let publish_users = user_list("--publish-auth", &args.publish_auth)?;
     let http = match (args.no_http, args.http) {
         (true, _) => server::http::HttpListen::Off,
         (false, Some(port)) => server::http::HttpListen::Port(port),
@@ -277,6 +280,8 @@ fn config(args: &Args) -> anyhow::Result<server::Config> {
         http,
         http_max_connections: args.max_http_connections,
         users,
+        publish_users,
+        publish_replace: args.publish_replace,
         allow_basic: !args.digest_only,
         gso: !args.no_gso,
         udp,
@@ -352,4 +357,15 @@ fn prepare(dir: &std::path::Path, config: &server::Config) -> anyhow::Result<()>
         }
     }
     Ok(())
+}
+
+/// USER:PASSWORD values of `flag`, split.
+fn user_list(flag: &str, values: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    values
+        .iter()
+        .map(|a| match a.split_once(':') {
+            Some((u, p)) => Ok((u.to_string(), p.to_string())),
+            None => bail!("{flag} takes USER:PASSWORD, got {a:?}"),
+        })
+        .collect()
 }

@@ -47,12 +47,14 @@ impl Connection<'_> {
         let with_session = named || req.method == Method::Setup;
         match result {
             Ok(r) => {
-                self.write_response(cseq, r, with_session && self.session.is_some())?;
+                let has_session = self.session.is_some() || self.live.is_some();
+                self.write_response(cseq, r, with_session && has_session)?;
                 match req.method {
                     Method::Play => self.start_pacing(),
                     Method::Teardown => self.end_session("TEARDOWN"),
                     _ => {}
                 }
+                self.live_started(&req.method);
                 Ok(())
             }
             Err(Refusal { status, why }) => {
@@ -67,7 +69,7 @@ impl Connection<'_> {
                     r.headers.append("Content-Type", "text/plain");
                     r.body = format!("{why}\r\n").into_bytes();
                 }
-                let with = named && self.session.is_some();
+                let with = named && (self.session.is_some() || self.live.is_some());
                 self.write_response(cseq, r, with)
             }
         }
@@ -79,7 +81,13 @@ impl Connection<'_> {
     /// stays open: clients probe with it before they know a realm.
     fn authenticate(&mut self, req: &Request) -> Option<Response> {
         let shared = self.shared;
-        let auth = shared.auth.as_ref()?;
+        // Publishing has credentials of its own when --publish-auth names them.
+        let publishing = matches!(req.method, Method::Announce | Method::Record)
+            || self.live.as_ref().is_some_and(|l| l.session.publishes());
+        let auth = match (&shared.publish_auth, publishing) {
+            (Some(a), true) => a,
+            _ => shared.auth.as_ref()?,
+        };
         if req.method == Method::Options {
             return None;
         }
@@ -142,13 +150,17 @@ impl Connection<'_> {
         let id = Session::parse(header)
             .map_err(|e| Refusal::new(StatusCode::SESSION_NOT_FOUND, e.to_string()))?
             .id;
-        if self.session.as_ref().map(|s| &s.id) != Some(&id) {
+        let live = self.live.as_ref().map(|l| &l.session.rtsp.id);
+        if self.session.as_ref().map(|s| &s.id) != Some(&id) && live != Some(&id) {
             return Err(Refusal::new(StatusCode::SESSION_NOT_FOUND, ""));
         }
         Ok(true)
     }
 
     fn dispatch(&mut self, req: &Request, named: bool) -> Result<Response, Refusal> {
+        if let Some(answer) = self.live_dispatch(req, named) {
+            return answer;
+        }
         match req.method {
             Method::Options => {
                 if named {

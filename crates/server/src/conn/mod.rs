@@ -9,7 +9,9 @@
 //! session's [`SessionHandle`], and reads the client's RTCP (`rtcp`).
 
 mod dispatch;
+mod live;
 pub mod memory;
+mod publish;
 mod rtcp;
 mod setup;
 
@@ -93,6 +95,8 @@ struct Connection<'a> {
     opened: (Instant, u64),
     last_rx: Instant,
     session: Option<SessionLink>,
+    /// A live path's session (publishing or viewing) instead of a file's.
+    live: Option<live::LiveLink>,
     /// The token this connection's Digest nonces are bound to, and the counts seen with them.
     auth_scope: rtsp_proto::auth::NonceScope,
     ids: Ids,
@@ -313,6 +317,7 @@ impl<'a> Connection<'a> {
             opened: (now, unix),
             last_rx: now,
             session: None,
+            live: None,
             auth_scope: rtsp_proto::auth::NonceScope::new(ids.next()?),
             ids,
         })
@@ -347,7 +352,7 @@ impl<'a> Connection<'a> {
             }
             let wake = self.next_wake(now);
             let timeout = wake.saturating_duration_since(Instant::now());
-            let rtcp = self.session.as_ref().and_then(|s| s.rtcp_socket.clone());
+            let rtcp = self.rtcp_socket();
             let ready = wait::wait(stream, rtcp.as_deref(), &self.shared.stop_signal, timeout)?;
             if ready.rtcp {
                 self.now = Instant::now();
@@ -387,6 +392,10 @@ impl<'a> Connection<'a> {
                 return Ok(false);
             }
         }
+        if let Some(why) = self.live_expired() {
+            self.end_live(why);
+            return Ok(false);
+        }
         if let Some(s) = &self.session {
             let mut state = s.handle.lock();
             state.send_report_if_due(now);
@@ -396,7 +405,7 @@ impl<'a> Connection<'a> {
                 self.end_session("timed out: no request or RTCP");
                 return Ok(false);
             }
-        } else if now.duration_since(self.last_rx) > config.idle_timeout {
+        } else if self.live.is_none() && now.duration_since(self.last_rx) > config.idle_timeout {
             // A request cut off mid-way is told why, even when idling ends it first.
             if self.framer.message_started().is_some() {
                 let r = Response::new(StatusCode::REQUEST_TIMEOUT);
@@ -422,7 +431,12 @@ impl<'a> Connection<'a> {
             }
             // The lab's client has no keepalive: its open connection is its liveness.
             Some(_) => now + Duration::from_secs(3600),
-            None => self.last_rx + config.idle_timeout,
+            None => match &self.live {
+                // A publisher's RTP over UDP is heard by another thread: look again within
+                // a second of the deadline.
+                Some(l) => l.session.deadline().min(now + Duration::from_secs(1)),
+                None => self.last_rx + config.idle_timeout,
+            },
         };
         if let Some(started) = self.framer.message_started() {
             wake = wake.min(started + config.request_timeout);
@@ -489,6 +503,27 @@ impl<'a> Connection<'a> {
         Ok(())
     }
 
+    /// The connection's session as responses name it: id, timeout, and whether it is the
+    /// lab's. A file's session or a live one.
+    fn session_named(&self) -> Option<(String, Duration, bool)> {
+        if let Some(s) = &self.session {
+            return Some((s.id.clone(), s.handle.lock().rtsp.timeout, s.lab));
+        }
+        let l = self.live.as_ref()?;
+        Some((l.session.rtsp.id.clone(), l.session.rtsp.timeout, false))
+    }
+
+    /// The UDP socket the client's RTCP arrives on, if the session has one.
+    fn rtcp_socket(&self) -> Option<Arc<UdpSocket>> {
+        if let Some(s) = &self.session {
+            return s.rtcp_socket.clone();
+        }
+        match &self.live.as_ref()?.role {
+            live::LiveRole::Viewer(v) => v.rtcp_socket.clone(),
+            live::LiveRole::Publisher(_) => None,
+        }
+    }
+
     fn bad_request(&mut self, why: &str) -> io::Result<()> {
         log::info!("{}: 400 Bad Request: {why}", self.peer);
         let mut r = Response::new(StatusCode::BAD_REQUEST);
@@ -511,16 +546,12 @@ impl<'a> Connection<'a> {
         if let Some(c) = cseq {
             out.headers.append("CSeq", c.to_string());
         }
-        if let Some(s) = self.session.as_ref().filter(|_| with_session) {
-            let timeout = s.handle.lock().rtsp.timeout;
+        if let Some((id, timeout, lab)) = self.session_named().filter(|_| with_session) {
             // `;timeout=` only when it is not RFC 2326's default: the lab's client cannot
             // parse it.
-            let named = (timeout != rtsp_proto::session::DEFAULT_TIMEOUT && !s.lab)
+            let named = (timeout != rtsp_proto::session::DEFAULT_TIMEOUT && !lab)
                 .then_some((timeout.as_secs() as u32).max(1));
-            let header = Session {
-                id: s.id.clone(),
-                timeout: named,
-            };
+            let header = Session { id, timeout: named };
             out.headers.append("Session", header.to_string());
         }
         for (n, v) in response.headers.iter() {

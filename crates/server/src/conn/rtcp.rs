@@ -15,18 +15,25 @@ const MAX_RTCP: usize = 1500;
 impl Connection<'_> {
     /// Reads whatever RTCP the client sent over UDP, without blocking.
     pub(super) fn drain_rtcp(&mut self, now: Instant) {
-        let Some(socket) = self.session.as_ref().and_then(|s| s.rtcp_socket.clone()) else {
+        let Some(socket) = self.rtcp_socket() else {
             return;
         };
         let mut buf = [0u8; MAX_RTCP];
         while let Ok(n) = socket.recv(&mut buf) {
-            self.on_rtcp(&buf[..n], now);
+            match self.live.as_mut() {
+                // A live viewer's RTCP only keeps its session alive.
+                Some(l) => l.session.touch(now),
+                None => self.on_rtcp(&buf[..n], now),
+            }
         }
     }
 
     /// An interleaved frame from the client: RTCP on the session's odd channel; anything else
     /// (RTP from a recording client) is not expected and is dropped.
     pub(super) fn on_interleaved(&mut self, channel: u8, packet: &[u8]) {
+        if self.live_interleaved(channel, packet) {
+            return;
+        }
         let rtcp_channel = self.session.as_ref().and_then(|s| s.rtcp_channel);
         if Some(channel) == rtcp_channel {
             self.on_rtcp(packet, self.now);
@@ -82,6 +89,7 @@ impl Connection<'_> {
     /// Ends the session: a last SR with BYE tells the client the stream is over. The pacers
     /// drop their entry (and with it the sockets) at its next deadline.
     pub(super) fn end_session(&mut self, why: &str) {
+        self.end_live(why);
         let Some(s) = self.session.take() else {
             return;
         };

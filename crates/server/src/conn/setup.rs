@@ -43,9 +43,9 @@ pub(super) enum NoTransport {
 }
 
 /// A transport bound for a session, and the server ports to answer with (UDP only).
-struct Bound {
-    transport: MediaTransport,
-    server_port: Option<u16>,
+pub(super) struct Bound {
+    pub transport: MediaTransport,
+    pub server_port: Option<u16>,
 }
 
 impl Connection<'_> {
@@ -110,7 +110,7 @@ impl Connection<'_> {
     }
 
     /// Picks the first offered transport the server can serve, or says why none fits.
-    fn choose_transport(&self, offered: &[Transport]) -> Result<Transport, NoTransport> {
+    pub(super) fn choose_transport(&self, offered: &[Transport]) -> Result<Transport, NoTransport> {
         let mut why = NoTransport::NoneOffered;
         for t in offered {
             match self.refuse_transport(t) {
@@ -162,7 +162,7 @@ impl Connection<'_> {
 
     /// Binds what the chosen transport needs; interleaved channels the client left to the
     /// server are filled in (RFC 2326 12.39).
-    fn bind(&self, transport: &mut Transport) -> io::Result<Bound> {
+    pub(super) fn bind(&self, transport: &mut Transport) -> io::Result<Bound> {
         if transport.lower == LowerTransport::RtpAvpTcp {
             let (rtp_channel, rtcp_channel) = transport.interleaved.unwrap_or((0, 1));
             transport.interleaved = Some((rtp_channel, rtcp_channel));
@@ -287,7 +287,7 @@ impl Connection<'_> {
 
 /// A new stream's random SSRC, first sequence number and RTP time; the lab's server sends
 /// SSRC 0 and numbers frames from 1, and the lab's client expects just that.
-fn stream_origin(ids: &mut Ids, lab: bool) -> io::Result<RtpOrigin> {
+pub(super) fn stream_origin(ids: &mut Ids, lab: bool) -> io::Result<RtpOrigin> {
     let bits = ids.next()?;
     Ok(RtpOrigin {
         ssrc: if lab { 0 } else { bits as u32 },

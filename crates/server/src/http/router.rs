@@ -56,6 +56,7 @@ pub(crate) fn route(req: &Request, shared: &Shared, peer: SocketAddr) -> Outcome
         "/" | "/index.html" => respond(page::render(shared, req)),
         "/api/videos" => respond(status::videos(shared)),
         "/api/sessions" => respond(status::sessions(shared)),
+        "/api/paths" => respond(status::paths(shared)),
         "/metrics" => respond(status::metrics(shared)),
         p => {
             let rest = p.strip_prefix("/videos/");

@@ -1,4 +1,4 @@
-//! Status for machines: `/api/videos` and `/api/sessions` (JSON) and `/metrics` (the
+//! Status for machines: `/api/videos`, `/api/sessions` and `/api/paths` (JSON) and `/metrics` (the
 //! Prometheus text exposition format, version 0.0.4), read from the catalog, the session
 //! registry and the server's counters. Nothing here keeps state of its own.
 
@@ -178,6 +178,88 @@ pub(crate) fn sessions(shared: &Shared) -> Response {
     json_response(&json!({ "sessions": list }))
 }
 
+/// `GET /api/paths`: every live path with a publisher, what it received and who watches.
+pub(crate) fn paths(shared: &Shared) -> Response {
+    let list: Vec<Value> = shared
+        .live
+        .snapshot()
+        .iter()
+        .map(|p| {
+            let publisher = p.publisher();
+            let c = &p.counters;
+            let subs = p.subscribers();
+            let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+            json!({
+                "name": p.name,
+                "publisher": { "peer": publisher.peer.to_string(), "transport": publisher.transport },
+                "frames_in": load(&c.frames_in),
+                "frames_lost": load(&c.frames_lost),
+                "packets_wrong_ssrc": load(&c.wrong_ssrc),
+                "packets_wrong_source": load(&c.wrong_source),
+                "packets_bad": load(&c.bad_packets),
+                "viewers": subs.len(),
+                "viewer_list": subs.iter().map(|(kind, dropped)| json!({
+                    "kind": kind,
+                    "frames_dropped": dropped,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json_response(&json!({ "paths": list }))
+}
+
+/// The `mjpeg_live_*` families of `/metrics`: per live path, frames in and lost, packets
+/// refused, and viewers by kind.
+fn live_metrics(shared: &Shared, family: &mut Family<'_>) {
+    let paths = shared.live.snapshot();
+    let per = |f: &dyn Fn(&crate::live::path::Path) -> f64| -> Vec<(String, f64)> {
+        paths
+            .iter()
+            .map(|p| (format!(r#"{{path="{}"}}"#, p.name), f(p)))
+            .collect()
+    };
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
+    family(
+        "mjpeg_live_paths",
+        "gauge",
+        "Live paths that have a publisher now.",
+        &[(String::new(), paths.len() as f64)],
+    );
+    family(
+        "mjpeg_live_frames_in_total",
+        "counter",
+        "Whole frames received from the path's publisher.",
+        &per(&|p| load(&p.counters.frames_in)),
+    );
+    family(
+        "mjpeg_live_frames_lost_total",
+        "counter",
+        "Frames of the publisher dropped for a lost or broken fragment.",
+        &per(&|p| load(&p.counters.frames_lost)),
+    );
+    family(
+        "mjpeg_live_packets_refused_total",
+        "counter",
+        "Packets ignored: another SSRC, another source address, or no RTP of the announced type.",
+        &per(&|p| {
+            let c = &p.counters;
+            load(&c.wrong_ssrc) + load(&c.wrong_source) + load(&c.bad_packets)
+        }),
+    );
+    family(
+        "mjpeg_live_viewers",
+        "gauge",
+        "Subscribers of the path now.",
+        &per(&|p| p.subscribers().len() as f64),
+    );
+    family(
+        "mjpeg_live_viewer_frames_dropped",
+        "gauge",
+        "Frames the path's current subscribers dropped for being behind.",
+        &per(&|p| p.subscribers().iter().map(|(_, d)| *d as f64).sum()),
+    );
+}
+
 /// `GET /metrics`: counters since the server started and gauges of now.
 /// (It stays one function: a list of metric families, each a few lines, read top to bottom.)
 pub(crate) fn metrics(shared: &Shared) -> Response {
@@ -270,6 +352,7 @@ pub(crate) fn metrics(shared: &Shared) -> Response {
             .collect::<Vec<_>>(),
     );
     cmaf_metrics(shared, &mut family);
+    live_metrics(shared, &mut family);
     Response::with_body(200, "text/plain; version=0.0.4; charset=utf-8", out)
         .header("Cache-Control", "no-cache")
 }

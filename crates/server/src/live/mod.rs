@@ -1,0 +1,101 @@
+//! Live paths: a stream published into the server (RTSP ANNOUNCE / SETUP `mode=record` /
+//! RECORD, as ffmpeg and GStreamer's `rtspclientsink` do it) and fanned out, as it arrives, to
+//! every viewer of its path.
+//!
+//! A path (`/live/NAME`, [`path::Path`]) has at most one publisher and any number of
+//! subscribers ([`path::Subscriber`]). The publisher's RTP (over UDP, [`udp`], or interleaved on
+//! its RTSP connection) is rebuilt into whole frames by [`ingest::Ingest`], sans-IO; each
+//! frame becomes one shared [`LiveFrame`] handed to every subscriber, which must not block:
+//! an RTSP viewer ([`viewer::RtspViewer`]) re-packetizes it with its own SSRC, sequence
+//! numbers and RTP times into its transport's bounded queue, and drops the whole frame when
+//! that is full. Later subscribers (Motion-JPEG over HTTP, recording, an HLS encoder) take the
+//! same `Arc` the same way. The RTSP rules of a live session are [`session::LiveSession`]'s;
+//! what a publisher may announce, and the description viewers get, is [`sdp`].
+
+pub mod ingest;
+pub mod path;
+pub mod sdp;
+pub mod session;
+pub mod udp;
+pub mod viewer;
+
+use std::ops::Range;
+use std::time::Instant;
+
+use rtsp_proto::jpeg::Rfc2435Params;
+
+/// The URI prefix of live paths.
+pub const LIVE_PREFIX: &str = "live/";
+
+/// Longest live path name: names appear in logs, JSON and metrics labels.
+pub const MAX_NAME: usize = 64;
+
+/// One frame from a publisher, as every subscriber shares it.
+#[derive(Debug)]
+pub struct LiveFrame {
+    /// The whole JPEG (SOI..EOI) the depacketizer rebuilt: what HTTP viewers and recording
+    /// want.
+    pub jpeg: Vec<u8>,
+    /// How RFC 2435 carries it again, for RTP viewers.
+    pub params: Rfc2435Params,
+    /// Where the bytes RFC 2435 fragments (after the SOS header, EOI included) are in `jpeg`.
+    pub scan: Range<usize>,
+    /// The publisher's RTP timestamp (90 kHz): viewers' RTP times keep its spacing.
+    pub rtptime: u32,
+    /// When the frame's last packet arrived.
+    pub received: Instant,
+}
+
+impl LiveFrame {
+    /// The bytes RFC 2435 fragments.
+    pub fn scan(&self) -> &[u8] {
+        &self.jpeg[self.scan.clone()]
+    }
+}
+
+/// The live path a request URI names, and what follows the name (a track control such as
+/// `streamid=0`, or nothing); `None` when the URI is not under `/live/`. A name is letters,
+/// digits, `-`, `_` and `.`, not starting with `.`, at most [`MAX_NAME`] bytes.
+pub fn target(uri: &str) -> Option<(String, String)> {
+    let path = match uri.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("", |i| &rest[i..]),
+        None => uri,
+    };
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let rest = path.trim_start_matches('/').strip_prefix(LIVE_PREFIX)?;
+    let (name, track) = rest.split_once('/').unwrap_or((rest, ""));
+    let valid = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    valid.then(|| (name.to_string(), track.trim_matches('/').to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_targets_are_named_by_their_path() {
+        let t = |u: &str| target(u).map(|(n, r)| format!("{n}|{r}"));
+        assert_eq!(t("rtsp://h:1/live/cam").as_deref(), Some("cam|"));
+        assert_eq!(
+            t("rtsp://h:1/live/cam/streamid=0").as_deref(),
+            Some("cam|streamid=0")
+        );
+        assert_eq!(t("/live/cam/").as_deref(), Some("cam|"));
+        assert_eq!(t("rtsp://h/live/a.b-c_d?x=1").as_deref(), Some("a.b-c_d|"));
+        for not in [
+            "rtsp://h/video.mjpeg",
+            "rtsp://h/live/",
+            "rtsp://h/live/../x",
+            "rtsp://h/live/a%20b",
+            "rtsp://h/lives/x",
+        ] {
+            assert_eq!(target(not), None, "{not}");
+        }
+        assert_eq!(target(&format!("/live/{}", "a".repeat(65))), None);
+    }
+}
