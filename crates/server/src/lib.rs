@@ -10,7 +10,10 @@
 //! RTSP connections like any other.
 //! A session's state ([`session`]) is shared by its connection thread and the pacers; its rules
 //! are `rtsp_proto`'s session and playout state machines. Files are found by [`catalog`] and
-//! prepared once for every session ([`media::MediaCache`]).
+//! prepared once for every session ([`media::MediaCache`]), each at its own frame rate (its
+//! container's, a sidecar's or `--fps`); [`library`] says at startup what is served. Live
+//! paths ([`live`]) take a publisher's stream (ANNOUNCE/RECORD) and hand each frame, as it
+//! arrives, to every viewer of the path.
 
 /// The log target of the one line per session start and end: shown at the default level, so an
 /// operator sees who watches what without `-v`.
