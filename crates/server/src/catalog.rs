@@ -92,11 +92,34 @@ pub fn resolve(root: &Path, name: &str) -> Result<PathBuf, CatalogError> {
     Ok(full)
 }
 
+/// The name a served file goes by in URLs and logs: its path under `root` (`sub/a.mjpeg`), or
+/// its file name when it is not under `root`.
+pub fn name_in(root: &Path, file: &Path) -> String {
+    let under = root
+        .canonicalize()
+        .ok()
+        .and_then(|root| file.strip_prefix(root).ok().map(Path::to_path_buf));
+    under
+        .as_deref()
+        .or_else(|| file.file_name().map(Path::new))
+        .unwrap_or(file)
+        .to_string_lossy()
+        .into_owned()
+}
+
 pub use crate::media::is_media_name;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_is_named_by_its_path_under_the_root() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../videos");
+        let file = root.join("video.mjpeg").canonicalize().unwrap();
+        assert_eq!(name_in(&root, &file), "video.mjpeg");
+        assert_eq!(name_in(&root, Path::new("/elsewhere/sub/x.avi")), "x.avi");
+    }
 
     #[test]
     fn uri_forms_real_clients_send() {

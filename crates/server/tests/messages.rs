@@ -105,7 +105,7 @@ fn each_session_start_and_end_is_one_line_at_the_default_level() {
     let ended = server.wait_for(|l| l.contains("ended"));
     assert!(
         ended.contains(&format!("session {} ended (TEARDOWN)", p.session))
-            && ended.contains("video.mjpeg over udp"),
+            && ended.ends_with("): video.mjpeg over udp"),
         "{ended}"
     );
     // Nothing else at the default level: the requests themselves are -v.

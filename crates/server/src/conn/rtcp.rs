@@ -112,7 +112,7 @@ impl Connection<'_> {
             "{}: session {} ended ({why}): {} over {transport}",
             self.peer,
             s.id,
-            file.display(),
+            crate::catalog::name_in(&self.shared.config.videos, &file),
         );
         self.shared.registry.remove(&s.id);
         self.shared.sessions.fetch_sub(1, Ordering::SeqCst);

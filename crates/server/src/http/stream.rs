@@ -100,7 +100,7 @@ impl MjpegStream {
         log::info!(
             target: crate::SESSION_LOG,
             "{peer}: session {id} ended ({why}): {} over http",
-            handle.lock().media.path.display(),
+            crate::catalog::name_in(&shared.config.videos, &handle.lock().media.path),
         );
         // The writer thread writes what is queued (the close delimiter, at the end) and the
         // socket closes when its last handle goes.
