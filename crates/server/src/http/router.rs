@@ -9,7 +9,7 @@ use rtsp_proto::url::percent_decode;
 
 use super::request::Request;
 use super::response::Response;
-use super::stream::MjpegStream;
+use super::stream::{FileStream, LiveStream, MjpegStream};
 use super::{page, status};
 use crate::catalog::{self, CatalogError};
 use crate::media::PreparedMedia;
@@ -18,7 +18,8 @@ use crate::Shared;
 /// What to do with a request.
 pub(crate) enum Outcome {
     Respond(Response),
-    /// A response that goes on as long as the stream: it takes the connection.
+    /// A response that goes on as long as the stream (a file's or a live path's): it takes the
+    /// connection.
     Stream(MjpegStream),
     /// The GET half of an RTSP-over-HTTP tunnel: it takes the connection.
     TunnelGet(super::tunnel::TunnelGet),
@@ -58,6 +59,7 @@ pub(crate) fn route(req: &Request, shared: &Shared, peer: SocketAddr) -> Outcome
         "/api/sessions" => respond(status::sessions(shared)),
         "/api/paths" => respond(status::paths(shared)),
         "/metrics" => respond(status::metrics(shared)),
+        p if p.starts_with("/live/") => live(shared, peer, p),
         p => {
             let rest = p.strip_prefix("/videos/");
             if let Some(r) = rest.and_then(super::renditions::parse) {
@@ -120,6 +122,17 @@ fn authenticate(req: &Request, shared: &Shared, peer: SocketAddr) -> Option<Resp
     Some(r)
 }
 
+/// `/live/NAME/mjpeg`: the live path's frames as they arrive, or 404 while nobody publishes.
+fn live(shared: &Shared, peer: SocketAddr, path: &str) -> Outcome {
+    match crate::live::target(path) {
+        Some((name, leaf)) if leaf == "mjpeg" => match LiveStream::accept(shared, peer, &name) {
+            Ok(s) => Outcome::Stream(s),
+            Err(r) => Outcome::Respond(r),
+        },
+        _ => Outcome::Respond(Response::text(404, "")),
+    }
+}
+
 /// `/videos/NAME/LEAF`.
 fn video(req: &Request, shared: &Shared, peer: SocketAddr, name: &str, leaf: &str) -> Outcome {
     let media = match leaf {
@@ -144,7 +157,7 @@ fn video(req: &Request, shared: &Shared, peer: SocketAddr, name: &str, leaf: &st
             return Outcome::Respond(Response::text(400, &format!("loop={other:?}: 0 or 1")))
         }
     };
-    match MjpegStream::new(shared, peer, media, start, looping) {
+    match FileStream::accept(shared, peer, media, start, looping) {
         Ok(s) => Outcome::Stream(s),
         Err(r) => Outcome::Respond(r),
     }

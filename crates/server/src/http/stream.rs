@@ -5,6 +5,10 @@
 //! `?loop`, frames too late skipped) driven by the same pacers, with a multipart transport
 //! whose parts go through the connection's writer thread. A viewer that reads slowly fills
 //! its writer's bounded queue and loses whole frames (counted); nobody else waits for it.
+//!
+//! A live path's viewer (`/live/NAME/mjpeg`) has no playout: it is one more subscriber of the
+//! path ([`HttpViewer`]), sent each frame as the publisher's thread hands it over, and its
+//! response ends with the close delimiter when the publisher leaves.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -16,6 +20,8 @@ use rtsp_proto::playout::{RtpOrigin, Timeline};
 use rtsp_proto::session::ServerSession;
 
 use super::response::{self, Response};
+use crate::live::http_viewer::HttpViewer;
+use crate::live::path::{Path, Subscriber};
 use crate::media::PreparedMedia;
 use crate::net::transport::{MediaTransport, MULTIPART_BOUNDARY};
 use crate::net::writer::Writer;
@@ -27,16 +33,55 @@ const POLL: Duration = Duration::from_secs(1);
 
 /// A stream accepted but not started: the checks that can still be answered with a status are
 /// done.
-pub(crate) struct MjpegStream {
+pub(crate) enum MjpegStream {
+    /// A file's frames, paced by the playout.
+    File(FileStream),
+    /// A live path's frames as its publisher sends them.
+    Live(LiveStream),
+}
+
+impl MjpegStream {
+    /// Writes the response head, then streams until the end, the viewer leaving, or the server
+    /// stopping.
+    pub fn run(self, mut stream: TcpStream, shared: &Shared, head_only: bool) {
+        if !write_head(&mut stream) || head_only {
+            return;
+        }
+        match self {
+            MjpegStream::File(f) => f.run(stream, shared),
+            MjpegStream::Live(l) => l.run(stream, shared),
+        }
+    }
+}
+
+/// The head of a multipart response, the same for files and live paths: a stream is never
+/// cached, and any page may show it.
+fn write_head(stream: &mut TcpStream) -> bool {
+    let content_type = format!("multipart/x-mixed-replace; boundary={MULTIPART_BOUNDARY}");
+    let headers = [
+        ("Content-Type", content_type),
+        (
+            "Cache-Control",
+            "no-cache, no-store, must-revalidate".into(),
+        ),
+        ("Access-Control-Allow-Origin", "*".into()),
+    ];
+    let mut head = response::head(200, &headers, false);
+    head.extend_from_slice(b"\r\n");
+    stream.write_all(&head).is_ok()
+}
+
+/// A file's stream.
+pub(crate) struct FileStream {
     media: Arc<PreparedMedia>,
     peer: SocketAddr,
     start: f64,
     looping: bool,
 }
 
-impl MjpegStream {
+impl FileStream {
     /// A stream of `media` from `start` seconds, or the status that refuses it.
-    pub fn new(
+    pub fn accept(
         shared: &Shared,
         peer: SocketAddr,
         media: Arc<PreparedMedia>,
@@ -51,31 +96,17 @@ impl MjpegStream {
         if shared.sessions.load(Ordering::SeqCst) >= shared.config.max_sessions {
             return Err(Response::text(503, "too many sessions").header("Retry-After", "5"));
         }
-        Ok(MjpegStream {
+        Ok(MjpegStream::File(FileStream {
             media,
             peer,
             start,
             looping,
-        })
+        }))
     }
 
-    /// Writes the response head, then plays the stream until it ends, the viewer leaves, or
-    /// the server stops.
-    pub fn run(self, mut stream: TcpStream, shared: &Shared, head_only: bool) {
-        let content_type = format!("multipart/x-mixed-replace; boundary={MULTIPART_BOUNDARY}");
-        let headers = [
-            ("Content-Type", content_type),
-            (
-                "Cache-Control",
-                "no-cache, no-store, must-revalidate".into(),
-            ),
-            ("Access-Control-Allow-Origin", "*".into()),
-        ];
-        let mut head = response::head(200, &headers, false);
-        head.extend_from_slice(b"\r\n");
-        if stream.write_all(&head).is_err() || head_only {
-            return;
-        }
+    /// Plays the stream (its head written) until it ends, the viewer leaves, or the server
+    /// stops.
+    fn run(self, stream: TcpStream, shared: &Shared) {
         let peer = self.peer;
         let stream = Arc::new(stream);
         let writer = match Writer::spawn(&stream, peer) {
@@ -160,24 +191,9 @@ fn wait_for_end(
     writer: &Writer,
     shared: &Shared,
 ) -> &'static str {
-    let mut sink = [0u8; 1024];
     loop {
-        let ready = match crate::net::wait::wait(stream, None, &shared.stop_signal, POLL) {
-            Ok(r) => r,
-            Err(_) => return "the connection failed",
-        };
-        if ready.stop || shared.stopping.load(Ordering::SeqCst) {
-            return "the server is stopping";
-        }
-        if ready.rtsp {
-            // Viewers send nothing after the request; what they do send is read and
-            // dropped, so a closed connection shows as a read of 0.
-            match (&*stream).read(&mut sink) {
-                Ok(0) => return "the viewer closed the connection",
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return "the connection failed",
-            }
+        if let Some(why) = wait_for_viewer(stream, shared) {
+            return why;
         }
         if handle.lock().rtsp.playout().is_none_or(|p| p.has_ended()) {
             return "end of the file";
@@ -185,5 +201,96 @@ fn wait_for_end(
         if writer.is_dead() {
             return "the viewer stopped reading";
         }
+    }
+}
+
+/// Waits up to [`POLL`] for the viewer to send or close or the server to stop; says why the
+/// stream is over when one of those ends it.
+fn wait_for_viewer(stream: &TcpStream, shared: &Shared) -> Option<&'static str> {
+    let mut sink = [0u8; 1024];
+    let ready = match crate::net::wait::wait(stream, None, &shared.stop_signal, POLL) {
+        Ok(r) => r,
+        Err(_) => return Some("the connection failed"),
+    };
+    if ready.stop || shared.stopping.load(Ordering::SeqCst) {
+        return Some("the server is stopping");
+    }
+    if ready.rtsp {
+        // Viewers send nothing after the request; what they do send is read and dropped, so
+        // a closed connection shows as a read of 0.
+        match (&*stream).read(&mut sink) {
+            Ok(0) => return Some("the viewer closed the connection"),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Some("the connection failed"),
+        }
+    }
+    None
+}
+
+/// A live path's stream: an [`HttpViewer`] subscribed to the path from the next whole frame,
+/// fed by the publisher's thread; this connection's thread only watches for its end.
+pub(crate) struct LiveStream {
+    path: Arc<Path>,
+    peer: SocketAddr,
+}
+
+impl LiveStream {
+    /// A stream of live path `name`: 404 while nobody publishes on it, 503 past the session
+    /// bound (a live viewer is a session, as an RTSP one is).
+    pub fn accept(shared: &Shared, peer: SocketAddr, name: &str) -> Result<MjpegStream, Response> {
+        let Some(path) = shared.live.get(name) else {
+            return Err(Response::text(
+                404,
+                &format!("nobody publishes on live/{name}"),
+            ));
+        };
+        if shared.sessions.load(Ordering::SeqCst) >= shared.config.max_sessions {
+            return Err(Response::text(503, "too many sessions").header("Retry-After", "5"));
+        }
+        Ok(MjpegStream::Live(LiveStream { path, peer }))
+    }
+
+    /// Streams the path's frames (the head written) until the publisher leaves, the viewer
+    /// does, or the server stops; the viewer is unsubscribed however it ends.
+    fn run(self, stream: TcpStream, shared: &Shared) {
+        let (peer, name) = (self.peer, &self.path.name);
+        let stream = Arc::new(stream);
+        let writer = match Writer::spawn(&stream, peer) {
+            Ok(w) => w,
+            Err(e) => return log::warn!("{peer}: cannot start the writer thread: {e}"),
+        };
+        let transport = MediaTransport::Multipart {
+            writer: writer.clone(),
+            socket: stream.clone(),
+        };
+        let viewer = Arc::new(HttpViewer::new(transport, shared.counters.clone()));
+        let Some(id) = self.path.subscribe(viewer.clone()) else {
+            // The publisher left since the request was routed: the stream is over at once.
+            return viewer.end();
+        };
+        shared.sessions.fetch_add(1, Ordering::SeqCst);
+        log::info!(target: crate::SESSION_LOG, "{peer}: live/{name} viewer {id} started over http");
+        let why = loop {
+            if let Some(why) = wait_for_viewer(&stream, shared) {
+                break why;
+            }
+            if viewer.has_ended() {
+                break "the publisher left";
+            }
+            if writer.is_dead() {
+                break "the viewer stopped reading";
+            }
+        };
+        self.path.unsubscribe(id);
+        shared.sessions.fetch_sub(1, Ordering::SeqCst);
+        log::info!(
+            target: crate::SESSION_LOG,
+            "{peer}: live/{name} viewer {id} ended ({why}): {} frames sent, {} dropped",
+            viewer.frames_sent(),
+            viewer.dropped(),
+        );
+        // The writer thread writes what is queued (the close delimiter, when the publisher
+        // left) and the socket closes when its last handle goes.
     }
 }

@@ -12,6 +12,7 @@
 //! same `Arc` the same way. The RTSP rules of a live session are [`session::LiveSession`]'s;
 //! what a publisher may announce, and the description viewers get, is [`sdp`].
 
+pub mod http_viewer;
 pub mod ingest;
 pub mod path;
 pub mod sdp;
@@ -50,6 +51,24 @@ impl LiveFrame {
     /// The bytes RFC 2435 fragments.
     pub fn scan(&self) -> &[u8] {
         &self.jpeg[self.scan.clone()]
+    }
+
+    /// A frame of `jpeg` (all of it scan data) at `rtptime`, for subscribers' unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(jpeg: &[u8], rtptime: u32) -> LiveFrame {
+        LiveFrame {
+            jpeg: jpeg.to_vec(),
+            params: Rfc2435Params {
+                type_: 1,
+                width: 1,
+                height: 1,
+                restart_interval: None,
+                quant: [1; 128],
+            },
+            scan: 0..jpeg.len(),
+            rtptime,
+            received: Instant::now(),
+        }
     }
 }
 

@@ -196,7 +196,6 @@ impl Paths {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
 
     /// A subscriber that keeps what it got, or drops everything when `full`.
     #[derive(Default)]
@@ -226,19 +225,7 @@ mod tests {
     }
 
     fn frame(ts: u32) -> LiveFrame {
-        LiveFrame {
-            jpeg: vec![1, 2, 3],
-            params: rtsp_proto::jpeg::Rfc2435Params {
-                type_: 1,
-                width: 1,
-                height: 1,
-                restart_interval: None,
-                quant: [1; 128],
-            },
-            scan: 0..3,
-            rtptime: ts,
-            received: Instant::now(),
-        }
+        LiveFrame::for_tests(&[1, 2, 3], ts)
     }
 
     fn publisher() -> PublisherInfo {
