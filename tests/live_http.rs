@@ -117,6 +117,15 @@ fn http_viewers(server: &server::ServerHandle, name: &str) -> Vec<u64> {
         .collect()
 }
 
+/// Each received frame is byte-equal to one sent, later than the one before.
+fn assert_in_order(got: &[Vec<u8>], sent: &[Vec<u8>]) {
+    let mut next = 0;
+    for (i, frame) in got.iter().enumerate() {
+        let at = sent[next..].iter().position(|s| s == frame);
+        next += 1 + at.unwrap_or_else(|| panic!("frame {i} received is not one sent after {next}"));
+    }
+}
+
 /// A reader of `/live/NAME/mjpeg` on its own thread: every part until the response ends,
 /// and whether it ended with the connection closing (not a read timing out).
 fn reader(http: SocketAddr, name: &str) -> JoinHandle<(Vec<Vec<u8>>, bool)> {
@@ -271,4 +280,35 @@ fn unpublished_paths_are_404_and_head_subscribes_nobody() {
     assert!(http_viewers(&server, "cam").is_empty());
     publisher.leave();
     assert_eq!(http_get(http, "/live/cam/mjpeg").status, 404);
+}
+
+/// ffmpeg (`-f mpjpeg`) reads a live path's stream: the frames sent after it joined, as the
+/// server rebuilt them, and it finishes when the publisher leaves. Skips loudly without
+/// ffmpeg (fails under `REQUIRE_PEERS=1`).
+#[test]
+fn ffmpeg_reads_a_live_path_until_the_publisher_leaves() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let (server, http) = http_server();
+    let source = sample_frames();
+    let mut publisher = Publisher::start(&server, "cam");
+    let url = format!("http://{http}/live/cam/mjpeg");
+    let ffmpeg = std::thread::spawn(move || support::http::ffmpeg_reads_mpjpeg(&url, 600));
+    assert!(
+        wait_until(Duration::from_secs(20), || http_viewers(&server, "cam")
+            .len()
+            == 1),
+        "ffmpeg did not subscribe"
+    );
+    let sent: Vec<Vec<u8>> = (0..60u32)
+        .map(|n| {
+            std::thread::sleep(Duration::from_millis(20));
+            publisher.send(&source[n as usize % source.len()], n)
+        })
+        .collect();
+    publisher.leave();
+    let got = ffmpeg.join().unwrap();
+    assert!(got.len() >= 59, "ffmpeg read {} of 60 frames", got.len());
+    assert_in_order(&got, &sent);
 }
