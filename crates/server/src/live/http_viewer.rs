@@ -45,6 +45,7 @@ impl HttpViewer {
         self.ended.load(Ordering::SeqCst)
     }
 
+    /// Frames sent (or queued) as whole parts, for the session log.
     pub fn frames_sent(&self) -> u64 {
         self.sent.load(Ordering::Relaxed)
     }
