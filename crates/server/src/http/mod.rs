@@ -9,11 +9,13 @@
 //!
 //! - `/`: the web page (`page`); `/api/videos`, `/api/sessions`, `/metrics` (`status`)
 //! - `/videos/NAME/mjpeg`: `multipart/x-mixed-replace`, one part per frame (`stream`)
+//! - `/live/NAME/mjpeg`: the same for a live path, each frame as it arrives (`stream`, with
+//!   [`crate::live::http_viewer`])
 //! - `/videos/NAME/frame.jpg?t=SECONDS`: one frame (`router`)
 //! - `/videos/NAME/hls/...`, `/videos/NAME/dash/...`: HLS and DASH of the H.264 renditions
 //!   (`renditions`), with byte ranges and entity tags (`entity`)
 //! - any path with `x-sessioncookie`: RTSP tunnelled over HTTP (`tunnel`), here and on the
-//!   RTSP port, which hands HTTP requests to [`serve`]
+//!   RTSP port, which hands HTTP requests to `serve`
 
 mod entity;
 mod page;
