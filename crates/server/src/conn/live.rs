@@ -136,14 +136,8 @@ impl Connection<'_> {
         self.setup_viewer(req, &offered, name, named)
     }
 
-    /// SETUP of a viewer: a transport as for files, and a paused subscriber of the path.
-    fn setup_viewer(
-        &mut self,
-        req: &Request,
-        offered: &[Transport],
-        name: &str,
-        named: bool,
-    ) -> Result<Response, Refusal> {
+    /// Whether this connection may set up a live viewer now: no other session on it.
+    fn check_viewer_setup(&self, named: bool) -> Result<(), Refusal> {
         if self.session.is_some() || (self.live.is_some() && !named) {
             let why = "this connection already has a session: name it in a Session header";
             return Err(refuse(StatusCode::METHOD_NOT_VALID_IN_THIS_STATE, why));
@@ -154,6 +148,18 @@ impl Connection<'_> {
             let why = "the live session is set up already";
             return Err(refuse(StatusCode::METHOD_NOT_VALID_IN_THIS_STATE, why));
         }
+        Ok(())
+    }
+
+    /// SETUP of a viewer: a transport as for files, and a paused subscriber of the path.
+    fn setup_viewer(
+        &mut self,
+        req: &Request,
+        offered: &[Transport],
+        name: &str,
+        named: bool,
+    ) -> Result<Response, Refusal> {
+        self.check_viewer_setup(named)?;
         let path = self.shared.live.get(name).ok_or_else(|| {
             refuse(
                 StatusCode::NOT_FOUND,
