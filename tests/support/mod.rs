@@ -727,3 +727,25 @@ pub fn proc_counts() -> ProcCounts {
         rss_kib,
     }
 }
+
+/// `cvlc` with `home` as its HOME, as `nobody` when the tests run as root: VLC refuses to run
+/// as root ("VLC is not supposed to be run as root"), and CI runs as root.
+pub fn vlc_command(home: &Path) -> Command {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(home).unwrap();
+    std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "cvlc"]);
+        c
+    } else {
+        Command::new("cvlc")
+    };
+    cmd.env("HOME", home).args(["-I", "dummy", "--no-audio"]);
+    cmd
+}
