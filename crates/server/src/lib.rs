@@ -91,6 +91,15 @@ pub struct Config {
     pub publish_users: Vec<(String, String)>,
     /// A second publisher on a path replaces the first instead of getting 455.
     pub publish_replace: bool,
+    /// `--channel NAME=FILE`: files played on a loop as live paths.
+    pub channels: Vec<live::channel::ChannelSpec>,
+    /// How long a live path whose publisher left waits for one to come back (zero: its
+    /// viewers are ended at once).
+    pub live_linger: Duration,
+    /// Where every published live path is recorded (inside `videos`), if anywhere.
+    pub record_dir: Option<PathBuf>,
+    /// How long each recording runs before the next file starts.
+    pub record_segment: Duration,
 }
 
 impl Default for Config {
@@ -119,6 +128,10 @@ impl Default for Config {
             cmaf: cmaf::CmafConfig::default(),
             publish_users: Vec::new(),
             publish_replace: false,
+            channels: Vec::new(),
+            live_linger: Duration::ZERO,
+            record_dir: None,
+            record_segment: Duration::from_secs(600),
         }
     }
 }
@@ -236,7 +249,15 @@ impl Server {
             )
         })?;
         let rtsp_addr = listener.local_addr()?;
-        Ok(Server {
+        let record = match &config.record_dir {
+            Some(dir) => Some(live::record::RecordSettings {
+                dir: live::record::check_dir(&config.videos, dir)?,
+                segment: config.record_segment,
+            }),
+            None => None,
+        };
+        let live = live::path::Paths::new(config.live_linger, record);
+        let server = Server {
             listener,
             http,
             shared: Arc::new(Shared {
@@ -246,7 +267,7 @@ impl Server {
                 packager: cmaf::Packager::new(config.cmaf.clone()),
                 auth,
                 publish_auth,
-                live: Default::default(),
+                live,
                 auth_failures: Mutex::new(rtsp_proto::auth::FailureLimiter::new()),
                 config,
                 connections: AtomicUsize::new(0),
@@ -260,7 +281,9 @@ impl Server {
                 stopping: AtomicBool::new(false),
                 reports: Mutex::new(VecDeque::new()),
             }),
-        })
+        };
+        live::channel::start_all(&server.shared)?;
+        Ok(server)
     }
 
     /// The address actually bound.
