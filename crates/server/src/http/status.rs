@@ -252,7 +252,7 @@ fn live_metrics(shared: &Shared, family: &mut Family<'_>) {
     family(
         "mjpeg_live_frames_lost_total",
         "counter",
-        "Frames of the publisher dropped for a lost or broken fragment.",
+        "Frames of the publisher dropped for a lost or broken fragment (a channel's: not ready in time).",
         &per(&|p| load(&p.counters.frames_lost)),
     );
     family(

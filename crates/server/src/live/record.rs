@@ -266,13 +266,16 @@ mod tests {
         assert_eq!(at(4_102_444_799), "20991231T235959Z");
     }
 
-    fn read_dir(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
+    /// The finished recordings in `dir` (sorted), and how many are being written.
+    fn recordings(dir: &Path) -> (Vec<String>, usize) {
+        let entries = std::fs::read_dir(dir)
             .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
+            .map(|e| e.unwrap().file_name());
+        let (partial, mut done): (Vec<String>, Vec<String>) = entries
+            .map(|n| n.to_string_lossy().into_owned())
+            .partition(|n| n.starts_with('.') && n.ends_with(".part"));
+        done.sort();
+        (done, partial.len())
     }
 
     #[test]
@@ -295,14 +298,14 @@ mod tests {
         recorder.deliver(&frame(b"two", 30));
         // A minute after the first frame: a new file.
         recorder.deliver(&frame(b"three", 61));
-        // While the writer works, the finished file is served and the open one is hidden.
-        assert!(wait(|| read_dir(&dir).len() == 2));
+        // While the writer works, the finished file is there and the open one is hidden.
+        assert!(wait(
+            || recordings(&dir).0.len() == 1 && recordings(&dir).1 == 1
+        ));
         recorder.end();
         recorder.deliver(&frame(b"late", 62));
-        assert!(wait(|| read_dir(&dir)
-            .iter()
-            .all(|n| !n.ends_with(".part"))));
-        let names = read_dir(&dir);
+        assert!(wait(|| recordings(&dir).1 == 0));
+        let names = recordings(&dir).0;
         assert_eq!(names.len(), 2, "{names:?}");
         let stamp = |n: &str| n.starts_with("cam-") && n.ends_with(".mjpeg");
         assert!(names.iter().all(|n| stamp(n)), "{names:?}");
