@@ -64,6 +64,9 @@ fn a_recording_is_the_published_frames_and_plays_from_the_server() {
         serde_json::from_str(&http_get(http, "/api/paths").text()).unwrap();
     let kinds = paths["paths"][0]["viewer_list"].to_string();
     assert!(kinds.contains(r#""kind":"record""#), "{kinds}");
+    let metrics = http_get(http, "/metrics").text();
+    let line = r#"mjpeg_live_subscribers{path="cam",kind="record"} 1"#;
+    assert!(metrics.contains(line), "{metrics}");
     publisher.send_paced(&source[..40], 20.0);
     // While the stream goes on, the finished files are there and the one being written is
     // not served.

@@ -8,12 +8,14 @@
 //! The HTTP side ([`http`]) has an accept loop of its own and a thread per connection; its
 //! Motion-JPEG viewers are sessions the same pacers send, and its RTSP-over-HTTP tunnels are
 //! RTSP connections like any other.
+//! Each live channel plays on a thread of its own, each recording writes on one, and a live
+//! path waiting for its publisher to come back is ended by one when the wait is over.
 //! A session's state ([`session`]) is shared by its connection thread and the pacers; its rules
 //! are `rtsp_proto`'s session and playout state machines. Files are found by [`catalog`] and
 //! prepared once for every session ([`media::MediaCache`]), each at its own frame rate (its
 //! container's, a sidecar's or `--fps`); [`library`] says at startup what is served. Live
-//! paths ([`live`]) take a publisher's stream (ANNOUNCE/RECORD) and hand each frame, as it
-//! arrives, to every viewer of the path.
+//! paths ([`live`]) take a publisher's stream (ANNOUNCE/RECORD), or a channel's file played
+//! on a loop, and hand each frame, as it arrives, to every viewer (and recorder) of the path.
 
 /// The log target of the one line per session start and end: shown at the default level, so an
 /// operator sees who watches what without `-v`.

@@ -176,6 +176,8 @@ fn run(path: &Path, media: &PreparedMedia, schedule: Schedule, shared: &Weak<Sha
             continue;
         }
         let n = schedule.catch_up(next, now);
+        // Frames skipped to stay on the timeline are lost to every viewer alike.
+        path.counters.frames_lost.fetch_add(n - next, relaxed());
         match frame(media, schedule.file_frame(n), schedule.rtptime(n)) {
             Some(f) => {
                 path.counters.frames_in.fetch_add(1, relaxed());

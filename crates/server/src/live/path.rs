@@ -58,6 +58,9 @@ pub struct PublisherInfo {
 struct Timeline {
     /// A publisher is on the path (false while it waits for one to come back).
     publishing: bool,
+    /// How many times a publisher came back: a wait for one is over once this moves, even
+    /// if that publisher left again since (a wait of its own follows).
+    returns: u64,
     /// Added to the current publisher's RTP times; set by its first frame.
     offset: Option<u32>,
     /// The last frame's time on the path's timeline, and when it arrived.
@@ -205,22 +208,32 @@ impl Path {
         self.paused.store(false, Ordering::Relaxed);
         let mut t = lock(&self.timeline);
         t.publishing = true;
+        t.returns += 1;
         t.offset = None;
         self.returned.notify_all();
     }
 
-    /// The publisher left: the path waits for another (see [`Path::wait_for_return`]).
-    fn leave(&self) {
+    /// The publisher left: the path waits for another (see [`Path::wait_for_return`]); the
+    /// count of returns the wait is over at.
+    fn leave(&self) -> u64 {
         let mut t = lock(&self.timeline);
         t.publishing = false;
+        t.returns
     }
 
-    /// Waits up to `linger` for a publisher to come back; whether one did (or the path
-    /// ended meanwhile, which is the same for the caller: nothing left to end).
-    fn wait_for_return(&self, linger: Duration) -> bool {
+    /// Whether the path still waits for the return that `leave` counted `returns` at.
+    fn still_waiting(&self, returns: u64) -> bool {
+        let t = lock(&self.timeline);
+        !t.publishing && t.returns == returns && !self.is_ended()
+    }
+
+    /// Waits up to `linger` for a publisher to come back after the leave that returned
+    /// `returns`; whether one did (or the path ended meanwhile, which is the same for the
+    /// caller: nothing left to end).
+    fn wait_for_return(&self, linger: Duration, returns: u64) -> bool {
         let until = Instant::now() + linger;
         let mut t = lock(&self.timeline);
-        while !t.publishing && !self.is_ended() {
+        while !t.publishing && t.returns == returns && !self.is_ended() {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
@@ -238,10 +251,10 @@ impl Path {
 /// The end of a wait for a publisher that did not come back: the path is forgotten and its
 /// subscribers ended, unless a publisher resumed it at the last moment (both are decided
 /// under the registry's lock, which `Paths::publish` takes too).
-fn end_waiting(path: &Arc<Path>, all: &Mutex<HashMap<String, Arc<Path>>>) {
+fn end_waiting(path: &Arc<Path>, all: &Mutex<HashMap<String, Arc<Path>>>, returns: u64) {
     {
         let mut all = lock(all);
-        if !path.is_waiting() {
+        if !path.still_waiting(returns) {
             return;
         }
         if all.get(&path.name).is_some_and(|p| Arc::ptr_eq(p, path)) {
@@ -375,7 +388,7 @@ impl Paths {
         }
         // Under the registry's lock, as `publish` looks: a publisher either finds the path
         // waiting or still taken.
-        path.leave();
+        let returns = path.leave();
         drop(all);
         log::info!(
             "live/{}: the publisher left; waiting {:?} for one to come back",
@@ -386,13 +399,13 @@ impl Paths {
         let spawned = std::thread::Builder::new()
             .name("live-linger".into())
             .spawn(move || {
-                if !waiting.wait_for_return(linger) {
-                    end_waiting(&waiting, &all);
+                if !waiting.wait_for_return(linger, returns) {
+                    end_waiting(&waiting, &all, returns);
                 }
             });
         if let Err(e) = spawned {
             log::warn!("live/{}: cannot wait for a publisher: {e}", path.name);
-            end_waiting(path, &self.all);
+            end_waiting(path, &self.all, returns);
         }
     }
 
@@ -593,5 +606,36 @@ mod tests {
         }
         assert!(channel.is_channel() && !channel.is_ended());
         assert_eq!(channel.publisher().transport, "file");
+    }
+
+    #[test]
+    fn a_publisher_that_comes_back_and_leaves_again_gets_a_whole_linger() {
+        let linger = Duration::from_millis(300);
+        let paths = Paths::new(linger, None);
+        let path = paths
+            .publish("cam", announced(), publisher(), false)
+            .unwrap();
+        let viewer = Arc::new(Probe::default());
+        path.subscribe(viewer.clone()).unwrap();
+        paths.unpublish(&path);
+        std::thread::sleep(linger / 2);
+        // Back and gone again at once: the first wait is over, the second runs its own time.
+        paths
+            .publish("cam", announced(), publisher(), false)
+            .unwrap();
+        paths.unpublish(&path);
+        let second_leave = Instant::now();
+        let end = second_leave + Duration::from_secs(10);
+        while !viewer.ended.load(Ordering::SeqCst) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(
+            viewer.ended.load(Ordering::SeqCst),
+            "ended after the linger"
+        );
+        assert!(
+            second_leave.elapsed() >= linger,
+            "not at the end of the first wait"
+        );
     }
 }

@@ -55,24 +55,28 @@ pub fn check_dir(videos: &Path, dir: &Path) -> io::Result<PathBuf> {
 pub struct Recorder {
     /// `None` once the path ended: the writer finishes its file when the queue is drained.
     queue: Mutex<Option<SyncSender<Arc<LiveFrame>>>>,
-    dropped: AtomicU64,
+    /// Frames not recorded: the queue was full, or the writer could not write them.
+    dropped: Arc<AtomicU64>,
 }
 
 impl Recorder {
     /// A recorder of path `name` writing under `settings`, its writer thread started.
     pub fn start(settings: &RecordSettings, name: &str) -> io::Result<Arc<Recorder>> {
         let (tx, rx) = mpsc::sync_channel(QUEUE_FRAMES);
+        let dropped = Arc::new(AtomicU64::new(0));
         let mut writer = Writer {
             settings: settings.clone(),
             name: name.to_string(),
             current: None,
+            failed: None,
+            dropped: dropped.clone(),
         };
         std::thread::Builder::new()
             .name("live-record".into())
             .spawn(move || writer.run(rx))?;
         Ok(Arc::new(Recorder {
             queue: Mutex::new(Some(tx)),
-            dropped: AtomicU64::new(0),
+            dropped,
         }))
     }
 }
@@ -113,6 +117,8 @@ struct Segment {
     done: PathBuf,
     started: Instant,
     frames: u64,
+    /// Bytes of the whole frames written: where a failed write is cut back to.
+    bytes: u64,
 }
 
 /// The writer thread's state: the file being written, rolled every segment.
@@ -120,6 +126,10 @@ struct Writer {
     settings: RecordSettings,
     name: String,
     current: Option<Segment>,
+    /// When a file last could not be made: the next try waits a segment, so a full disk
+    /// or a missing directory costs a log line a segment, not one a frame.
+    failed: Option<Instant>,
+    dropped: Arc<AtomicU64>,
 }
 
 impl Writer {
@@ -156,20 +166,32 @@ impl Writer {
         }) {
             self.finish();
         }
+        let segment = self.settings.segment;
+        if self.failed.is_some_and(|at| frame.received < at + segment) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         if self.current.is_none() {
             match self.open(frame.received) {
                 Ok(s) => self.current = Some(s),
-                Err(e) => return log::warn!("live/{}: cannot record: {e}", self.name),
+                Err(e) => {
+                    self.failed = Some(frame.received);
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    return log::warn!("live/{}: cannot record: {e}", self.name);
+                }
             }
         }
         let s = self.current.as_mut().expect("opened above");
         match s.file.write_all(&frame.jpeg) {
-            Ok(()) => s.frames += 1,
+            Ok(()) => {
+                s.frames += 1;
+                s.bytes += frame.jpeg.len() as u64;
+            }
             Err(e) => {
                 log::warn!("live/{}: recording {}: {e}", self.name, s.partial.display());
-                // What was written stays, finished: a recording that ends early, not a
-                // broken one (the frame was written whole or the file ends before it).
-                self.finish();
+                self.failed = Some(frame.received);
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.cut_back();
             }
         }
     }
@@ -205,7 +227,31 @@ impl Writer {
             done: dir.join(done),
             started,
             frames: 0,
+            bytes: 0,
         })
+    }
+
+    /// After a failed write: the file being written loses what there is of the frame that
+    /// failed (none of it is flushed later) and is finished with the whole frames before it,
+    /// a recording that ends early rather than a broken one.
+    fn cut_back(&mut self) {
+        let Some(s) = self.current.take() else {
+            return;
+        };
+        let (file, _unwritten) = s.file.into_parts();
+        match file.set_len(s.bytes) {
+            Ok(()) => {
+                self.current = Some(Segment {
+                    file: BufWriter::new(file),
+                    ..s
+                });
+                self.finish();
+            }
+            Err(e) => {
+                log::warn!("live/{}: {}: {e}", self.name, s.partial.display());
+                let _ = std::fs::remove_file(&s.partial);
+            }
+        }
     }
 
     /// Flushes and renames the file being written, if any: from now on it is served.
