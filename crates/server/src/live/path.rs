@@ -534,6 +534,25 @@ mod tests {
         assert!(paths.get("cam").is_none() && paths.snapshot().is_empty());
     }
 
+    /// `cam` published on `paths`, with a probe watching it.
+    fn watched(paths: &Paths) -> (Arc<Path>, Arc<Probe>) {
+        let path = paths
+            .publish("cam", announced(), publisher(), false)
+            .unwrap();
+        let viewer = Arc::new(Probe::default());
+        path.subscribe(viewer.clone()).unwrap();
+        (path, viewer)
+    }
+
+    /// Whether `viewer` is ended within 10 s.
+    fn ends(viewer: &Probe) -> bool {
+        let end = Instant::now() + Duration::from_secs(10);
+        while !viewer.ended.load(Ordering::SeqCst) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        viewer.ended.load(Ordering::SeqCst)
+    }
+
     fn stamped(ts: u32, at: Instant) -> LiveFrame {
         let mut f = frame(ts);
         f.received = at;
@@ -543,11 +562,7 @@ mod tests {
     #[test]
     fn a_publisher_that_comes_back_in_time_keeps_the_viewers_on_one_timeline() {
         let paths = Paths::new(Duration::from_secs(30), None);
-        let first = paths
-            .publish("cam", announced(), publisher(), false)
-            .unwrap();
-        let viewer = Arc::new(Probe::default());
-        first.subscribe(viewer.clone()).unwrap();
+        let (first, viewer) = watched(&paths);
         let t0 = Instant::now();
         first.publish(stamped(1000, t0));
         first.publish(stamped(4600, t0 + Duration::from_millis(40)));
@@ -575,17 +590,9 @@ mod tests {
     #[test]
     fn a_waiting_path_ends_when_nobody_comes_back() {
         let paths = Paths::new(Duration::from_millis(50), None);
-        let path = paths
-            .publish("cam", announced(), publisher(), false)
-            .unwrap();
-        let viewer = Arc::new(Probe::default());
-        path.subscribe(viewer.clone()).unwrap();
+        let (path, viewer) = watched(&paths);
         paths.unpublish(&path);
-        let end = Instant::now() + Duration::from_secs(10);
-        while !viewer.ended.load(Ordering::SeqCst) && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert!(viewer.ended.load(Ordering::SeqCst) && path.is_ended());
+        assert!(ends(&viewer) && path.is_ended());
         assert!(paths.get("cam").is_none());
         // A publisher then starts a new path.
         let next = paths
@@ -612,11 +619,7 @@ mod tests {
     fn a_publisher_that_comes_back_and_leaves_again_gets_a_whole_linger() {
         let linger = Duration::from_millis(300);
         let paths = Paths::new(linger, None);
-        let path = paths
-            .publish("cam", announced(), publisher(), false)
-            .unwrap();
-        let viewer = Arc::new(Probe::default());
-        path.subscribe(viewer.clone()).unwrap();
+        let (path, viewer) = watched(&paths);
         paths.unpublish(&path);
         std::thread::sleep(linger / 2);
         // Back and gone again at once: the first wait is over, the second runs its own time.
@@ -625,14 +628,7 @@ mod tests {
             .unwrap();
         paths.unpublish(&path);
         let second_leave = Instant::now();
-        let end = second_leave + Duration::from_secs(10);
-        while !viewer.ended.load(Ordering::SeqCst) && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert!(
-            viewer.ended.load(Ordering::SeqCst),
-            "ended after the linger"
-        );
+        assert!(ends(&viewer), "ended after the linger");
         assert!(
             second_leave.elapsed() >= linger,
             "not at the end of the first wait"
