@@ -23,6 +23,20 @@ fn publish_and_leave(server: &server::ServerHandle, frames: &[Vec<u8>], ssrc: u3
     publisher.teardown();
 }
 
+/// What a viewer got is one RTP stream across publishers: its own SSRC, its sequence numbers
+/// going on packet after packet; the RTP time steps between frames, each with the wall-clock
+/// time between their arrivals (in 90 kHz ticks).
+fn one_stream(frames: &[Received]) -> Vec<(u32, f64)> {
+    assert!(frames.iter().all(|f| f.ssrc == frames[0].ssrc), "one SSRC");
+    let steps = frames.windows(2).enumerate().map(|(n, w)| {
+        let next = w[0].seq.1.wrapping_add(1);
+        assert_eq!(w[1].seq.0, next, "sequence at frame {n}");
+        let gap = w[1].at.duration_since(w[0].at).as_secs_f64() * 90_000.0;
+        (w[1].rtptime.wrapping_sub(w[0].rtptime), gap)
+    });
+    steps.collect()
+}
+
 #[test]
 fn viewers_wait_for_a_publisher_that_comes_back_then_end_after_the_linger() {
     let server = start_server(&videos_dir(), |c| {
@@ -82,16 +96,7 @@ fn viewers_wait_for_a_publisher_that_comes_back_then_end_after_the_linger() {
     assert!(closed, "the multipart response ended when the linger did");
     // One stream for the RTSP viewer: its own SSRC, its sequence numbers going on, its RTP
     // times growing across the change of publisher (by about the time between).
-    let r = &seen.frames;
-    assert!(r.iter().all(|f| f.ssrc == r[0].ssrc), "one SSRC");
-    for (n, w) in r.windows(2).enumerate() {
-        assert_eq!(
-            w[1].seq.0,
-            w[0].seq.1.wrapping_add(1),
-            "sequence at frame {n}"
-        );
-        let step = w[1].rtptime.wrapping_sub(w[0].rtptime);
-        let gap = w[1].at.duration_since(w[0].at).as_secs_f64() * 90_000.0;
+    for (n, (step, gap)) in one_stream(&seen.frames).into_iter().enumerate() {
         match n {
             19 => assert!(
                 step > 0 && f64::from(step) < gap + 90_000.0,
@@ -124,4 +129,83 @@ fn without_a_publisher_back_the_viewers_end_after_the_linger() {
     let _next = LivePublisher::start(server.addr, "cam", 8, 0);
     let again = server.shared.live.get("cam").unwrap();
     assert!(!std::sync::Arc::ptr_eq(&path, &again));
+}
+
+/// ffmpeg publishing the sample's first `frames` frames in real time on `url` over TCP, then
+/// leaving (its TEARDOWN at the end of the input).
+fn ffmpeg_publishes(url: &str, frames: u32) -> std::process::Child {
+    std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-f", "mjpeg", "-framerate", "20", "-i"])
+        .arg(videos_dir().join("video.mjpeg"))
+        .args(["-frames:v", &frames.to_string(), "-c:v", "copy"])
+        .args(["-f", "rtsp", "-rtsp_transport", "tcp", url])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("start ffmpeg")
+}
+
+/// Whether `child` exits successfully within 30 s (killed if not).
+fn finishes(child: &mut std::process::Child) -> bool {
+    let mut status = None;
+    wait_until(Duration::from_secs(30), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    status.is_some_and(|s| s.success())
+}
+
+#[test]
+fn ffmpeg_leaves_and_another_ffmpeg_comes_back_to_the_same_viewer() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let server = start_server(&videos_dir(), |c| c.live_linger = LINGER);
+    let url = live_url(server.addr, "cam");
+    let mut first = ffmpeg_publishes(&url, 60);
+    assert!(wait_until(Duration::from_secs(20), || server
+        .shared
+        .live
+        .get("cam")
+        .is_some()));
+    let viewer = UdpWatcher::start(server.addr, &url);
+    assert!(
+        finishes(&mut first),
+        "the first ffmpeg published its frames"
+    );
+    let path = server.shared.live.get("cam").expect("the path waits");
+    assert!(wait_until(Duration::from_secs(5), || path.is_waiting()));
+    let mut second = ffmpeg_publishes(&url, 40);
+    assert!(
+        finishes(&mut second),
+        "the second ffmpeg published its frames"
+    );
+    assert!(
+        !viewer.got_bye(),
+        "no BYE while the path waited for a publisher"
+    );
+    assert!(wait_until(LINGER + Duration::from_secs(10), || viewer.got_bye()));
+    let (seen, _conn) = viewer.finish();
+    let frames: Vec<Vec<u8>> = seen.frames.iter().map(|f| f.jpeg.clone()).collect();
+    let idx = match_frames(&frames, &sample_frames());
+    // The first ffmpeg's frames, then the second's from the file's start again.
+    let restart = idx
+        .windows(2)
+        .position(|w| w[1] < w[0])
+        .expect("a second run");
+    let (a, b) = idx.split_at(restart + 1);
+    assert!(a.len() >= 30 && a.windows(2).all(|w| w[0] < w[1]), "{a:?}");
+    assert!(
+        b.len() >= 38 && b[0] <= 1 && b.windows(2).all(|w| w[0] < w[1]),
+        "{b:?}"
+    );
+    for (n, (step, _)) in one_stream(&seen.frames).into_iter().enumerate() {
+        assert!(
+            step > 0 && step < 90_000 * 30,
+            "RTP time at frame {n}: +{step}"
+        );
+    }
 }
