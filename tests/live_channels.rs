@@ -1,7 +1,7 @@
 //! Channels (`--channel NAME=FILE`): a file played on a loop as a live path, on one timeline
 //! for every viewer. Two viewers joining 3 s apart see the same frame at the same moment;
-//! RTP times go on across loops; RTSP over UDP and TCP, Motion-JPEG over HTTP and ffmpeg
-//! watch it unchanged; nobody publishes over it; `/api/paths` shows it; any container plays.
+//! RTP times go on across loops; RTSP over UDP and TCP, Motion-JPEG over HTTP, our client
+//! and ffmpeg (UDP, TCP, the HTTP tunnel) watch it unchanged; nobody publishes over it; `/api/paths` shows it; any container plays.
 
 #[path = "support/live_peer.rs"]
 mod live_peer;
@@ -230,10 +230,20 @@ fn a_channel_plays_over_tcp_http_and_to_ffmpeg_and_nobody_publishes_over_it() {
     assert!(tv["frames_in"].as_u64().unwrap() >= 40, "{tv}");
     let metrics = http_get(http, "/metrics").text();
     assert!(metrics.contains("mjpeg_live_paths 1"), "{metrics}");
+    // Our own client, recording what it receives.
+    let rec = dir.join("client-rec.part");
+    let mut opts = client::Options::for_url(&url).unwrap();
+    opts.record = Some(rec.clone());
+    opts.duration = Some(2.0);
+    client::headless::run(&opts).unwrap();
+    let got = read_plain_mjpeg(&rec);
+    assert!(got.len() >= 20, "our client: {} frames", got.len());
+    assert_plays_on("our client", &indices(&got, &source), CLIP_FRAMES);
     if !have_ffmpeg() {
         return;
     }
-    for transport in ["tcp", "udp"] {
+    // ffmpeg over TCP, UDP and the HTTP tunnel.
+    for transport in ["tcp", "udp", "http"] {
         let frames = ffmpeg_plays_url(&url, transport, 2);
         assert!(
             frames.len() >= 20,

@@ -270,22 +270,21 @@ fn live_metrics(shared: &Shared, family: &mut Family<'_>) {
         "Subscribers of the path now.",
         &per(&|p| p.subscribers().len() as f64),
     );
-    let kinds = paths.iter().flat_map(|p| {
-        let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    let mut by_kind = std::collections::BTreeMap::<(String, &str), f64>::new();
+    for p in &paths {
         for (kind, _) in p.subscribers() {
-            *counts.entry(kind).or_default() += 1;
+            *by_kind.entry((p.name.clone(), kind)).or_default() += 1.0;
         }
-        let counts: Vec<_> = counts.into_iter().collect();
-        counts.into_iter().map(move |(kind, n)| {
-            let labels = format!(r#"{{path="{}",kind="{kind}"}}"#, p.name);
-            (labels, n as f64)
-        })
-    });
+    }
+    let kinds: Vec<(String, f64)> = by_kind
+        .into_iter()
+        .map(|((path, kind), n)| (format!(r#"{{path="{path}",kind="{kind}"}}"#), n))
+        .collect();
     family(
         "mjpeg_live_subscribers",
         "gauge",
         "Subscribers of the path now by kind: rtsp/udp, rtsp/tcp, http, record.",
-        &kinds.collect::<Vec<_>>(),
+        &kinds,
     );
     family(
         "mjpeg_live_viewer_frames_dropped",
