@@ -225,6 +225,10 @@ fn announce(args: &Args, rtsp: SocketAddr, http: Option<SocketAddr>) {
     if library.unlisted > 0 {
         lines.push(format!("  ... and {} more", library.unlisted));
     }
+    for c in &args.channel {
+        let live = format!("rtsp://{}/live/{}", shown(rtsp), c.name);
+        lines.push(format!("  {live}  channel: {} on a loop", c.file.display()));
+    }
     if let Some(first) = library.entries.first() {
         lines.push(format!("watch: ffplay {}", url(&first.name)));
     }

@@ -35,10 +35,15 @@ pub struct RecordSettings {
 /// The record directory `dir`, created if missing, as it lies inside `videos` (so the
 /// catalog serves what is recorded); an error saying so when it does not.
 pub fn check_dir(videos: &Path, dir: &Path) -> io::Result<PathBuf> {
+    let existed = dir.exists();
     std::fs::create_dir_all(dir)
         .map_err(|e| io::Error::new(e.kind(), format!("--record-dir {}: {e}", dir.display())))?;
     let (videos_full, dir_full) = (videos.canonicalize()?, dir.canonicalize()?);
     if !dir_full.starts_with(&videos_full) {
+        if !existed {
+            // Refused: no empty directory left behind.
+            let _ = std::fs::remove_dir(dir);
+        }
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
@@ -383,6 +388,10 @@ mod tests {
         assert!(check_dir(&videos, &videos.join("rec")).is_ok());
         let e = check_dir(&videos, &base.join("elsewhere")).unwrap_err();
         assert!(e.to_string().contains("not inside --videos"), "{e}");
+        assert!(
+            !base.join("elsewhere").exists(),
+            "nothing made where it was refused"
+        );
         std::fs::remove_dir_all(&base).unwrap();
     }
 }
