@@ -1,5 +1,6 @@
 //! Live paths: ffmpeg and GStreamer publish into the server (ANNOUNCE / SETUP mode=record /
-//! RECORD) while ffmpeg (UDP, TCP, the HTTP tunnel), our client and hand-made viewers watch;
+//! RECORD) while ffmpeg (UDP, TCP, the HTTP tunnel), GStreamer, our client, a reader of the
+//! path's Motion-JPEG over HTTP and hand-made viewers watch;
 //! hostile publishers; a lossy one (frames dropped and counted, never corrupt); BYE when the
 //! publisher leaves; a slow viewer that slows nobody.
 
@@ -301,6 +302,10 @@ fn assert_live_delivery(viewer: &str, received: &[Vec<u8>], source: &[Vec<u8>], 
         "{viewer}: frames out of order: {indices:?}"
     );
     let span = indices.last().unwrap() - indices.first().unwrap() + 1;
+    eprintln!(
+        "{viewer}: {} of the {span} frames published while it watched",
+        indices.len()
+    );
     assert!(
         indices.len() * 100 >= span * 98,
         "{viewer}: {} of the {span} frames published while it watched",
@@ -308,19 +313,17 @@ fn assert_live_delivery(viewer: &str, received: &[Vec<u8>], source: &[Vec<u8>], 
     );
 }
 
-/// ffmpeg publishes over `transport`; ffmpeg over UDP, TCP and the HTTP tunnel, GStreamer
-/// over the same transport as the publisher, and our client, watch at once.
-fn ffmpeg_publishes(transport: &str) {
-    if !have_ffmpeg() {
-        return;
-    }
-    let server = start_server(&videos_dir(), |_| {});
-    let url = live_url(&server, "cam");
-    let _publisher = FfmpegPublisher::start(&url, transport);
-    let path = wait_for_frames(&server, "cam", 5);
-    assert_eq!(path.publisher().transport, transport);
-    let source = sample_frames();
-    let watchers: Vec<_> = [
+/// The acceptance's viewers, all at once on live path `name` for about `seconds`: ffmpeg over
+/// UDP, TCP and the HTTP tunnel, GStreamer over `transport`, our client, and a reader of
+/// `/live/NAME/mjpeg` over HTTP. Gives what each received, named.
+fn every_viewer_watches(
+    server: &server::ServerHandle,
+    name: &str,
+    transport: &str,
+    seconds: u32,
+) -> Vec<(&'static str, Vec<Vec<u8>>)> {
+    let url = live_url(server, name);
+    let mut watchers: Vec<_> = [
         ("ffmpeg udp", "udp"),
         ("ffmpeg tcp", "tcp"),
         ("ffmpeg over the HTTP tunnel", "http"),
@@ -328,26 +331,56 @@ fn ffmpeg_publishes(transport: &str) {
     .into_iter()
     .map(|(who, t)| {
         let url = url.clone();
-        std::thread::spawn(move || (who, ffmpeg_plays_url(&url, t, 4)))
+        std::thread::spawn(move || (who, ffmpeg_plays_url(&url, t, seconds)))
     })
     .collect();
-    let gst = have_gstreamer().then(|| {
-        let url = url.clone();
-        let t = transport.to_string();
-        std::thread::spawn(move || gstreamer_plays(&url, &t, 5))
-    });
-    let rec = scratch_dir("live-client").join("rec.mjpeg");
-    let mut opts = client::Options::for_url(&url).unwrap();
-    opts.record = Some(rec.clone());
-    opts.duration = Some(4.0);
-    client::headless::run(&opts).unwrap();
-    assert_live_delivery("our client", &read_plain_mjpeg(&rec), &source, 50);
-    for w in watchers {
-        let (who, frames) = w.join().unwrap();
-        assert_live_delivery(who, &frames, &source, 50);
+    if have_gstreamer() {
+        let (url, t) = (url.clone(), transport.to_string());
+        watchers.push(std::thread::spawn(move || {
+            ("GStreamer", gstreamer_plays(&url, &t, seconds + 1))
+        }));
     }
-    if let Some(g) = gst {
-        assert_live_delivery("GStreamer", &g.join().unwrap(), &source, 50);
+    let client = std::thread::spawn(move || {
+        let rec = scratch_dir("live-client").join("rec.mjpeg");
+        let mut opts = client::Options::for_url(&url).unwrap();
+        opts.record = Some(rec.clone());
+        opts.duration = Some(f64::from(seconds));
+        client::headless::run(&opts).unwrap();
+        ("our client", read_plain_mjpeg(&rec))
+    });
+    let http = server.http_addr.expect("the server's HTTP port");
+    let until = Instant::now() + Duration::from_secs(u64::from(seconds));
+    let reader = support::http::read_mjpeg_until(http, &format!("/live/{name}/mjpeg"), until);
+    let mut got: Vec<_> = watchers.into_iter().map(|w| w.join().unwrap()).collect();
+    got.push(client.join().unwrap());
+    let parts = reader.join().unwrap();
+    got.push((
+        "MJPEG over HTTP",
+        parts.into_iter().map(|(_, p)| p).collect(),
+    ));
+    got
+}
+
+/// A server with its HTTP port open, for the acceptance's HTTP reader.
+fn server_with_http() -> server::ServerHandle {
+    start_server(&videos_dir(), |c| {
+        c.http = server::http::HttpListen::Port(0)
+    })
+}
+
+/// ffmpeg publishes over `transport`; every viewer of [`every_viewer_watches`] watches at
+/// once, and gets at least 98% of the frames published while it watched, bit-exact.
+fn ffmpeg_publishes(transport: &str) {
+    if !have_ffmpeg() {
+        return;
+    }
+    let server = server_with_http();
+    let _publisher = FfmpegPublisher::start(&live_url(&server, "cam"), transport);
+    let path = wait_for_frames(&server, "cam", 5);
+    assert_eq!(path.publisher().transport, transport);
+    let source = sample_frames();
+    for (who, frames) in every_viewer_watches(&server, "cam", transport, 4) {
+        assert_live_delivery(who, &frames, &source, 50);
     }
     let lost = path
         .counters
@@ -357,27 +390,28 @@ fn ffmpeg_publishes(transport: &str) {
 }
 
 #[test]
-fn ffmpeg_publishes_over_udp_to_ffmpeg_gstreamer_and_our_client() {
+fn ffmpeg_publishes_over_udp_to_ffmpeg_gstreamer_our_client_and_http() {
     ffmpeg_publishes("udp");
 }
 
 #[test]
-fn ffmpeg_publishes_over_tcp_to_ffmpeg_gstreamer_and_our_client() {
+fn ffmpeg_publishes_over_tcp_to_ffmpeg_gstreamer_our_client_and_http() {
     ffmpeg_publishes("tcp");
 }
 
 /// GStreamer's rtspclientsink publishes over TCP (jpegenc's frames, which a tee also writes
-/// to files: what the publisher sent); ffmpeg watches.
+/// to files: what the publisher sent); every viewer of [`every_viewer_watches`] watches.
 #[test]
-fn gstreamer_rtspclientsink_publishes_over_tcp() {
+fn gstreamer_rtspclientsink_publishes_over_tcp_to_every_viewer() {
     if !peer_available(
         "GStreamer rtspclientsink",
         &["gst-inspect-1.0", "rtspclientsink"],
     ) || !peer_available("GStreamer jpegenc", &["gst-inspect-1.0", "jpegenc"])
+        || !have_ffmpeg()
     {
         return;
     }
-    let server = start_server(&videos_dir(), |_| {});
+    let server = server_with_http();
     let url = live_url(&server, "gst");
     let sent = scratch_dir("gst-publisher");
     let pipeline = format!(
@@ -393,14 +427,17 @@ fn gstreamer_rtspclientsink_publishes_over_tcp() {
         .expect("start gst-launch-1.0");
     let path = wait_for_frames(&server, "gst", 5);
     assert_eq!(path.publisher().transport, "tcp");
-    let frames = ffmpeg_plays_url(&url, "tcp", 3);
+    let viewers = every_viewer_watches(&server, "gst", "tcp", 4);
     let ended = wait_until(Duration::from_secs(30), || {
         child.try_wait().unwrap().is_some()
     });
     let _ = child.kill();
     let _ = child.wait();
     assert!(ended, "gst-launch did not finish its 200 frames");
-    assert_live_delivery("ffmpeg tcp", &frames, &read_frames(&sent), 40);
+    let source = read_frames(&sent);
+    for (who, frames) in viewers {
+        assert_live_delivery(who, &frames, &source, 40);
+    }
 }
 
 /// What an interleaved viewer received until a BYE (or `limit`): its frames, and whether
