@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Usage: benches/live_fanout.sh [SECONDS] [VIEWERS] [PAIRS]
-#   Live fan-out against file playback, on one server in the same minutes: ffmpeg publishes
-#   videos/video.mjpeg on a loop at 20 fps (`-re -stream_loop -1 -c:v copy`, RTSP RECORD over
-#   TCP) to /live/cam, and `loadgen run` plays VIEWERS UDP sessions of rtsp://.../live/cam;
+# Usage: [PUBLISHER=loadgen|ffmpeg] benches/live_fanout.sh [SECONDS] [VIEWERS] [PAIRS]
+#   Live fan-out against file playback, on one server in the same minutes: a publisher sends
+#   videos/video.mjpeg on a loop at 20 fps to /live/cam (`loadgen publish`: RTP over UDP, each
+#   frame at its absolute deadline; or with PUBLISHER=ffmpeg, `ffmpeg -re -stream_loop -1
+#   -c:v copy` over TCP, whose -re pacing stalls when the machine is busy), and `loadgen run`
+#   plays VIEWERS UDP sessions of rtsp://.../live/cam;
 #   then the publisher leaves and `loadgen run` plays VIEWERS sessions of the file
 #   (/video.mjpeg, --loop). PAIRS times, live first. Each row gives packet loss (sequence
 #   gaps), frames missing (gaps in RTP time: what a live viewer that drops a frame shows, and
@@ -27,12 +29,17 @@ for _ in $(seq 100); do grep -q "HTTP streams on" "$log" && break; sleep 0.1; do
 port=$(grep -o 'rtsp://127.0.0.1:[0-9]*' "$log" | head -1 | cut -d: -f3)
 [ -n "$port" ] || port=$(grep -v "HTTP" "$log" | grep -o '127.0.0.1:[0-9]*' | head -1 | cut -d: -f2)
 http=$(grep "HTTP streams on" "$log" | grep -o '127.0.0.1:[0-9]*' | head -1 | cut -d: -f2)
+echo "publisher: ${PUBLISHER:-loadgen}"
 echo "server: target/release/server 0 --bind 127.0.0.1 --http 0 --loop --max-sessions 10000 --max-connections 10000 (pid $srv, RTSP $port, HTTP $http)"
 echo
 rows=()
 for pair in $(seq "$pairs"); do
-  ffmpeg -nostdin -hide_banner -loglevel error -re -stream_loop -1 -f mjpeg -framerate 20 \
-    -i videos/video.mjpeg -c:v copy -f rtsp -rtsp_transport tcp "rtsp://127.0.0.1:$port/live/cam" &
+  if [ "${PUBLISHER:-loadgen}" = ffmpeg ]; then
+    ffmpeg -nostdin -hide_banner -loglevel error -re -stream_loop -1 -f mjpeg -framerate 20 \
+      -i videos/video.mjpeg -c:v copy -f rtsp -rtsp_transport tcp "rtsp://127.0.0.1:$port/live/cam" &
+  else
+    ./target/release/loadgen publish "rtsp://127.0.0.1:$port/live/cam" --file videos/video.mjpeg --fps 20 &
+  fi
   pub=$!
   for _ in $(seq 100); do
     curl -s "http://127.0.0.1:$http/api/paths" | grep '"frames_in": *[1-9]' >/dev/null && break
