@@ -104,3 +104,65 @@ pub fn publish(plan: &PublishPlan) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    /// Against our server in-process: the path appears, its frames come in whole (none lost)
+    /// at the rate asked, and it is freed when the publisher is done.
+    #[test]
+    fn publishes_a_file_on_a_live_path_at_its_rate() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let config = server::Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            videos: root.join("videos"),
+            ..server::Config::default()
+        };
+        let server = server::Server::bind(config).unwrap().spawn().unwrap();
+        let url = format!("rtsp://{}/live/cam", server.addr);
+        let file = root.join("videos/video.mjpeg");
+        let publishing = std::thread::spawn(move || {
+            publish(&PublishPlan {
+                url: &url,
+                file: &file,
+                fps: 50.0,
+                seconds: 2,
+            })
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let frames_in = || {
+            let path = server.shared.live.get("cam")?;
+            Some(path.counters.frames_in.load(Ordering::Relaxed))
+        };
+        while frames_in().unwrap_or(0) < 20 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let path = server
+            .shared
+            .live
+            .get("cam")
+            .expect("the path is published");
+        assert!(
+            frames_in().unwrap_or(0) >= 20,
+            "{:?} frames in",
+            frames_in()
+        );
+        publishing.join().unwrap().unwrap();
+        let (got, lost) = (
+            path.counters.frames_in.load(Ordering::Relaxed),
+            path.counters.frames_lost.load(Ordering::Relaxed),
+        );
+        // 100 frames in 2 s at 50 fps; a busy machine may take the last ones late.
+        assert!((90..=101).contains(&got), "{got} frames in");
+        assert_eq!(lost, 0);
+        while server.shared.live.get("cam").is_some() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            server.shared.live.get("cam").is_none(),
+            "the path is not freed"
+        );
+    }
+}
