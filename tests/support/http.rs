@@ -532,3 +532,32 @@ pub fn make_lab_clip(width: u32, height: u32, seconds: u32) -> std::path::PathBu
     std::fs::rename(&tmp, &path).unwrap();
     path
 }
+
+/// A reader of a Motion-JPEG stream on its own thread: `GET path`, then each part with the
+/// time its last byte arrived, until `until` passes or the response ends. Live paths use it
+/// beside RTSP viewers (tests/live_publish.rs) and for their latency (tests/live_latency.rs).
+pub fn read_mjpeg_until(
+    http: SocketAddr,
+    path: &str,
+    until: Instant,
+) -> std::thread::JoinHandle<Vec<(Instant, Vec<u8>)>> {
+    let mut conn = HttpConn::connect(http);
+    let r = conn.request("GET", path, &[]);
+    assert_eq!(r.status, 200, "GET {path}: {}", r.text());
+    let kind = r.header("Content-Type").unwrap_or_default();
+    let boundary = kind
+        .split_once("boundary=")
+        .unwrap_or_else(|| panic!("GET {path}: no multipart boundary in {kind:?}"))
+        .1
+        .to_string();
+    std::thread::spawn(move || {
+        let mut parts = Vec::new();
+        while Instant::now() < until {
+            match conn.next_part(&boundary) {
+                Some(part) => parts.push(part),
+                None => break,
+            }
+        }
+        parts
+    })
+}

@@ -423,6 +423,7 @@ pub fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
 pub mod browser;
 pub mod doubles;
 pub mod http;
+pub mod live;
 pub mod nginx;
 
 /// Runs a command, killing it if it outlives `limit`.
