@@ -24,6 +24,10 @@ pub(super) struct LiveLink {
     pub session: LiveSession,
     pub path: Arc<Path>,
     pub role: LiveRole,
+    /// A publisher's path was already let go (its TEARDOWN frees it before the answer): the
+    /// end of the session must not let it go again, since by then another publisher may
+    /// have taken it up (`--live-linger`).
+    pub path_freed: bool,
 }
 
 /// What a live session does on its path.
@@ -211,6 +215,7 @@ impl Connection<'_> {
                 rtcp_socket,
                 rtcp_channel,
             }),
+            path_freed: false,
         });
         transport.unicast = Some(true);
         transport.destination = None;
@@ -268,9 +273,10 @@ impl Connection<'_> {
     /// starts again as soon as it has the answer (ffmpeg restarted, a camera reconnecting) must
     /// find the path free, not 455. The rest of the session ends after the answer, as any.
     pub(super) fn free_path_before_answer(&mut self, method: &Method) {
-        if let Some(link) = self.live.as_ref().filter(|_| *method == Method::Teardown) {
-            if matches!(link.role, LiveRole::Publisher(_)) {
+        if let Some(link) = self.live.as_mut().filter(|_| *method == Method::Teardown) {
+            if matches!(link.role, LiveRole::Publisher(_)) && !link.path_freed {
                 self.shared.live.unpublish(&link.path);
+                link.path_freed = true;
             }
         }
     }
@@ -359,7 +365,9 @@ impl Connection<'_> {
         match link.role {
             LiveRole::Publisher(p) => {
                 drop(p.receiver);
-                self.shared.live.unpublish(&link.path);
+                if !link.path_freed {
+                    self.shared.live.unpublish(&link.path);
+                }
             }
             LiveRole::Viewer(v) => {
                 if let Some(id) = v.subscription {

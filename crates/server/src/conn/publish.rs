@@ -95,6 +95,7 @@ impl Connection<'_> {
                 announced: Some(announced),
                 ..Publisher::default()
             })),
+            path_freed: false,
         });
         Ok(Response::new(StatusCode::OK))
     }
