@@ -12,6 +12,7 @@
 //! same `Arc` the same way. The RTSP rules of a live session are [`session::LiveSession`]'s;
 //! what a publisher may announce, and the description viewers get, is [`sdp`].
 
+pub mod hls;
 pub mod http_viewer;
 pub mod ingest;
 pub mod path;
