@@ -1,11 +1,11 @@
 //! A live stream's H.264 renditions, encoded frame by frame as the publisher's JPEGs arrive
 //! and cut into CMAF fragments where the [`super::cutter::Cutter`] says.
 //!
-//! Each segment gets a fresh OpenH264 encoder per rendition, so it starts with an IDR and
-//! nothing refers across it, as the file side's segments are made (`crate::cmaf`); encoders
-//! with the same settings and size write the same parameter sets, so one init segment, from
-//! the first frame, serves the whole stream (a segment whose parameter sets differ is an
-//! error, never served).
+//! One OpenH264 encoder per rendition runs for the whole stream (its rate control carries
+//! on across segments); each segment's first frame is forced to be an IDR, and an IDR
+//! refers to nothing before it, so a segment decodes on its own. The init segment comes
+//! from the first IDR's parameter sets; a later IDR whose parameter sets differ is an
+//! error, never served.
 
 use std::time::SystemTime;
 
@@ -41,7 +41,7 @@ pub struct LiveEncoder {
     fragments: u32,
     /// When the open part's first frame (and the open segment's) reached the server.
     part_wall: Option<SystemTime>,
-    /// Whether the next frame starts a segment (a fresh encoder, an IDR).
+    /// Whether the next frame starts a segment (an IDR).
     segment_starts: bool,
     /// Whether the open part is its segment's first (its fragment keeps its `styp`).
     first_part: bool,
@@ -101,10 +101,13 @@ impl LiveEncoder {
         let mut tracks = Vec::new();
         for lane in &mut self.lanes {
             let r = &lane.rendition;
-            if starts || lane.encoder.is_none() {
+            if lane.encoder.is_none() {
                 lane.encoder = Some(new_encoder(r, self.fps)?);
             }
             let encoder = lane.encoder.as_mut().expect("made above");
+            if starts {
+                encoder.force_idr();
+            }
             let scaled = picture.scaled(r.width, r.height);
             let au = encoder
                 .encode(&scaled)
@@ -169,7 +172,7 @@ fn strip_styp(fragment: &mut Vec<u8>) {
 fn new_encoder(r: &Rendition, fps: f64) -> Result<H264Encoder, String> {
     H264Encoder::new(Settings {
         fps,
-        // A segment's encoder makes one IDR, at its start: the next segment has its own.
+        // No IDR of its own accord: segments start where the cutter says (`force_idr`).
         gop: 1 << 16,
         bitrate: r.bitrate,
     })
@@ -198,7 +201,7 @@ fn check_parameter_sets(
             lane.parameter_sets = sets;
             Ok(())
         }
-        Some(known) if sets.as_ref() == Some(known) => Ok(()),
+        Some(known) if sets.is_none() || sets.as_ref() == Some(known) => Ok(()),
         Some(_) => Err(format!(
             "{}: a segment's parameter sets differ from the init segment's",
             r.id
