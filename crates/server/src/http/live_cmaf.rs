@@ -87,8 +87,13 @@ pub fn serve(req: &Request, shared: &Shared, name: &str, resource: &LiveResource
     let Some(stream) = shared.live_hls.stream(&shared.live, name, renditions, now) else {
         return Response::text(404, &format!("nobody publishes on live/{name}"));
     };
-    // Everything needs the tracks (their codecs, their init segments) and a first part.
-    let (w, ready) = stream.wait_for(now + FIRST_WAIT, |w| w.newest().is_some());
+    // Everything needs the tracks (their codecs, their init segments) and a first part; the
+    // MPD, whose timeline lists whole segments, a first segment.
+    let dash = *resource == LiveResource::Mpd;
+    let (w, ready) = stream.wait_for(now + FIRST_WAIT, |w| match dash {
+        true => w.segments.iter().any(|s| s.is_closed()),
+        false => w.newest().is_some(),
+    });
     if let Some(why) = &w.failed {
         return Response::text(500, &format!("live/{name}: encoding failed: {why}"));
     }

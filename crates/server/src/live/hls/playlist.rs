@@ -168,7 +168,7 @@ pub fn iso8601(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live::hls::window::{Part, Track};
+    use crate::live::hls::window::Part;
     use std::sync::Arc;
 
     #[test]
@@ -180,19 +180,7 @@ mod tests {
     }
 
     fn window(segments: u64) -> Window {
-        let mut w = Window {
-            tracks: vec![Track {
-                rendition: crate::cmaf::Rendition {
-                    id: "288p".into(),
-                    width: 384,
-                    height: 288,
-                    bitrate: 800_000,
-                },
-                init: Arc::new(vec![0]),
-                codecs: "avc1.42C01E".into(),
-            }],
-            ..Window::default()
-        };
+        let mut w = Window::for_tests();
         let part = |independent| Part {
             duration: 27_000,
             independent,

@@ -224,18 +224,9 @@ impl Window {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn part(tag: u8, independent: bool) -> Part {
-        Part {
-            duration: 27_000,
-            independent,
-            bytes: vec![Arc::new(vec![tag])],
-        }
-    }
-
-    fn window() -> Window {
+impl Window {
+    /// An empty window of one 384x288 rendition, for unit tests.
+    pub(crate) fn for_tests() -> Window {
         Window {
             tracks: vec![Track {
                 rendition: crate::cmaf::Rendition {
@@ -249,6 +240,23 @@ mod tests {
             }],
             ..Window::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(tag: u8, independent: bool) -> Part {
+        Part {
+            duration: 27_000,
+            independent,
+            bytes: vec![Arc::new(vec![tag])],
+        }
+    }
+
+    fn window() -> Window {
+        Window::for_tests()
     }
 
     fn at(msn: u64, part: Option<usize>) -> Position {
@@ -274,7 +282,7 @@ mod tests {
             w.lookup(0, at(1, None)),
             Lookup::Ready(Arc::new(vec![1, 2]))
         );
-        assert!(w.holds(at(1, None)) && w.holds(at(1, Some(5))) == false);
+        assert!(w.holds(at(1, None)) && !w.holds(at(1, Some(5))));
         assert_eq!(w.next_part(), Some((2, 0)));
         assert_eq!(w.lookup(0, at(2, Some(0))), Lookup::Coming);
         assert_eq!(w.lookup(0, at(3, None)), Lookup::Gone);
