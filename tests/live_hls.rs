@@ -242,15 +242,8 @@ fn ffmpeg_gets_the_published_pictures(who: &str, url: &str, dir: &Path) {
         let png = dir.join(format!("{i:03}.png"));
         let img = image::open(&png).unwrap_or_else(|e| panic!("{who}: {png:?}: {e}"));
         let img = img.to_rgb8();
-        let n = live_source::read_number(&img)
+        let (n, source) = live_source::source_of(&img)
             .unwrap_or_else(|| panic!("{who}: picture {i} carries no number"));
-        let source = live_source::picture(n);
-        let source = image::imageops::resize(
-            &source,
-            img.width(),
-            img.height(),
-            image::imageops::FilterType::Triangle,
-        );
         scores.push((n, psnr(&img, &source)));
     }
     let worst = scores.iter().map(|s| s.1).fold(f64::INFINITY, f64::min);

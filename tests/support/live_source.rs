@@ -78,6 +78,19 @@ pub fn read_number(img: &image::RgbImage) -> Option<u32> {
     Some(n)
 }
 
+/// The number `img` carries and the picture published with it, at `img`'s size (what
+/// `img` is compared with); `None` when it carries no number.
+pub fn source_of(img: &image::RgbImage) -> Option<(u32, image::RgbImage)> {
+    let n = read_number(img)?;
+    let source = image::imageops::resize(
+        &picture(n),
+        img.width(),
+        img.height(),
+        image::imageops::FilterType::Triangle,
+    );
+    Some((n, source))
+}
+
 /// ffmpeg publishing the numbered pictures on an RTSP URL; stopped when dropped.
 pub struct NumberedPublisher {
     child: Child,

@@ -31,8 +31,10 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const LIVE: &str = "public, max-age=1";
 /// Cache-Control of a blocking reload's answer.
 const BLOCKED: &str = "public, max-age=6";
-/// How long the first request waits for the stream's first part (encoder start-up, the
-/// first frames and their encode).
+/// Whole segments a stream has before any request is answered (see `serve`).
+const FIRST_SEGMENTS: usize = 3;
+/// How long the first request waits for them (encoder start-up, the first frames and their
+/// encode).
 const FIRST_WAIT: Duration = Duration::from_secs(8);
 /// How long a blocking reload or a coming part is waited for: three target durations
 /// (RFC 8216bis 6.2.5.2), then 503.
@@ -87,12 +89,14 @@ pub fn serve(req: &Request, shared: &Shared, name: &str, resource: &LiveResource
     let Some(stream) = shared.live_hls.stream(&shared.live, name, renditions, now) else {
         return Response::text(404, &format!("nobody publishes on live/{name}"));
     };
-    // Everything needs the tracks (their codecs, their init segments) and a first part; the
-    // MPD, whose timeline lists whole segments, a first segment.
-    let dash = *resource == LiveResource::Mpd;
-    let (w, ready) = stream.wait_for(now + FIRST_WAIT, |w| match dash {
-        true => w.segments.iter().any(|s| s.is_closed()),
-        false => w.newest().is_some(),
+    // Everything waits for the stream's first whole segments: the tracks (codecs, init
+    // segments) come with them, the MPD's timeline lists whole segments, and Chromium's own
+    // HLS (156), which reads no parts, gives up on a live playlist of parts only
+    // ("unsupported container"), or, once it has played every listed segment, on a reload
+    // with no new one (DEMUXER_ERROR_COULD_NOT_PARSE): it needs more than its hold-back
+    // (three target durations) listed. Only a stream's first players wait (about 3.6 s).
+    let (w, ready) = stream.wait_for(now + FIRST_WAIT, |w| {
+        w.segments.iter().filter(|s| s.is_closed()).count() >= FIRST_SEGMENTS
     });
     if let Some(why) = &w.failed {
         return Response::text(500, &format!("live/{name}: encoding failed: {why}"));
@@ -112,9 +116,9 @@ pub fn serve(req: &Request, shared: &Shared, name: &str, resource: &LiveResource
             None => Response::text(404, &format!("no rendition {rid:?}")),
         },
         LiveResource::MediaPlaylist(rid) => match rendition(rid) {
-            Some(_) => {
+            Some(r) => {
                 drop(w);
-                media_playlist(req, shared, &stream)
+                media_playlist(req, shared, &stream, r)
             }
             None => Response::text(404, &format!("no rendition {rid:?}")),
         },
@@ -136,13 +140,18 @@ fn not_yet(why: &str) -> Response {
 }
 
 /// The media playlist, after waiting for the position `_HLS_msn` / `_HLS_part` name.
-fn media_playlist(req: &Request, shared: &Shared, stream: &crate::live::hls::Stream) -> Response {
+fn media_playlist(
+    req: &Request,
+    shared: &Shared,
+    stream: &crate::live::hls::Stream,
+    r: usize,
+) -> Response {
     let at = match blocking_position(req) {
         Ok(at) => at,
         Err(r) => return r,
     };
     let Some(at) = at else {
-        return text(req, playlist::media(&stream.lock()), HLS, LIVE);
+        return text(req, playlist::media(&stream.lock(), r), HLS, LIVE);
     };
     if stream.lock().too_far(at.msn) {
         return Response::text(
@@ -155,7 +164,7 @@ fn media_playlist(req: &Request, shared: &Shared, stream: &crate::live::hls::Str
     };
     let (w, held) = stream.wait_for(Instant::now() + PART_WAIT, |w| w.holds(at));
     match held || w.ended {
-        true => text(req, playlist::media(&w), HLS, BLOCKED),
+        true => text(req, playlist::media(&w, r), HLS, BLOCKED),
         false => not_yet(&format!(
             "segment {} part {:?} did not come",
             at.msn, at.part

@@ -39,8 +39,9 @@ pub fn multivariant(w: &Window) -> String {
     out
 }
 
-/// The media playlist (the same text for every rendition: its URIs are relative).
-pub fn media(w: &Window) -> String {
+/// The media playlist of rendition `r` (its URIs are relative, and every rendition has the
+/// same segments and parts: only its rendition reports differ).
+pub fn media(w: &Window, r: usize) -> String {
     let listed: Vec<_> = w.listed().collect();
     let first = listed.first().map_or(1, |s| s.msn);
     let mut out = String::new();
@@ -77,6 +78,19 @@ pub fn media(w: &Window) -> String {
                 "#EXTINF:{:.5},\n{}.m4s",
                 seconds(u64::from(s.duration())),
                 s.msn
+            );
+        }
+    }
+    // RFC 8216bis 4.4.5.4: where every other rendition is, so a player switching to one
+    // can ask for its next part at once.
+    if let Some((msn, parts)) = w.newest().filter(|_| !w.ended) {
+        let others = w.tracks.iter().enumerate().filter(|(i, _)| *i != r);
+        for (_, t) in others {
+            let _ = writeln!(
+                out,
+                "#EXT-X-RENDITION-REPORT:URI=\"../{}/index.m3u8\",LAST-MSN={msn},LAST-PART={}",
+                t.rendition.id,
+                parts.saturating_sub(1)
             );
         }
     }
@@ -199,7 +213,7 @@ mod tests {
 
     #[test]
     fn the_media_playlist_has_the_low_latency_tags_and_parts_of_the_last_segments_only() {
-        let text = media(&window(10));
+        let text = media(&window(10), 0);
         for tag in [
             "#EXT-X-TARGETDURATION:1\n",
             "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.001\n",
