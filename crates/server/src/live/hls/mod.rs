@@ -320,3 +320,18 @@ impl Step<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiting_requests_are_bounded_and_leave_is_given_back() {
+        let hls = LiveHls::default();
+        let held: Vec<_> = (0..MAX_WAITING).map(|_| hls.wait_slot().unwrap()).collect();
+        assert!(hls.wait_slot().is_none(), "one more than MAX_WAITING");
+        drop(held);
+        assert!(hls.wait_slot().is_some());
+        assert_eq!(hls.waiting.load(Ordering::SeqCst), 0);
+    }
+}

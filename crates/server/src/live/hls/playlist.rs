@@ -234,6 +234,23 @@ mod tests {
     }
 
     #[test]
+    fn each_rendition_reports_where_the_others_are() {
+        let mut w = window(2);
+        let mut other = w.tracks[0].clone();
+        other.rendition.id = "144p".into();
+        w.tracks.push(other);
+        let text = media(&w, 0);
+        assert!(
+            text.contains(
+                "#EXT-X-RENDITION-REPORT:URI=\"../144p/index.m3u8\",LAST-MSN=3,LAST-PART=0\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("../288p/"), "not itself:\n{text}");
+        assert!(media(&w, 1).contains("URI=\"../288p/index.m3u8\""));
+    }
+
+    #[test]
     fn the_mpd_is_dynamic_over_the_closed_segments() {
         let mut w = window(3);
         w.epoch = Some(SystemTime::UNIX_EPOCH);
