@@ -256,27 +256,10 @@ fn our_client_plays_vlc_single_table_stream_without_chroma_garbage() {
     std::fs::write(&file, std::fs::read(&one).unwrap().repeat(3)).unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let home = dir.join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o777)).unwrap();
 
     let port = free_port();
     let url = format!("rtsp://127.0.0.1:{port}/test");
-    // VLC refuses to run as root: run it as nobody.
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    let mut cmd = if root {
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "cvlc"]);
-        c
-    } else {
-        Command::new("cvlc")
-    };
-    let mut vlc = cmd
-        .env("HOME", &home)
-        .args(["-I", "dummy", "--no-audio"])
+    let mut vlc = vlc_command(&home)
         .arg(&file)
         .args([
             "--demux=mjpeg",

@@ -6,7 +6,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::http::{bad_requests, ffmpeg_reads_mpjpeg, http_get, HttpConn};
+use support::http::{
+    bad_requests, ffmpeg_reads_mpjpeg, have_vlc_mpjpeg, http_get, vlc_reads_mpjpeg, HttpConn,
+};
 use support::*;
 
 fn start() -> server::ServerHandle {
@@ -303,6 +305,31 @@ fn ffmpeg_reads_the_mjpeg_stream() {
     assert!(got.len() >= 30, "ffmpeg read {} frames in 2 s", got.len());
     for (i, f) in got.iter().enumerate() {
         assert_eq!(f, &frames[i], "ffmpeg's frame {i}");
+    }
+}
+
+/// VLC, pointed at a video's Motion-JPEG URL, plays the file's frames to its end, each
+/// bit-exact, in order (it leaves out at most the last: its demuxer waits for a boundary after it).
+#[test]
+fn vlc_reads_the_mjpeg_stream() {
+    if !have_vlc_mpjpeg() {
+        return;
+    }
+    let server = start();
+    let url = format!("http://{}/videos/video.mjpeg/mjpeg", http(&server));
+    let got = vlc_reads_mpjpeg(&url, Duration::from_secs(60));
+    let frames = sample_frames();
+    assert!(
+        got.len() + 1 >= frames.len(),
+        "VLC read {} of {} frames",
+        got.len(),
+        frames.len()
+    );
+    for (i, f) in got.iter().enumerate() {
+        assert!(
+            f == &frames[i],
+            "VLC's frame {i} is not the file's frame {i}"
+        );
     }
 }
 

@@ -1,172 +1,21 @@
 //! Live paths: ffmpeg and GStreamer publish into the server (ANNOUNCE / SETUP mode=record /
-//! RECORD) while ffmpeg (UDP, TCP, the HTTP tunnel), our client and hand-made viewers watch;
+//! RECORD) while ffmpeg (UDP, TCP, the HTTP tunnel), GStreamer, our client, a reader of the
+//! path's Motion-JPEG over HTTP and hand-made viewers watch;
 //! hostile publishers; a lossy one (frames dropped and counted, never corrupt); BYE when the
 //! publisher leaves; a slow viewer that slows nobody.
 
 mod support;
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rtsp_proto::jpeg::{fragments, Depacketizer, JpegInfo};
+use rtsp_proto::jpeg::Depacketizer;
 use rtsp_proto::rtcp::{parse_compound, RtcpPacket};
-use rtsp_proto::rtp::{RtpHeader, RtpPacket, FIXED_HEADER_LEN};
-use rtsp_proto::rtsp::{Response, Session};
+use rtsp_proto::rtp::RtpPacket;
+use support::live::*;
 use support::*;
-
-/// The JPEG SDP a publisher announces (what ffmpeg sends for `-c:v mjpeg -f rtsp`).
-const SDP: &str = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=test\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-    m=video 0 RTP/AVP 26\r\na=control:streamid=0\r\n";
-
-fn live_url(server: &server::ServerHandle, name: &str) -> String {
-    format!("rtsp://{}/live/{name}", server.addr)
-}
-
-fn session_of(r: &Response) -> String {
-    Session::parse(r.headers.get("Session").expect("a Session header"))
-        .unwrap()
-        .id
-}
-
-/// Sends a request with a body (and `extra` header lines, each ending in CRLF) on `conn`,
-/// returns the response.
-fn request_with_body(
-    conn: &mut RtspConn,
-    method: &str,
-    uri: &str,
-    kind: &str,
-    body: &[u8],
-    extra: &str,
-) -> Response {
-    conn.cseq += 1;
-    let mut bytes = format!(
-        "{method} {uri} RTSP/1.0\r\nCSeq: {}\r\n{extra}Content-Type: {kind}\r\nContent-Length: {}\r\n\r\n",
-        conn.cseq,
-        body.len()
-    )
-    .into_bytes();
-    bytes.extend_from_slice(body);
-    conn.send_raw(&bytes);
-    conn.read_response()
-}
-
-fn announce(conn: &mut RtspConn, url: &str, sdp: &str) -> Response {
-    request_with_body(conn, "ANNOUNCE", url, "application/sdp", sdp.as_bytes(), "")
-}
-
-/// A publisher made by hand: what ffmpeg does, with packets the test controls.
-struct TestPublisher {
-    conn: RtspConn,
-    session: String,
-    url: String,
-    /// UDP: our RTP socket (bound to the client_port we named) and the server's RTP port.
-    udp: Option<(UdpSocket, SocketAddr)>,
-    ssrc: u32,
-    seq: u16,
-}
-
-impl TestPublisher {
-    /// ANNOUNCE, SETUP mode=record (UDP or TCP), RECORD: each answered 200.
-    fn start(server: &server::ServerHandle, name: &str, tcp: bool) -> TestPublisher {
-        let url = live_url(server, name);
-        let mut conn = RtspConn::connect(server.addr);
-        let r = announce(&mut conn, &url, SDP);
-        assert_eq!(r.status.0, 200, "ANNOUNCE: {r:?}");
-        let (transport, socket) = match tcp {
-            true => (
-                "RTP/AVP/TCP;unicast;interleaved=0-1;mode=record".to_string(),
-                None,
-            ),
-            false => {
-                let (rtp, _rtcp) = udp_pair();
-                let port = rtp.local_addr().unwrap().port();
-                let t = format!(
-                    "RTP/AVP;unicast;client_port={port}-{};mode=record",
-                    port + 1
-                );
-                (t, Some(rtp))
-            }
-        };
-        let r = conn.request(
-            "SETUP",
-            &format!("{url}/streamid=0"),
-            &[("Transport", &transport)],
-        );
-        assert_eq!(r.status.0, 200, "SETUP: {r:?}");
-        let session = session_of(&r);
-        let t = rtsp_proto::rtsp::Transport::parse(r.headers.get("Transport").unwrap()).unwrap();
-        let udp = socket.map(|s| {
-            let port = t.server_port.expect("server_port").rtp;
-            (s, SocketAddr::from(([127, 0, 0, 1], port)))
-        });
-        let r = conn.request(
-            "RECORD",
-            &url,
-            &[("Session", &session), ("Range", "npt=0.000-")],
-        );
-        assert_eq!(r.status.0, 200, "RECORD: {r:?}");
-        TestPublisher {
-            conn,
-            session,
-            url,
-            udp,
-            ssrc: 0x1234_5678,
-            seq: 1,
-        }
-    }
-
-    /// The RTP packets of a JPEG, RFC 2435 with in-band tables, from this publisher.
-    fn packets(&mut self, jpeg: &[u8], timestamp: u32, ssrc: u32) -> Vec<Vec<u8>> {
-        let info = JpegInfo::parse(jpeg).unwrap();
-        let params = info.rfc2435().unwrap();
-        let scan = &jpeg[info.scan_data.start..info.len];
-        fragments(&params, scan, 1400)
-            .map(|f| {
-                let mut head = [0u8; FIXED_HEADER_LEN];
-                RtpHeader {
-                    marker: f.last,
-                    payload_type: 26,
-                    sequence_number: self.seq,
-                    timestamp,
-                    ssrc,
-                }
-                .write(&mut head);
-                self.seq = self.seq.wrapping_add(1);
-                [&head[..], f.header(), f.data].concat()
-            })
-            .collect()
-    }
-
-    fn send_packets(&mut self, packets: &[Vec<u8>]) {
-        for p in packets {
-            match &self.udp {
-                Some((s, to)) => {
-                    s.send_to(p, to).unwrap();
-                }
-                None => {
-                    let mut out = Vec::new();
-                    rtsp_proto::interleaved::write(0, &[p], &mut out).unwrap();
-                    self.conn.send_raw(&out);
-                }
-            }
-        }
-    }
-
-    /// Sends frame `n` of `frames` (its RTP time n * 4500, 20 fps).
-    fn send_frame(&mut self, frames: &[Vec<u8>], n: usize) {
-        let packets = self.packets(&frames[n % frames.len()], n as u32 * 4500, self.ssrc);
-        self.send_packets(&packets);
-    }
-
-    fn teardown(&mut self) {
-        let r = self
-            .conn
-            .request("TEARDOWN", &self.url, &[("Session", &self.session)]);
-        assert_eq!(r.status.0, 200, "TEARDOWN: {r:?}");
-    }
-}
 
 /// A viewer made by hand over UDP: rebuilds frames, notes a BYE.
 struct UdpViewer {
@@ -301,6 +150,10 @@ fn assert_live_delivery(viewer: &str, received: &[Vec<u8>], source: &[Vec<u8>], 
         "{viewer}: frames out of order: {indices:?}"
     );
     let span = indices.last().unwrap() - indices.first().unwrap() + 1;
+    eprintln!(
+        "{viewer}: {} of the {span} frames published while it watched",
+        indices.len()
+    );
     assert!(
         indices.len() * 100 >= span * 98,
         "{viewer}: {} of the {span} frames published while it watched",
@@ -308,19 +161,17 @@ fn assert_live_delivery(viewer: &str, received: &[Vec<u8>], source: &[Vec<u8>], 
     );
 }
 
-/// ffmpeg publishes over `transport`; ffmpeg over UDP, TCP and the HTTP tunnel, GStreamer
-/// over the same transport as the publisher, and our client, watch at once.
-fn ffmpeg_publishes(transport: &str) {
-    if !have_ffmpeg() {
-        return;
-    }
-    let server = start_server(&videos_dir(), |_| {});
-    let url = live_url(&server, "cam");
-    let _publisher = FfmpegPublisher::start(&url, transport);
-    let path = wait_for_frames(&server, "cam", 5);
-    assert_eq!(path.publisher().transport, transport);
-    let source = sample_frames();
-    let watchers: Vec<_> = [
+/// The acceptance's viewers, all at once on live path `name` for about `seconds`: ffmpeg over
+/// UDP, TCP and the HTTP tunnel, GStreamer over `transport`, our client, and a reader of
+/// `/live/NAME/mjpeg` over HTTP. Gives what each received, named.
+fn every_viewer_watches(
+    server: &server::ServerHandle,
+    name: &str,
+    transport: &str,
+    seconds: u32,
+) -> Vec<(&'static str, Vec<Vec<u8>>)> {
+    let url = live_url(server, name);
+    let mut watchers: Vec<_> = [
         ("ffmpeg udp", "udp"),
         ("ffmpeg tcp", "tcp"),
         ("ffmpeg over the HTTP tunnel", "http"),
@@ -328,26 +179,57 @@ fn ffmpeg_publishes(transport: &str) {
     .into_iter()
     .map(|(who, t)| {
         let url = url.clone();
-        std::thread::spawn(move || (who, ffmpeg_plays_url(&url, t, 4)))
+        std::thread::spawn(move || (who, ffmpeg_plays_url(&url, t, seconds)))
     })
     .collect();
-    let gst = have_gstreamer().then(|| {
-        let url = url.clone();
-        let t = transport.to_string();
-        std::thread::spawn(move || gstreamer_plays(&url, &t, 5))
-    });
-    let rec = scratch_dir("live-client").join("rec.mjpeg");
-    let mut opts = client::Options::for_url(&url).unwrap();
-    opts.record = Some(rec.clone());
-    opts.duration = Some(4.0);
-    client::headless::run(&opts).unwrap();
-    assert_live_delivery("our client", &read_plain_mjpeg(&rec), &source, 50);
-    for w in watchers {
-        let (who, frames) = w.join().unwrap();
-        assert_live_delivery(who, &frames, &source, 50);
+    if have_gstreamer() {
+        let (url, t) = (url.clone(), transport.to_string());
+        watchers.push(std::thread::spawn(move || {
+            ("GStreamer", gstreamer_plays(&url, &t, seconds + 1))
+        }));
     }
-    if let Some(g) = gst {
-        assert_live_delivery("GStreamer", &g.join().unwrap(), &source, 50);
+    let client = std::thread::spawn(move || {
+        let rec = scratch_dir("live-client").join("rec.mjpeg");
+        let mut opts = client::Options::for_url(&url).unwrap();
+        opts.record = Some(rec.clone());
+        opts.duration = Some(f64::from(seconds));
+        client::headless::run(&opts).unwrap();
+        ("our client", read_plain_mjpeg(&rec))
+    });
+    let http = server.http_addr.expect("the server's HTTP port");
+    let until = Instant::now() + Duration::from_secs(u64::from(seconds));
+    let reader = support::http::read_mjpeg_until(http, &format!("/live/{name}/mjpeg"), until);
+    let mut got: Vec<_> = watchers.into_iter().map(|w| w.join().unwrap()).collect();
+    got.push(client.join().unwrap());
+    let parts = reader.join().unwrap();
+    got.push((
+        "MJPEG over HTTP",
+        parts.into_iter().map(|(_, p)| p).collect(),
+    ));
+    got
+}
+
+/// A server with its HTTP port open, for the acceptance's HTTP reader.
+fn server_with_http() -> server::ServerHandle {
+    start_server(&videos_dir(), |c| {
+        c.http = server::http::HttpListen::Port(0)
+    })
+}
+
+/// ffmpeg publishes over `transport`; every viewer of [`every_viewer_watches`] watches at
+/// once, and gets at least 98% of the frames published while it watched, bit-exact.
+fn ffmpeg_publishes(transport: &str) {
+    if !have_ffmpeg() {
+        return;
+    }
+    let server = server_with_http();
+    let _publisher = FfmpegPublisher::start(&live_url(&server, "cam"), transport);
+    let path = wait_for_frames(&server, "cam", 5);
+    assert_eq!(path.publisher().transport, transport);
+    let source = sample_frames();
+    for (who, frames) in every_viewer_watches(&server, "cam", transport, 4) {
+        let who = format!("ffmpeg publishing over {transport} to {who}");
+        assert_live_delivery(&who, &frames, &source, 50);
     }
     let lost = path
         .counters
@@ -357,27 +239,28 @@ fn ffmpeg_publishes(transport: &str) {
 }
 
 #[test]
-fn ffmpeg_publishes_over_udp_to_ffmpeg_gstreamer_and_our_client() {
+fn ffmpeg_publishes_over_udp_to_ffmpeg_gstreamer_our_client_and_http() {
     ffmpeg_publishes("udp");
 }
 
 #[test]
-fn ffmpeg_publishes_over_tcp_to_ffmpeg_gstreamer_and_our_client() {
+fn ffmpeg_publishes_over_tcp_to_ffmpeg_gstreamer_our_client_and_http() {
     ffmpeg_publishes("tcp");
 }
 
 /// GStreamer's rtspclientsink publishes over TCP (jpegenc's frames, which a tee also writes
-/// to files: what the publisher sent); ffmpeg watches.
+/// to files: what the publisher sent); every viewer of [`every_viewer_watches`] watches.
 #[test]
-fn gstreamer_rtspclientsink_publishes_over_tcp() {
+fn gstreamer_rtspclientsink_publishes_over_tcp_to_every_viewer() {
     if !peer_available(
         "GStreamer rtspclientsink",
         &["gst-inspect-1.0", "rtspclientsink"],
     ) || !peer_available("GStreamer jpegenc", &["gst-inspect-1.0", "jpegenc"])
+        || !have_ffmpeg()
     {
         return;
     }
-    let server = start_server(&videos_dir(), |_| {});
+    let server = server_with_http();
     let url = live_url(&server, "gst");
     let sent = scratch_dir("gst-publisher");
     let pipeline = format!(
@@ -393,14 +276,18 @@ fn gstreamer_rtspclientsink_publishes_over_tcp() {
         .expect("start gst-launch-1.0");
     let path = wait_for_frames(&server, "gst", 5);
     assert_eq!(path.publisher().transport, "tcp");
-    let frames = ffmpeg_plays_url(&url, "tcp", 3);
+    let viewers = every_viewer_watches(&server, "gst", "tcp", 4);
     let ended = wait_until(Duration::from_secs(30), || {
         child.try_wait().unwrap().is_some()
     });
     let _ = child.kill();
     let _ = child.wait();
     assert!(ended, "gst-launch did not finish its 200 frames");
-    assert_live_delivery("ffmpeg tcp", &frames, &read_frames(&sent), 40);
+    let source = read_frames(&sent);
+    for (who, frames) in viewers {
+        let who = format!("rtspclientsink publishing over tcp to {who}");
+        assert_live_delivery(&who, &frames, &source, 40);
+    }
 }
 
 /// What an interleaved viewer received until a BYE (or `limit`): its frames, and whether

@@ -229,6 +229,71 @@ pub fn ffmpeg_reads_mpjpeg(url: &str, seconds: u32) -> Vec<Vec<u8>> {
     super::read_plain_mjpeg(&out)
 }
 
+/// Whether VLC can read Motion-JPEG over HTTP and write it out again (its mpjpeg mux).
+pub fn have_vlc_mpjpeg() -> bool {
+    super::peer_available(
+        "VLC (cvlc with the mpjpeg mux)",
+        &[
+            "sh",
+            "-c",
+            "command -v cvlc && ls /usr/lib/*/vlc/plugins/mux/libmux_mpjpeg_plugin.so",
+        ],
+    )
+}
+
+/// VLC playing a Motion-JPEG HTTP stream until it ends (within `limit`), copying what it demuxed into a multipart file (its `mpjpeg` mux): the frames it read. VLC's
+/// demuxer keeps the CRLF that ends each part (RFC 2046 5.1.1: it belongs to the boundary) as
+/// the picture's last bytes; it is taken off again here.
+pub fn vlc_reads_mpjpeg(url: &str, limit: Duration) -> Vec<Vec<u8>> {
+    let dir = super::scratch_dir("vlc-mpjpeg");
+    let out = dir.join("out.mpjpeg");
+    let mut cmd = super::vlc_command(&dir.join("home"));
+    cmd.arg("--play-and-exit");
+    // VLC (nobody) writes the file into the scratch directory, which must let it.
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    cmd.arg(url).arg(format!(
+        "--sout=#std{{access=file,mux=mpjpeg,dst={}}}",
+        out.display()
+    ));
+    let o = super::run(&mut cmd, limit);
+    assert!(
+        o.status.success(),
+        "VLC: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let data = std::fs::read(&out).unwrap_or_default();
+    multipart_bodies(&data)
+        .into_iter()
+        .map(|b| b.strip_suffix(b"\r\n").unwrap_or(b).to_vec())
+        .collect()
+}
+
+/// The bodies of a multipart stream whose parts each say their `Content-Length`.
+fn multipart_bodies(data: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    let needle = b"Content-Length: ";
+    while let Some(i) = rest.windows(needle.len()).position(|w| w == needle) {
+        let after = &rest[i + needle.len()..];
+        let Some(eol) = after.windows(4).position(|w| w == b"\r\n\r\n") else {
+            break;
+        };
+        let Some(n) = std::str::from_utf8(&after[..eol])
+            .ok()
+            .and_then(|t| t.trim().parse::<usize>().ok())
+        else {
+            break;
+        };
+        let body = &after[eol + 4..];
+        if body.len() < n {
+            break;
+        }
+        out.push(&body[..n]);
+        rest = &body[n..];
+    }
+    out
+}
+
 /// Each case: what it checks, the bytes sent on a fresh connection, the status expected.
 pub fn bad_requests() -> Vec<(&'static str, Vec<u8>, u16)> {
     let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes();
@@ -466,4 +531,33 @@ pub fn make_lab_clip(width: u32, height: u32, seconds: u32) -> std::path::PathBu
     std::fs::write(&tmp, lab).unwrap();
     std::fs::rename(&tmp, &path).unwrap();
     path
+}
+
+/// A reader of a Motion-JPEG stream on its own thread: `GET path`, then each part with the
+/// time its last byte arrived, until `until` passes or the response ends. Live paths use it
+/// beside RTSP viewers (tests/live_publish.rs) and for their latency (tests/live_latency.rs).
+pub fn read_mjpeg_until(
+    http: SocketAddr,
+    path: &str,
+    until: Instant,
+) -> std::thread::JoinHandle<Vec<(Instant, Vec<u8>)>> {
+    let mut conn = HttpConn::connect(http);
+    let r = conn.request("GET", path, &[]);
+    assert_eq!(r.status, 200, "GET {path}: {}", r.text());
+    let kind = r.header("Content-Type").unwrap_or_default();
+    let boundary = kind
+        .split_once("boundary=")
+        .unwrap_or_else(|| panic!("GET {path}: no multipart boundary in {kind:?}"))
+        .1
+        .to_string();
+    std::thread::spawn(move || {
+        let mut parts = Vec::new();
+        while Instant::now() < until {
+            match conn.next_part(&boundary) {
+                Some(part) => parts.push(part),
+                None => break,
+            }
+        }
+        parts
+    })
 }

@@ -423,6 +423,7 @@ pub fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
 pub mod browser;
 pub mod doubles;
 pub mod http;
+pub mod live;
 pub mod nginx;
 
 /// Runs a command, killing it if it outlives `limit`.
@@ -726,4 +727,26 @@ pub fn proc_counts() -> ProcCounts {
         fds: entries("/proc/self/fd"),
         rss_kib,
     }
+}
+
+/// `cvlc` with `home` as its HOME, as `nobody` when the tests run as root: VLC refuses to run
+/// as root ("VLC is not supposed to be run as root"), and CI runs as root.
+pub fn vlc_command(home: &Path) -> Command {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(home).unwrap();
+    std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "cvlc"]);
+        c
+    } else {
+        Command::new("cvlc")
+    };
+    cmd.env("HOME", home).args(["-I", "dummy", "--no-audio"]);
+    cmd
 }

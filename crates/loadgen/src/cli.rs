@@ -105,6 +105,20 @@ pub enum Cmd {
         #[arg(long)]
         no_check: bool,
     },
+    /// A live source: publishes FILE's frames on a loop to an rtsp://.../live/NAME path
+    /// (ANNOUNCE, SETUP mode=record over UDP, RECORD), each frame at its deadline, for the
+    /// fan-out benchmark (`run` against the same path then counts what viewers missed).
+    Publish {
+        /// rtsp://HOST:PORT/live/NAME
+        url: String,
+        #[arg(long, default_value = "videos/video.mjpeg")]
+        file: std::path::PathBuf,
+        #[arg(long, default_value_t = 20.0)]
+        fps: f64,
+        /// Seconds to publish; 0 for as long as the process runs.
+        #[arg(long, default_value_t = 0)]
+        seconds: u64,
+    },
     /// How often this machine's CPUs stop: a thread spinning on each CPU reads the clock, and
     /// every gap over 0.5 ms is time its CPU ran something else (on a virtual machine, mostly
     /// the host's other guests). Uses every core: run it alone.

@@ -87,6 +87,21 @@ impl SessionCount {
         (self.offsets.greatest - self.offsets.least).max(0.0) * 1000.0
     }
 
+    /// Frames whose RTP timestamps fall between this session's first and last frame but that
+    /// never came (none of their first packets), for a stream of `fps` frames a second.
+    /// A live path's viewer carries the publisher's timestamps from its own base, and a
+    /// frame dropped anywhere (at the publisher's ingest, for a viewer behind, or on the
+    /// wire) leaves a gap in them that sequence numbers, renumbered per viewer, do not show.
+    /// Gives the frames missing and the frames the span held.
+    pub fn frames_missing(&self, fps: f64) -> (u64, u64) {
+        let (Some(first), Some(last)) = (self.first_frame, self.last_frame_ts) else {
+            return (0, 0);
+        };
+        let ticks = f64::from(last.rtp.wrapping_sub(first.rtp));
+        let span = (ticks * fps / 90_000.0).round() as u64 + 1;
+        (span.saturating_sub(self.frames), span)
+    }
+
     /// How far the server's clock wandered from its RTP clock over the run, in ms.
     pub fn drift_ms(&self) -> Option<f64> {
         let (first, last) = (self.first_frame?, self.last_frame_ts?);
@@ -129,6 +144,25 @@ mod tests {
         assert_eq!(c.deltas_us, vec![62_500, 125_000]);
         // The last frame is 125 ms into the media but came 187.5 ms after the first.
         assert!((c.lateness_ms() - 62.5).abs() < 0.001);
+    }
+
+    #[test]
+    fn frames_missing_are_the_gaps_in_rtp_time_between_the_first_and_last_frame() {
+        let mut c = SessionCount::default();
+        assert_eq!(c.frames_missing(20.0), (0, 0), "no frame, none missing");
+        // Frames 0, 1, 3 and 7 of a 20 fps stream (4500 ticks apart), sequence numbers
+        // without a gap, as a live viewer renumbers them; RTP time wrapping on the way.
+        let base = u32::MAX - 4000;
+        for (seq, n) in [0u32, 1, 3, 7].into_iter().enumerate() {
+            let at = 8.0 + f64::from(n) * 0.05;
+            c.count(&header(seq as u16, base.wrapping_add(n * 4500), 0), 1, at);
+        }
+        assert_eq!(c.frames_missing(20.0), (4, 8));
+        assert_eq!(
+            c.highest - c.first.unwrap() + 1,
+            c.packets,
+            "no sequence gap"
+        );
     }
 
     #[test]

@@ -29,9 +29,12 @@ pub struct FloorPlan<'a> {
 }
 
 /// One RTP packet as the server gathers it: headers (RTP and RFC 2435) and payload apart.
-struct PreparedPacket {
-    head: Vec<u8>,
-    body: Vec<u8>,
+/// The RTP header's sequence number, timestamp, marker and SSRC are left to the sender.
+pub struct PreparedPacket {
+    /// The 12-byte RTP header, then the RFC 2435 headers.
+    pub head: Vec<u8>,
+    /// The fragment of scan data.
+    pub body: Vec<u8>,
 }
 
 /// What the sending loop did.
@@ -46,7 +49,7 @@ struct Sent {
 }
 
 /// Every frame of `file` cut into the packets the server sends, prepared up front.
-fn prepare_frames(file: &Path) -> anyhow::Result<Vec<Vec<PreparedPacket>>> {
+pub fn prepare_frames(file: &Path) -> anyhow::Result<Vec<Vec<PreparedPacket>>> {
     let data = std::fs::read(file)?;
     let idx = rtsp_proto::mjpeg::index(&data, 16 << 20)?;
     let mut frames = Vec::with_capacity(idx.frames.len());

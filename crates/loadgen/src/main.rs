@@ -22,6 +22,10 @@
 //! `loadgen hls` runs N HLS players, each reading a whole rendition ladder on a kept-alive
 //! connection ([`hls`]): against the origin, or an edge in front of it.
 //!
+//! `loadgen publish` is a live source for the fan-out benchmark: a file's frames published on a
+//! loop to a live path, each at its deadline ([`publish`]); `run` against that path then counts,
+//! besides sequence gaps, the frames missing by RTP time that a live viewer's drops leave.
+//!
 //! Modules: [`cli`] the command line; [`rtsp`] a minimal blocking RTSP client; [`setup`] a
 //! step's DESCRIBE, SETUPs, PLAYs and TEARDOWNs; [`receive`] the receiving sockets and the
 //! threads that read them; [`count`] one session's packets and frames; [`summary`] loss and
@@ -38,6 +42,7 @@ mod http_step;
 mod idle;
 mod parts;
 mod procfs;
+mod publish;
 mod ramp;
 mod receive;
 mod report;
@@ -74,6 +79,17 @@ fn main() -> anyhow::Result<()> {
     match Args::parse().command {
         Cmd::Idle { url, sessions, pid } => idle::idle(&url, sessions, pid),
         Cmd::Stalls { seconds } => stalls::stalls(seconds),
+        Cmd::Publish {
+            url,
+            file,
+            fps,
+            seconds,
+        } => publish::publish(&publish::PublishPlan {
+            url: &url,
+            file: &file,
+            fps,
+            seconds,
+        }),
         Cmd::Http { url, steps, pid } => {
             http(&steps, &http_step::Sender::Server { url: &url, pid })
         }

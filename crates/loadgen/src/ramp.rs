@@ -8,7 +8,7 @@ use crate::step::{run_step, Step, StepPlan};
 
 /// When a step holds.
 pub struct Bar {
-    /// Packet loss above this percentage fails.
+    /// Packet loss, or frames missing by RTP time, above this percentage fails.
     pub max_loss: f64,
     /// The frame rate sessions must keep (within 2%).
     pub fps: f64,
@@ -17,12 +17,13 @@ pub struct Bar {
 }
 
 impl Bar {
-    /// Held: packet loss under the bar, the frame rate kept (a server that falls behind
+    /// Held: packet loss and frames missing under the bar, the frame rate kept (a server that falls behind
     /// delivers fewer frames per second without any sequence gap; 2% of slack covers a frame
     /// at either end of a 10 s window), and no frame so late that a receiver's jitter buffer
     /// would have given up on it.
     pub fn holds(&self, s: &Step) -> bool {
         !(s.loss_percent > self.max_loss
+            || s.frames_missing_percent > self.max_loss
             || s.delivered_fps < self.fps * 0.98
             || s.lateness_ms > self.max_late_ms)
     }
@@ -86,11 +87,16 @@ mod tests {
     use super::*;
 
     fn step(loss_percent: f64, delivered_fps: f64, lateness_ms: f64) -> Step {
+        with_missing(loss_percent, 0.0, delivered_fps, lateness_ms)
+    }
+
+    fn with_missing(loss: f64, missing: f64, delivered_fps: f64, lateness_ms: f64) -> Step {
         Step {
             sessions: 1000,
             frames_expected: 200_000.0,
             frames: 200_000,
-            loss_percent,
+            loss_percent: loss,
+            frames_missing_percent: missing,
             jitter_p50_ms: 0.1,
             jitter_p99_ms: 0.5,
             drift_ms: 1.0,
@@ -115,6 +121,10 @@ mod tests {
             "loss and lateness at the bar hold"
         );
         assert!(!bar.holds(&step(0.11, 20.0, 4.0)));
+        assert!(
+            !bar.holds(&with_missing(0.0, 0.11, 20.0, 4.0)),
+            "frames missing without a sequence gap fail too"
+        );
         assert!(!bar.holds(&step(0.0, 19.59, 4.0)));
         assert!(!bar.holds(&step(0.0, 20.0, 200.1)));
     }

@@ -75,13 +75,33 @@ impl Rtsp {
         uri: &str,
         headers: &[(&str, &str)],
     ) -> Result<Response, RtspError> {
+        self.request_with_body(method, uri, headers, None)
+    }
+
+    /// [`Rtsp::request`] with a body of the content type given (a publisher's ANNOUNCE).
+    pub fn request_with_body(
+        &mut self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, &[u8])>,
+    ) -> Result<Response, RtspError> {
         self.cseq += 1;
         let mut text = format!("{method} {uri} RTSP/1.0\r\nCSeq: {}\r\n", self.cseq);
         for (n, v) in headers {
             text.push_str(&format!("{n}: {v}\r\n"));
         }
-        text.push_str("\r\n");
-        self.stream.write_all(text.as_bytes())?;
+        let bytes = match body {
+            Some((kind, body)) => {
+                text.push_str(&format!(
+                    "Content-Type: {kind}\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                ));
+                [text.as_bytes(), body].concat()
+            }
+            None => (text + "\r\n").into_bytes(),
+        };
+        self.stream.write_all(&bytes)?;
         loop {
             if let Parsed::Complete(r, n) = rtsp::parse_response(&self.buf, &Limits::default())? {
                 self.buf.drain(..n);

@@ -36,6 +36,9 @@ pub struct Step {
     pub frames: u64,
     /// Packets lost, from sequence gaps, in percent.
     pub loss_percent: f64,
+    /// Frames missing by RTP time, in percent (a live path's viewer drops whole frames
+    /// without a sequence gap).
+    pub frames_missing_percent: f64,
     /// Median |inter-frame gap - frame period| over every session's frames, in ms.
     pub jitter_p50_ms: f64,
     /// Its 99th percentile.
@@ -83,6 +86,7 @@ pub fn run_step(plan: &StepPlan) -> anyhow::Result<Step> {
         frames_expected: plan.n as f64 * plan.fps * window.elapsed,
         frames: summary.frames,
         loss_percent: summary.loss_percent,
+        frames_missing_percent: summary.frames_missing_percent,
         jitter_p50_ms: summary.jitter_p50_ms,
         jitter_p99_ms: summary.jitter_p99_ms,
         drift_ms: summary.drift_ms,

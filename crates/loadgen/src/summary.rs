@@ -12,6 +12,9 @@ pub struct Summary {
     pub silent: usize,
     /// Packets lost in percent (see [`loss_percent`]).
     pub loss_percent: f64,
+    /// Frames missing in percent of the frames the sessions' RTP time spans held (see
+    /// [`SessionCount::frames_missing`]); a silent session counts as wholly missing.
+    pub frames_missing_percent: f64,
     /// Median |inter-frame gap - frame period|, in ms (NaN without any gap).
     pub jitter_p50_ms: f64,
     /// Its 99th percentile.
@@ -30,6 +33,7 @@ impl Summary {
             frames: counts.iter().map(|c| c.frames).sum(),
             silent: counts.iter().filter(|c| c.frames == 0).count(),
             loss_percent: loss_percent(counts),
+            frames_missing_percent: frames_missing_percent(counts, fps),
             jitter_p50_ms: percentile(&jitter, 0.5),
             jitter_p99_ms: percentile(&jitter, 0.99),
             drift_ms: counts
@@ -67,6 +71,24 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
         .get(((sorted.len().max(1) - 1) as f64 * p) as usize)
         .copied()
         .unwrap_or(f64::NAN)
+}
+
+/// Frames missing by RTP time in percent; a session that received nothing counts as many
+/// frames missing as the others' spans held on average (100% if none received any).
+fn frames_missing_percent(counts: &[SessionCount], fps: f64) -> f64 {
+    let (missing, span) = counts
+        .iter()
+        .map(|c| c.frames_missing(fps))
+        .fold((0, 0), |(m, s), (cm, cs)| (m + cm, s + cs));
+    let silent = counts.iter().filter(|c| c.frames == 0).count();
+    let heard = counts.len() - silent;
+    if heard == 0 {
+        return 100.0;
+    }
+    let per_session = span as f64 / heard as f64;
+    let missing = missing as f64 + silent as f64 * per_session;
+    let expected = span as f64 + silent as f64 * per_session;
+    missing * 100.0 / expected
 }
 
 /// Packets expected and lost over the sessions that received something, from sequence
@@ -142,6 +164,26 @@ mod tests {
         let counts = [session(10, 0, 0), session(10, 10, 0), session(0, 0, 0)];
         assert_eq!(loss_percent(&counts), 25.0 * 100.0 / 45.0);
         assert_eq!(loss_percent(&[session(0, 0, 0)]), 100.0);
+    }
+
+    #[test]
+    fn frames_missing_come_from_rtp_time_and_a_silent_session_is_wholly_missing() {
+        let whole = session(10, 0, 0);
+        let mut holed = SessionCount::default();
+        // 10 frames spanning 20 by RTP time, sequence numbers without a gap.
+        for i in 0..10u16 {
+            let mut h = [0u8; HEADER_READ];
+            h[2..4].copy_from_slice(&i.to_be_bytes());
+            let n = if i == 9 { 19 } else { u32::from(i) };
+            h[4..8].copy_from_slice(&(n * 4500).to_be_bytes());
+            holed.count(&h, 1, 100.0 + f64::from(n) * 0.05);
+        }
+        assert_eq!(loss_percent(&[holed.clone()]), 0.0);
+        let counts = [whole.clone(), holed.clone()];
+        assert_eq!(frames_missing_percent(&counts, 20.0), 10.0 * 100.0 / 30.0);
+        let counts = [whole, holed, session(0, 0, 0)];
+        assert_eq!(frames_missing_percent(&counts, 20.0), 25.0 * 100.0 / 45.0);
+        assert_eq!(frames_missing_percent(&[session(0, 0, 0)], 20.0), 100.0);
     }
 
     #[test]

@@ -8,12 +8,14 @@
 //! The HTTP side ([`http`]) has an accept loop of its own and a thread per connection; its
 //! Motion-JPEG viewers are sessions the same pacers send, and its RTSP-over-HTTP tunnels are
 //! RTSP connections like any other.
+//! Each live channel plays on a thread of its own, each recording writes on one, and a live
+//! path waiting for its publisher to come back is ended by one when the wait is over.
 //! A session's state ([`session`]) is shared by its connection thread and the pacers; its rules
 //! are `rtsp_proto`'s session and playout state machines. Files are found by [`catalog`] and
 //! prepared once for every session ([`media::MediaCache`]), each at its own frame rate (its
 //! container's, a sidecar's or `--fps`); [`library`] says at startup what is served. Live
-//! paths ([`live`]) take a publisher's stream (ANNOUNCE/RECORD) and hand each frame, as it
-//! arrives, to every viewer of the path.
+//! paths ([`live`]) take a publisher's stream (ANNOUNCE/RECORD), or a channel's file played
+//! on a loop, and hand each frame, as it arrives, to every viewer (and recorder) of the path.
 
 /// The log target of the one line per session start and end: shown at the default level, so an
 /// operator sees who watches what without `-v`.
@@ -91,6 +93,15 @@ pub struct Config {
     pub publish_users: Vec<(String, String)>,
     /// A second publisher on a path replaces the first instead of getting 455.
     pub publish_replace: bool,
+    /// `--channel NAME=FILE`: files played on a loop as live paths.
+    pub channels: Vec<live::channel::ChannelSpec>,
+    /// How long a live path whose publisher left waits for one to come back (zero: its
+    /// viewers are ended at once).
+    pub live_linger: Duration,
+    /// Where every published live path is recorded (inside `videos`), if anywhere.
+    pub record_dir: Option<PathBuf>,
+    /// How long each recording runs before the next file starts.
+    pub record_segment: Duration,
 }
 
 impl Default for Config {
@@ -119,6 +130,10 @@ impl Default for Config {
             cmaf: cmaf::CmafConfig::default(),
             publish_users: Vec::new(),
             publish_replace: false,
+            channels: Vec::new(),
+            live_linger: Duration::ZERO,
+            record_dir: None,
+            record_segment: Duration::from_secs(600),
         }
     }
 }
@@ -238,7 +253,15 @@ impl Server {
             )
         })?;
         let rtsp_addr = listener.local_addr()?;
-        Ok(Server {
+        let record = match &config.record_dir {
+            Some(dir) => Some(live::record::RecordSettings {
+                dir: live::record::check_dir(&config.videos, dir)?,
+                segment: config.record_segment,
+            }),
+            None => None,
+        };
+        let live = live::path::Paths::new(config.live_linger, record);
+        let server = Server {
             listener,
             http,
             shared: Arc::new(Shared {
@@ -248,7 +271,7 @@ impl Server {
                 packager: cmaf::Packager::new(config.cmaf.clone()),
                 auth,
                 publish_auth,
-                live: Default::default(),
+                live,
                 live_hls: Default::default(),
                 auth_failures: Mutex::new(rtsp_proto::auth::FailureLimiter::new()),
                 config,
@@ -263,7 +286,9 @@ impl Server {
                 stopping: AtomicBool::new(false),
                 reports: Mutex::new(VecDeque::new()),
             }),
-        })
+        };
+        live::channel::start_all(&server.shared)?;
+        Ok(server)
     }
 
     /// The address actually bound.

@@ -87,6 +87,24 @@ struct Args {
     /// instead of being refused with 455.
     #[arg(long)]
     publish_replace: bool,
+    /// Play FILE on a loop as the live path /live/NAME, one timeline for every viewer (like
+    /// a TV channel); repeatable. FILE is any video the server plays, relative to --videos
+    /// or absolute. Nobody may publish on a channel's path.
+    #[arg(long, value_name = "NAME=FILE")]
+    channel: Vec<server::live::channel::ChannelSpec>,
+    /// Seconds a /live/ path whose publisher left waits for one to come back: its viewers
+    /// stay and get the next publisher's frames; after it they get BYE. 0: at once.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+    live_linger: f64,
+    /// Record every stream published on a /live/ path to DIR/NAME-TIMESTAMP.mjpeg (the
+    /// frames as received). DIR must be inside --videos: recordings are served like any
+    /// video.
+    #[arg(long, value_name = "DIR")]
+    record_dir: Option<PathBuf>,
+    /// With --record-dir: minutes per recording file before the next starts (fractions
+    /// allowed).
+    #[arg(long, value_name = "MINUTES", default_value_t = 10.0)]
+    record_segment: f64,
     /// Megabytes of converted frames (those RFC 2435 cannot carry as they are) kept per file.
     #[arg(long, default_value_t = 64)]
     convert_cache_mb: usize,
@@ -207,6 +225,10 @@ fn announce(args: &Args, rtsp: SocketAddr, http: Option<SocketAddr>) {
     if library.unlisted > 0 {
         lines.push(format!("  ... and {} more", library.unlisted));
     }
+    for c in &args.channel {
+        let live = format!("rtsp://{}/live/{}", shown(rtsp), c.name);
+        lines.push(format!("  {live}  channel: {} on a loop", c.file.display()));
+    }
     if let Some(first) = library.entries.first() {
         lines.push(format!("watch: ffplay {}", url(&first.name)));
     }
@@ -261,6 +283,18 @@ fn config(args: &Args) -> anyhow::Result<server::Config> {
             args.encode_workers
         );
     }
+    if !(args.live_linger >= 0.0 && args.live_linger <= 86_400.0) {
+        bail!(
+            "--live-linger takes 0 to 86400 seconds, got {}",
+            args.live_linger
+        );
+    }
+    if !(args.record_segment >= 0.01 && args.record_segment <= 1440.0) {
+        bail!(
+            "--record-segment takes 0.01 to 1440 minutes, got {}",
+            args.record_segment
+        );
+    }
     let cmaf = server::cmaf::CmafConfig {
         segment_seconds: args.segment_seconds,
         renditions: args.renditions.clone().unwrap_or_default(),
@@ -282,6 +316,10 @@ fn config(args: &Args) -> anyhow::Result<server::Config> {
         users,
         publish_users,
         publish_replace: args.publish_replace,
+        channels: args.channel.clone(),
+        live_linger: Duration::from_secs_f64(args.live_linger),
+        record_dir: args.record_dir.clone(),
+        record_segment: Duration::from_secs_f64(args.record_segment * 60.0),
         allow_basic: !args.digest_only,
         gso: !args.no_gso,
         udp,

@@ -48,6 +48,7 @@ impl Connection<'_> {
         match result {
             Ok(r) => {
                 let has_session = self.session.is_some() || self.live.is_some();
+                self.free_path_before_answer(&req.method);
                 self.write_response(cseq, r, with_session && has_session)?;
                 match req.method {
                     Method::Play => self.start_pacing(),

@@ -264,6 +264,17 @@ impl Connection<'_> {
         Ok(r)
     }
 
+    /// A publisher's TEARDOWN frees its path before the answer goes out: a publisher that
+    /// starts again as soon as it has the answer (ffmpeg restarted, a camera reconnecting) must
+    /// find the path free, not 455. The rest of the session ends after the answer, as any.
+    pub(super) fn free_path_before_answer(&mut self, method: &Method) {
+        if let Some(link) = self.live.as_ref().filter(|_| *method == Method::Teardown) {
+            if matches!(link.role, LiveRole::Publisher(_)) {
+                self.shared.live.unpublish(&link.path);
+            }
+        }
+    }
+
     /// After a live PLAY or RECORD was answered: the viewer joins its path (so over TCP the
     /// answer goes before any frame), the publisher's packets start being read.
     pub(super) fn live_started(&mut self, method: &Method) {

@@ -1,5 +1,6 @@
-//! A publisher on an RTSP connection: ANNOUNCE (its SDP, one publisher per path) and SETUP
-//! `mode=record` (RFC 2326 12.39: UDP ports the server binds for it, or interleaved channels).
+//! A publisher on an RTSP connection: ANNOUNCE (its SDP, one publisher per path, none on a
+//! channel's) and SETUP `mode=record` (RFC 2326 12.39: UDP ports the server binds for it, or
+//! interleaved channels).
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -12,15 +13,18 @@ use rtsp_proto::rtsp::{
 use super::live::{records, refuse, LiveLink, LiveRole};
 use super::{Connection, Refusal};
 use crate::live::ingest::Ingest;
-use crate::live::path::{PublishRefused, PublisherInfo};
+use crate::live::path::{PublishRefused, PublisherInfo, PUBLISHER_RTSP};
 use crate::live::sdp;
 use crate::live::session::{LiveSession, LiveState};
 use crate::live::udp::UdpReceiver;
 use crate::net::transport::bind_pair;
 
-/// A publisher's transport, from its SETUP on.
+/// A publisher's stream and transport, from its ANNOUNCE on.
 #[derive(Default)]
 pub(super) struct Publisher {
+    /// What it announced: its own, which may not be the path's description when it took
+    /// over a path waiting for its publisher to come back.
+    pub announced: Option<sdp::Announced>,
     /// UDP: the sockets bound at SETUP, read from RECORD on.
     pub pending: Option<(UdpSocket, UdpSocket, Ingest)>,
     pub receiver: Option<UdpReceiver>,
@@ -51,7 +55,7 @@ fn record_transport(offered: &[Transport], config: &crate::Config) -> Result<Tra
 
 impl Connection<'_> {
     /// ANNOUNCE of a live path: its SDP read, the path taken (455 when it has a publisher,
-    /// unless --publish-replace).
+    /// unless --publish-replace, and always on a channel's).
     pub(super) fn announce(&mut self, req: &Request, name: &str) -> Result<Response, Refusal> {
         if self.live.is_some() || self.session.is_some() {
             let why = "this connection already has a session";
@@ -67,6 +71,7 @@ impl Connection<'_> {
             self.now,
         );
         let publisher = PublisherInfo {
+            kind: PUBLISHER_RTSP,
             peer: self.peer,
             transport: "announced",
             session: session.rtsp.id.clone(),
@@ -75,16 +80,21 @@ impl Connection<'_> {
         let path = self
             .shared
             .live
-            .publish(name, announced, publisher, replace)
-            .map_err(|e @ PublishRefused::Taken(_)| {
-                refuse(StatusCode::METHOD_NOT_VALID_IN_THIS_STATE, e.to_string())
-            })?;
+            .publish(name, announced.clone(), publisher, replace)
+            .map_err(
+                |e @ (PublishRefused::Taken(_) | PublishRefused::Channel(_))| {
+                    refuse(StatusCode::METHOD_NOT_VALID_IN_THIS_STATE, e.to_string())
+                },
+            )?;
         log::info!(target: crate::SESSION_LOG, "{}: publishes on live/{name}", self.peer);
         self.shared.sessions.fetch_add(1, Ordering::SeqCst);
         self.live = Some(LiveLink {
             session,
             path,
-            role: LiveRole::Publisher(Box::default()),
+            role: LiveRole::Publisher(Box::new(Publisher {
+                announced: Some(announced),
+                ..Publisher::default()
+            })),
         });
         Ok(Response::new(StatusCode::OK))
     }
@@ -114,14 +124,15 @@ impl Connection<'_> {
         let config = &self.shared.config;
         let mut t = record_transport(offered, config)?;
         let link = self.live.as_mut().expect("checked above");
-        let payload_type = link.path.announced.payload_type;
-        let mut ingest = Ingest::new(payload_type, config.max_frame, link.path.counters.clone());
-        if let Some((w, h)) = link.path.announced.dimensions {
-            ingest.set_dimensions(w.min(u16::MAX as u32) as u16, h.min(u16::MAX as u32) as u16);
-        }
         let LiveRole::Publisher(publisher) = &mut link.role else {
             unreachable!("publishes() checked above");
         };
+        let announced = publisher.announced.as_ref().unwrap_or(&link.path.announced);
+        let counters = link.path.counters.clone();
+        let mut ingest = Ingest::new(announced.payload_type, config.max_frame, counters);
+        if let Some((w, h)) = announced.dimensions {
+            ingest.set_dimensions(w.min(u16::MAX as u32) as u16, h.min(u16::MAX as u32) as u16);
+        }
         if t.lower == LowerTransport::RtpAvpTcp {
             let channels = t.interleaved.unwrap_or((0, 1));
             t.interleaved = Some(channels);

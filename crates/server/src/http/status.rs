@@ -178,20 +178,31 @@ pub(crate) fn sessions(shared: &Shared) -> Response {
     json_response(&json!({ "sessions": list }))
 }
 
-/// `GET /api/paths`: every live path with a publisher, what it received and who watches.
+/// Who feeds a live path: a channel's file, or an RTSP publisher's address and transport
+/// (the last one's while the path waits for one to come back).
+fn publisher_json(path: &crate::live::path::Path) -> Value {
+    let p = path.publisher();
+    match p.kind {
+        crate::live::path::PUBLISHER_CHANNEL => json!({ "kind": p.kind, "file": p.session }),
+        _ => json!({ "kind": p.kind, "peer": p.peer.to_string(), "transport": p.transport }),
+    }
+}
+
+/// `GET /api/paths`: every live path with (or waiting for) a publisher, what it received and
+/// who watches or records it.
 pub(crate) fn paths(shared: &Shared) -> Response {
     let list: Vec<Value> = shared
         .live
         .snapshot()
         .iter()
         .map(|p| {
-            let publisher = p.publisher();
             let c = &p.counters;
             let subs = p.subscribers();
             let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
             json!({
                 "name": p.name,
-                "publisher": { "peer": publisher.peer.to_string(), "transport": publisher.transport },
+                "publisher": publisher_json(p),
+                "waiting_for_publisher": p.is_waiting(),
                 "frames_in": load(&c.frames_in),
                 "frames_lost": load(&c.frames_lost),
                 "packets_wrong_ssrc": load(&c.wrong_ssrc),
@@ -219,11 +230,18 @@ fn live_metrics(shared: &Shared, family: &mut Family<'_>) {
             .collect()
     };
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
+    let waiting = paths.iter().filter(|p| p.is_waiting()).count();
     family(
         "mjpeg_live_paths",
         "gauge",
-        "Live paths that have a publisher now.",
-        &[(String::new(), paths.len() as f64)],
+        "Live paths that have a publisher now (channels included).",
+        &[(String::new(), (paths.len() - waiting) as f64)],
+    );
+    family(
+        "mjpeg_live_paths_waiting",
+        "gauge",
+        "Live paths whose publisher left, waiting for one to come back (--live-linger).",
+        &[(String::new(), waiting as f64)],
     );
     family(
         "mjpeg_live_frames_in_total",
@@ -234,7 +252,7 @@ fn live_metrics(shared: &Shared, family: &mut Family<'_>) {
     family(
         "mjpeg_live_frames_lost_total",
         "counter",
-        "Frames of the publisher dropped for a lost or broken fragment.",
+        "Frames of the publisher dropped for a lost or broken fragment (a channel's: not ready in time).",
         &per(&|p| load(&p.counters.frames_lost)),
     );
     family(
@@ -251,6 +269,22 @@ fn live_metrics(shared: &Shared, family: &mut Family<'_>) {
         "gauge",
         "Subscribers of the path now.",
         &per(&|p| p.subscribers().len() as f64),
+    );
+    let mut by_kind = std::collections::BTreeMap::<(String, &str), f64>::new();
+    for p in &paths {
+        for (kind, _) in p.subscribers() {
+            *by_kind.entry((p.name.clone(), kind)).or_default() += 1.0;
+        }
+    }
+    let kinds: Vec<(String, f64)> = by_kind
+        .into_iter()
+        .map(|((path, kind), n)| (format!(r#"{{path="{path}",kind="{kind}"}}"#), n))
+        .collect();
+    family(
+        "mjpeg_live_subscribers",
+        "gauge",
+        "Subscribers of the path now by kind: rtsp/udp, rtsp/tcp, http, record.",
+        &kinds,
     );
     family(
         "mjpeg_live_viewer_frames_dropped",

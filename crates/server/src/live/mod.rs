@@ -11,11 +11,19 @@
 //! that is full. Later subscribers (Motion-JPEG over HTTP, recording, an HLS encoder) take the
 //! same `Arc` the same way. The RTSP rules of a live session are [`session::LiveSession`]'s;
 //! what a publisher may announce, and the description viewers get, is [`sdp`].
+//!
+//! A path can also be fed by the server itself: a channel ([`channel`], `--channel
+//! NAME=FILE`) plays a file on a loop on one timeline for every viewer. A publisher that
+//! leaves can be waited for (`--live-linger`): its viewers stay and get the frames of the
+//! next publisher on the path, on one RTP timeline ([`path`]). Every path a publisher starts
+//! can be recorded ([`record`], `--record-dir`) as `.mjpeg` files the server then serves.
 
+pub mod channel;
 pub mod hls;
 pub mod http_viewer;
 pub mod ingest;
 pub mod path;
+pub mod record;
 pub mod sdp;
 pub mod session;
 pub mod udp;
