@@ -175,14 +175,6 @@ impl LiveHls {
         let slot = WaitSlot(&self.waiting);
         (self.waiting.fetch_add(1, Ordering::SeqCst) < MAX_WAITING).then_some(slot)
     }
-
-    /// Frames dropped by every running stream, for `/metrics`.
-    pub fn dropped(&self) -> u64 {
-        let all = lock(&self.streams);
-        all.values()
-            .map(|s| s.dropped.load(Ordering::Relaxed))
-            .sum()
-    }
 }
 
 /// Subscribes a new stream to `path` and starts its encoder thread.
