@@ -197,6 +197,12 @@ impl H264Encoder {
         })
     }
 
+    /// Makes the next frame an IDR, whatever `gop` says: a live stream's segments start
+    /// where its timing cuts them, and one encoder keeps its rate control across them.
+    pub fn force_idr(&mut self) {
+        self.encoder.force_intra_frame();
+    }
+
     /// Encodes the next frame; every `gop`-th (from the first) is an IDR.
     pub fn encode(&mut self, picture: &Yuv420) -> Result<AccessUnit, H264Error> {
         let size = (picture.width, picture.height);

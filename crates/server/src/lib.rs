@@ -173,6 +173,8 @@ pub struct Shared {
     pub(crate) publish_auth: Option<rtsp_proto::auth::Authenticator>,
     /// The live paths that have a publisher.
     pub live: live::path::Paths,
+    /// The HLS/DASH streams of live paths, started on their first request.
+    pub live_hls: live::hls::LiveHls,
     /// Addresses that failed to log in, refused for a while after too many failures.
     pub(crate) auth_failures: Mutex<rtsp_proto::auth::FailureLimiter<std::net::IpAddr>>,
 }
@@ -270,6 +272,7 @@ impl Server {
                 auth,
                 publish_auth,
                 live,
+                live_hls: Default::default(),
                 auth_failures: Mutex::new(rtsp_proto::auth::FailureLimiter::new()),
                 config,
                 connections: AtomicUsize::new(0),

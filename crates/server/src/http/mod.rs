@@ -18,6 +18,7 @@
 //!   RTSP port, which hands HTTP requests to `serve`
 
 mod entity;
+mod live_cmaf;
 mod page;
 mod renditions;
 pub mod request;

@@ -59,7 +59,7 @@ pub(crate) fn route(req: &Request, shared: &Shared, peer: SocketAddr) -> Outcome
         "/api/sessions" => respond(status::sessions(shared)),
         "/api/paths" => respond(status::paths(shared)),
         "/metrics" => respond(status::metrics(shared)),
-        p if p.starts_with("/live/") => live(shared, peer, p),
+        p if p.starts_with("/live/") => live(req, shared, peer, p),
         p => {
             let rest = p.strip_prefix("/videos/");
             if let Some(r) = rest.and_then(super::renditions::parse) {
@@ -122,15 +122,22 @@ fn authenticate(req: &Request, shared: &Shared, peer: SocketAddr) -> Option<Resp
     Some(r)
 }
 
-/// `/live/NAME/mjpeg`: the live path's frames as they arrive, or 404 while nobody publishes.
-fn live(shared: &Shared, peer: SocketAddr, path: &str) -> Outcome {
-    match crate::live::target(path) {
-        Some((name, leaf)) if leaf == "mjpeg" => match LiveStream::accept(shared, peer, &name) {
+/// `/live/NAME/mjpeg`: the live path's frames as they arrive; `/live/NAME/hls/...` and
+/// `/live/NAME/dash/...`: its live HLS and DASH; 404 while nobody publishes.
+fn live(req: &Request, shared: &Shared, peer: SocketAddr, path: &str) -> Outcome {
+    let Some((name, leaf)) = crate::live::target(path) else {
+        return Outcome::Respond(Response::text(404, ""));
+    };
+    if leaf == "mjpeg" {
+        return match LiveStream::accept(shared, peer, &name) {
             Ok(s) => Outcome::Stream(s),
             Err(r) => Outcome::Respond(r),
-        },
-        _ => Outcome::Respond(Response::text(404, "")),
+        };
     }
+    Outcome::Respond(match super::live_cmaf::parse(&leaf) {
+        Some(resource) => super::live_cmaf::serve(req, shared, &name, &resource),
+        None => Response::text(404, ""),
+    })
 }
 
 /// `/videos/NAME/LEAF`.

@@ -19,6 +19,7 @@
 //! can be recorded ([`record`], `--record-dir`) as `.mjpeg` files the server then serves.
 
 pub mod channel;
+pub mod hls;
 pub mod http_viewer;
 pub mod ingest;
 pub mod path;
