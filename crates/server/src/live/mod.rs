@@ -101,6 +101,46 @@ pub fn target(uri: &str) -> Option<(String, String)> {
     valid.then(|| (name.to_string(), track.trim_matches('/').to_string()))
 }
 
+/// A UTC date and time of day, as live playlists (`EXT-X-PROGRAM-DATE-TIME`, DASH times) and
+/// recordings' file names write it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UtcTime {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u64,
+    pub minute: u64,
+    pub second: u64,
+    pub millis: u32,
+}
+
+impl UtcTime {
+    /// `t` in UTC; a time before 1970 counts as 1970-01-01.
+    pub fn of(t: std::time::SystemTime) -> UtcTime {
+        let since = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let secs = since.as_secs();
+        let (days, rest) = (secs / 86_400, secs % 86_400);
+        // Days since 1970-01-01 to a civil date: H. Hinnant's `civil_from_days`.
+        let z = days as i64 + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        UtcTime {
+            year: yoe + era * 400 + i64::from(month <= 2),
+            month,
+            day,
+            hour: rest / 3600,
+            minute: rest / 60 % 60,
+            second: rest % 60,
+            millis: since.subsec_millis(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +165,15 @@ mod tests {
             assert_eq!(target(not), None, "{not}");
         }
         assert_eq!(target(&format!("/live/{}", "a".repeat(65))), None);
+    }
+
+    #[test]
+    fn utc_times_are_the_calendars() {
+        let at = |secs| UtcTime::of(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
+        let date = |u: UtcTime| (u.year, u.month, u.day, u.hour, u.minute, u.second);
+        assert_eq!(date(at(0)), (1970, 1, 1, 0, 0, 0));
+        // 2000-02-29 (a leap day of a century year) and 2026-12-02T05:04:03.
+        assert_eq!(date(at(951_782_400)), (2000, 2, 29, 0, 0, 0));
+        assert_eq!(date(at(1_796_187_843)), (2026, 12, 2, 5, 4, 3));
     }
 }

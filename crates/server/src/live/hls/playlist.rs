@@ -3,7 +3,7 @@
 //! MPD (ISO/IEC 23009-1 5.4) over the same segments.
 
 use std::fmt::Write;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use super::cutter::{PART_TARGET, SEGMENT_MAX, TIMESCALE};
 use super::window::{Window, PARTS_LISTED};
@@ -155,27 +155,10 @@ pub fn dash(w: &Window, now: SystemTime) -> String {
 /// `2026-12-02T05:04:03.210Z` (RFC 3339, UTC, milliseconds), as HLS dates and DASH times
 /// are written.
 pub fn iso8601(t: SystemTime) -> String {
-    let since = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO);
-    let secs = since.as_secs();
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Howard Hinnant's civil_from_days, for days since 1970-01-01 (never negative here).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let u = crate::live::UtcTime::of(t);
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60,
-        since.subsec_millis()
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        u.year, u.month, u.day, u.hour, u.minute, u.second, u.millis
     )
 }
 
@@ -184,6 +167,7 @@ mod tests {
     use super::*;
     use crate::live::hls::window::Part;
     use std::sync::Arc;
+    use std::time::Duration;
 
     #[test]
     fn dates_are_rfc3339_utc() {
