@@ -197,10 +197,10 @@ fn the_live_playlist_has_parts_and_blocking_reload_returns_when_the_part_exists(
         parts, segment.body,
         "segment {msn} is not its parts end to end"
     );
-    // It leaves the playlist, then (two segments later: for players with an older
+    // It leaves the playlist, then (six segments later: for players with an older
     // playlist) the window.
     let left = wait_until(Duration::from_secs(30), || {
-        media_sequence(&http_get(http, &format!("{base}/index.m3u8")).text()) > msn + 3
+        media_sequence(&http_get(http, &format!("{base}/index.m3u8")).text()) > msn + 7
     });
     assert!(left, "the window does not slide");
     assert_eq!(

@@ -92,9 +92,8 @@ pub fn serve(req: &Request, shared: &Shared, name: &str, resource: &LiveResource
     // Everything waits for the stream's first whole segments: the tracks (codecs, init
     // segments) come with them, the MPD's timeline lists whole segments, and Chromium's own
     // HLS (156), which reads no parts, gives up on a live playlist of parts only
-    // ("unsupported container"), or, once it has played every listed segment, on a reload
-    // with no new one (DEMUXER_ERROR_COULD_NOT_PARSE): it needs more than its hold-back
-    // (three target durations) listed. Only a stream's first players wait (about 3.6 s).
+    // ("unsupported container"), and starts at the third segment from the end. Only a
+    // stream's first players wait (about 1 s: a segment is one part).
     let (w, ready) = stream.wait_for(now + FIRST_WAIT, |w| {
         w.segments.iter().filter(|s| s.is_closed()).count() >= FIRST_SEGMENTS
     });

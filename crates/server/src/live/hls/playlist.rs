@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use super::cutter::{PART_TARGET, SEGMENT_MAX, TIMESCALE};
 use super::window::{Window, PARTS_LISTED};
 
-/// `EXT-X-TARGETDURATION`: every segment is under [`SEGMENT_MAX`], which rounds to 1.
+/// `EXT-X-TARGETDURATION`: every segment is at most [`SEGMENT_MAX`], which rounds to at most 1.
 pub const TARGET_DURATION: u64 = 1;
 /// `PART-HOLD-BACK`: three part targets (RFC 8216bis 4.4.3.8 asks at least three).
 pub const PART_HOLD_BACK: f64 = 3.0 * PART_TARGET as f64 / TIMESCALE as f64 + 0.001;
@@ -137,8 +137,9 @@ pub fn dash(w: &Window, now: SystemTime) -> String {
         iso8601(epoch),
         iso8601(now),
         seconds(depth),
-        // Two segments behind the newest: one being made, one to fetch.
-        2.0 * seconds(u64::from(SEGMENT_MAX)),
+        // An MPD update period and two segments behind the newest (one being made, one to
+        // fetch): a timeline lists only what the last update had.
+        TARGET_DURATION as f64 + 2.0 * seconds(u64::from(SEGMENT_MAX)),
     );
     for t in &w.tracks {
         let r = &t.rendition;
@@ -197,23 +198,23 @@ mod tests {
 
     #[test]
     fn the_media_playlist_has_the_low_latency_tags_and_parts_of_the_last_segments_only() {
-        let text = media(&window(10), 0);
+        let text = media(&window(30), 0);
         for tag in [
             "#EXT-X-TARGETDURATION:1\n",
             "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.001\n",
             "#EXT-X-PART-INF:PART-TARGET=0.33334\n",
-            "#EXT-X-MEDIA-SEQUENCE:6\n",
+            "#EXT-X-MEDIA-SEQUENCE:14\n",
             "#EXT-X-MAP:URI=\"init.mp4\"\n",
-            "#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:06.000Z\n",
-            "#EXTINF:1.20000,\n10.m4s\n",
-            "#EXT-X-PART:DURATION=0.30000,URI=\"11.0.m4s\",INDEPENDENT=YES\n",
-            "#EXT-X-PART:DURATION=0.30000,URI=\"10.3.m4s\"\n",
-            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"11.1.m4s\"\n",
+            "#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:15.600Z\n",
+            "#EXTINF:1.20000,\n30.m4s\n",
+            "#EXT-X-PART:DURATION=0.30000,URI=\"31.0.m4s\",INDEPENDENT=YES\n",
+            "#EXT-X-PART:DURATION=0.30000,URI=\"30.3.m4s\"\n",
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"31.1.m4s\"\n",
         ] {
             assert!(text.contains(tag), "{tag} in\n{text}");
         }
-        assert!(!text.contains("\"7.0.m4s\""), "old parts leave:\n{text}");
-        assert!(text.contains("\"8.0.m4s\""), "{text}");
+        assert!(!text.contains("\"21.0.m4s\""), "old parts leave:\n{text}");
+        assert!(text.contains("\"22.0.m4s\""), "{text}");
         assert!(!text.contains("ENDLIST"));
     }
 

@@ -15,12 +15,16 @@ use std::time::SystemTime;
 
 use crate::cmaf::Rendition;
 
-/// Segments the playlists list (about 6 s at 1.2 s a segment).
-pub const LISTED: usize = 6;
-/// Segments kept: two more than listed, for players whose playlist is a little old.
-pub const KEPT: usize = LISTED + 2;
-/// Segments whose parts the playlist lists, besides the one being made.
-pub const PARTS_LISTED: usize = 3;
+/// Segments the playlists list: about 5.4 s at 20 frames a second, and at least the three
+/// target durations RFC 8216 6.2.2 asks at any steady frame rate (a segment then lasts more
+/// than half a part target).
+pub const LISTED: usize = 18;
+/// Segments kept: about two seconds more than listed, for players whose playlist is a
+/// little old (a cached one may be a second old).
+pub const KEPT: usize = LISTED + 6;
+/// Segments whose parts the playlist lists, besides the one being made: about three
+/// target durations of one-part segments.
+pub const PARTS_LISTED: usize = 9;
 
 /// Bytes of a part or a segment, one per rendition.
 pub type Bytes = Arc<Vec<u8>>;
@@ -297,19 +301,24 @@ mod tests {
     #[test]
     fn old_segments_and_old_parts_leave_the_window() {
         let mut w = window();
-        for n in 0..20u8 {
+        for n in 0..40u8 {
             w.add_part(part(n, true), u64::from(n) * 27_000, SystemTime::UNIX_EPOCH);
             w.close_segment();
         }
         assert_eq!(w.segments.len(), KEPT);
         assert_eq!(w.listed().count(), LISTED);
-        assert_eq!(w.segments.front().unwrap().msn, 20 - KEPT as u64 + 1);
+        assert_eq!(w.segments.front().unwrap().msn, 40 - KEPT as u64 + 1);
         assert_eq!(w.lookup(0, at(2, None)), Lookup::Gone, "fell out");
         let with_parts = w.segments.iter().filter(|s| !s.parts[0].bytes.is_empty());
         assert_eq!(with_parts.count(), PARTS_LISTED + 1);
-        assert_eq!(w.lookup(0, at(13, Some(0))), Lookup::Gone, "its parts went");
-        assert!(matches!(w.lookup(0, at(13, None)), Lookup::Ready(_)));
+        let partless = 40 - PARTS_LISTED as u64 - 1;
+        assert_eq!(
+            w.lookup(0, at(partless, Some(0))),
+            Lookup::Gone,
+            "its parts went"
+        );
+        assert!(matches!(w.lookup(0, at(partless, None)), Lookup::Ready(_)));
         w.ended = true;
-        assert_eq!(w.lookup(0, at(21, Some(0))), Lookup::Gone, "nothing comes");
+        assert_eq!(w.lookup(0, at(41, Some(0))), Lookup::Gone, "nothing comes");
     }
 }
