@@ -14,6 +14,8 @@
 //! - `/videos/NAME/frame.jpg?t=SECONDS`: one frame (`router`)
 //! - `/videos/NAME/hls/...`, `/videos/NAME/dash/...`: HLS and DASH of the H.264 renditions
 //!   (`renditions`), with byte ranges and entity tags (`entity`)
+//! - `/live/NAME/hls/...`, `/live/NAME/dash/...`: Low-Latency HLS and a dynamic DASH MPD of a
+//!   live path, encoded as its frames arrive (`live_cmaf`, with [`crate::live::hls`])
 //! - any path with `x-sessioncookie`: RTSP tunnelled over HTTP (`tunnel`), here and on the
 //!   RTSP port, which hands HTTP requests to `serve`
 
