@@ -250,27 +250,9 @@ fn announce(args: &Args, rtsp: SocketAddr, http: Option<SocketAddr>) {
     }
 }
 
-/// The server's configuration from the command line, checked.
-fn config(args: &Args) -> anyhow::Result<server::Config> {
-    let mut udp = false;
-    let mut tcp = false;
-    for t in args.transports.split(',').map(str::trim) {
-        match t {
-            "udp" => udp = true,
-            "tcp" => tcp = true,
-            other => bail!("--transports takes udp and/or tcp, not {other:?}"),
-        }
-    }
-    if args.session_timeout == 0 {
-        bail!("--session-timeout must be at least 1 second");
-    }
-    let users = user_list("--auth", &args.auth)?;
-    let publish_users = user_list("--publish-auth", &args.publish_auth)?;
-    let http = match (args.no_http, args.http) {
-        (true, _) => server::http::HttpListen::Off,
-        (false, Some(port)) => server::http::HttpListen::Port(port),
-        (false, None) => server::http::HttpListen::Preferred(server::http::DEFAULT_PORT),
-    };
+/// The numeric flags clap cannot bound by itself (floats, and ranges with a message that says
+/// the unit).
+fn check_ranges(args: &Args) -> anyhow::Result<()> {
     if !(args.segment_seconds >= 0.1 && args.segment_seconds <= 60.0) {
         bail!(
             "--segment-seconds takes 0.1 to 60 seconds, got {}",
@@ -295,6 +277,31 @@ fn config(args: &Args) -> anyhow::Result<server::Config> {
             args.record_segment
         );
     }
+    Ok(())
+}
+
+/// The server's configuration from the command line, checked.
+fn config(args: &Args) -> anyhow::Result<server::Config> {
+    let mut udp = false;
+    let mut tcp = false;
+    for t in args.transports.split(',').map(str::trim) {
+        match t {
+            "udp" => udp = true,
+            "tcp" => tcp = true,
+            other => bail!("--transports takes udp and/or tcp, not {other:?}"),
+        }
+    }
+    if args.session_timeout == 0 {
+        bail!("--session-timeout must be at least 1 second");
+    }
+    let users = user_list("--auth", &args.auth)?;
+    let publish_users = user_list("--publish-auth", &args.publish_auth)?;
+    let http = match (args.no_http, args.http) {
+        (true, _) => server::http::HttpListen::Off,
+        (false, Some(port)) => server::http::HttpListen::Port(port),
+        (false, None) => server::http::HttpListen::Preferred(server::http::DEFAULT_PORT),
+    };
+    check_ranges(args)?;
     let cmaf = server::cmaf::CmafConfig {
         segment_seconds: args.segment_seconds,
         renditions: args.renditions.clone().unwrap_or_default(),
