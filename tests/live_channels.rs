@@ -58,6 +58,62 @@ fn assert_plays_on(who: &str, idx: &[usize], n: usize) {
     );
 }
 
+/// At each moment the second viewer (and the HTTP reader) got a frame (`moments`: who, when,
+/// which frame), the first viewer (`a`, its frames' indices `ia`) shows the same one, within one
+/// frame. The moments are when the test's own threads read the frames: on a loaded machine a
+/// few of them come late, so 95% must be within one frame, and none far off (a viewer on a
+/// timeline of its own is off at every moment).
+fn assert_same_moments(a: &Seen, ia: &[usize], moments: &[((&str, Instant), usize)]) {
+    let shown_by_first = |at: Instant| {
+        let last = a
+            .frames
+            .iter()
+            .rposition(|f| f.at <= at)
+            .expect("the first viewer was on");
+        ia[last]
+    };
+    let mut apart = Vec::new();
+    for ((who, at), index) in moments {
+        let theirs = shown_by_first(*at);
+        let d = loop_distance(*index, theirs, CLIP_FRAMES);
+        assert!(
+            d <= 4,
+            "at one moment {who} got frame {index}, the first viewer showed {theirs}"
+        );
+        if d > 1 {
+            apart.push((*who, *index, theirs));
+        }
+    }
+    assert!(
+        apart.len() * 20 <= moments.len(),
+        "of {} moments, {} are more than a frame apart: {apart:?}",
+        moments.len(),
+        apart.len()
+    );
+}
+
+/// RTP times go on across the loops: 4500 per frame at 20 fps, never back.
+fn assert_rtp_time_follows_the_frames(a: &Seen, ia: &[usize]) {
+    assert!(
+        ia.windows(2).filter(|w| w[1] < w[0]).count() >= 2,
+        "two loops at least"
+    );
+    for (w, i) in a.frames.windows(2).zip(ia.windows(2)) {
+        let step = w[1].rtptime.wrapping_sub(w[0].rtptime);
+        let frames = (i[1] + CLIP_FRAMES - i[0]) % CLIP_FRAMES;
+        assert_eq!(
+            step % 4500,
+            0,
+            "RTP time steps by whole frames: {step} (frames {i:?})"
+        );
+        assert_eq!(
+            (step / 4500) as usize % CLIP_FRAMES,
+            frames,
+            "RTP time follows the frames, across loops"
+        );
+    }
+}
+
 #[test]
 fn two_viewers_joining_3_s_apart_see_the_same_frame_at_the_same_moment() {
     let (dir, source) = clip_dir("channel-timeline");
@@ -98,18 +154,6 @@ fn two_viewers_joining_3_s_apart_see_the_same_frame_at_the_same_moment() {
         "the second viewer starts where the channel is ({}), not at the file's start",
         ib[0]
     );
-    // At each moment the second viewer (and the HTTP reader) got a frame, the first viewer
-    // shows the same one, within one frame. The moments are when the test's own threads
-    // read the frames: on a loaded machine a few of them come late, so 95% must be within
-    // one frame, and none far off (a viewer on a timeline of its own is off at every moment).
-    let shown_by_first = |at: Instant| {
-        let last = a
-            .frames
-            .iter()
-            .rposition(|f| f.at <= at)
-            .expect("the first viewer was on");
-        ia[last]
-    };
     let http_idx = indices(
         &parts.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>(),
         &source,
@@ -123,43 +167,8 @@ fn two_viewers_joining_3_s_apart_see_the_same_frame_at_the_same_moment() {
     let moments: Vec<_> = moments
         .chain(http_moments.zip(http_idx.iter().copied()))
         .collect();
-    let mut apart = Vec::new();
-    for ((who, at), index) in &moments {
-        let theirs = shown_by_first(*at);
-        let d = loop_distance(*index, theirs, CLIP_FRAMES);
-        assert!(
-            d <= 4,
-            "at one moment {who} got frame {index}, the first viewer showed {theirs}"
-        );
-        if d > 1 {
-            apart.push((*who, *index, theirs));
-        }
-    }
-    assert!(
-        apart.len() * 20 <= moments.len(),
-        "of {} moments, {} are more than a frame apart: {apart:?}",
-        moments.len(),
-        apart.len()
-    );
-    // RTP times go on across the loops: 4500 per frame at 20 fps, never back.
-    assert!(
-        ia.windows(2).filter(|w| w[1] < w[0]).count() >= 2,
-        "two loops at least"
-    );
-    for (w, i) in a.frames.windows(2).zip(ia.windows(2)) {
-        let step = w[1].rtptime.wrapping_sub(w[0].rtptime);
-        let frames = (i[1] + CLIP_FRAMES - i[0]) % CLIP_FRAMES;
-        assert_eq!(
-            step % 4500,
-            0,
-            "RTP time steps by whole frames: {step} (frames {i:?})"
-        );
-        assert_eq!(
-            (step / 4500) as usize % CLIP_FRAMES,
-            frames,
-            "RTP time follows the frames, across loops"
-        );
-    }
+    assert_same_moments(&a, &ia, &moments);
+    assert_rtp_time_follows_the_frames(&a, &ia);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
