@@ -8,8 +8,9 @@
 //! frame becomes one shared [`LiveFrame`] handed to every subscriber, which must not block:
 //! an RTSP viewer ([`viewer::RtspViewer`]) re-packetizes it with its own SSRC, sequence
 //! numbers and RTP times into its transport's bounded queue, and drops the whole frame when
-//! that is full. Later subscribers (Motion-JPEG over HTTP, recording, an HLS encoder) take the
-//! same `Arc` the same way. The RTSP rules of a live session are [`session::LiveSession`]'s;
+//! that is full. The other subscribers take the same `Arc` the same way: a Motion-JPEG HTTP
+//! viewer ([`http_viewer`]), a recorder ([`record`]) and the H.264 encoder of the path's
+//! Low-Latency HLS and DASH ([`hls`]), each through a bounded queue of its own. The RTSP rules of a live session are [`session::LiveSession`]'s;
 //! what a publisher may announce, and the description viewers get, is [`sdp`].
 //!
 //! A path can also be fed by the server itself: a channel ([`channel`], `--channel
