@@ -1,7 +1,7 @@
 //! A live path and the registry of them: at most one publisher each, any number of
 //! subscribers, and the one shared copy of each frame handed to all of them.
 //!
-//! A path's frames run on one RTP timeline of its own ([`Timeline`]): a publisher's times are
+//! A path's frames run on one RTP timeline of its own (`Timeline`): a publisher's times are
 //! kept as they are, and a publisher that comes back to a path still waiting for one
 //! (`--live-linger`) continues where the last left off, by the wall-clock time between, so
 //! every viewer's RTP times keep growing across publishers (and its own sequence numbers go

@@ -10,7 +10,7 @@
 //! and counted. The stream stops when its path ends (the window, `EXT-X-ENDLIST` added,
 //! stays readable for [`LINGER`]) or when no request came for [`IDLE`].
 //!
-//! [`cutter`] decides where parts and segments end, [`encode`] makes their bytes, [`window`]
+//! [`cutter`] decides where parts and segments end, `encode` makes their bytes, [`window`]
 //! keeps the last few and [`playlist`] writes the playlists and the MPD; `http::live_cmaf`
 //! serves them.
 
