@@ -89,9 +89,9 @@ for t in "${targets[@]}"; do
     # not leaks, and LeakSanitizer's scan of the whole heap after every such run took 40% of
     # the time (600 runs/s; 2300 without). AddressSanitizer's checks stay on.
     # Its inputs are scripts of chunks and time steps, each run replays the whole script, and
-    # libFuzzer's comparison hooks cost per byte: at 650-byte inputs it ran 3000 runs/s, at
-    # 7.5 KB 470 (round four, BENCHMARKS.md). 4 KiB (libFuzzer's own default limit) holds a
-    # session of a dozen requests with Digest headers, and keeps it near the faster rate.
+    # libFuzzer's comparison hooks cost per byte: at inputs under 650 bytes it ran 3000 runs/s,
+    # at 7.5 KB 470 (round four, BENCHMARKS.md), at 4 KiB about 740 (round five). 4 KiB
+    # (libFuzzer's own default limit) holds a session of a dozen requests with Digest headers.
     connection)
       extra+=(-detect_leaks=0)
       max_len=4096
