@@ -38,6 +38,61 @@ fn play_recording(server: &server::ServerHandle, name: &str, frames: usize) -> V
     seen.frames.into_iter().map(|f| f.jpeg).collect()
 }
 
+/// `/api/paths` and `/metrics` show the recorder of live/cam.
+fn assert_recorder_listed(http: std::net::SocketAddr) {
+    let paths: serde_json::Value =
+        serde_json::from_str(&http_get(http, "/api/paths").text()).unwrap();
+    let kinds = paths["paths"][0]["viewer_list"].to_string();
+    assert!(kinds.contains(r#""kind":"record""#), "{kinds}");
+    let metrics = http_get(http, "/metrics").text();
+    let line = r#"mjpeg_live_subscribers{path="cam",kind="record"} 1"#;
+    assert!(metrics.contains(line), "{metrics}");
+}
+
+/// The finished files in `dir`, rolled every 1.5 s, together are the published frames byte
+/// for byte and in order as the viewer `received` them, bit-exact to `source`, and each plays
+/// from the server frame for frame.
+fn assert_recorded(
+    server: &server::ServerHandle,
+    dir: &std::path::Path,
+    source: &[Vec<u8>],
+    received: &[Vec<u8>],
+) {
+    let files = names(dir);
+    assert!(files.len() >= 2, "rolled every 1.5 s: {files:?}");
+    for f in &files {
+        assert!(f.starts_with("cam-") && f.ends_with(".mjpeg"), "{f}");
+    }
+    let recorded: Vec<Vec<Vec<u8>>> = files
+        .iter()
+        .map(|f| read_plain_mjpeg(&dir.join(f)))
+        .collect();
+    // The files together are the published frames, byte for byte and in order, as the
+    // viewer received them; bit-exact to what the publisher sent.
+    let all: Vec<Vec<u8>> = recorded.concat();
+    assert_eq!(all.len(), source.len(), "every frame recorded");
+    assert!(all == *received, "the recording is the frames as received");
+    assert_eq!(match_frames(&all, source), (0..60).collect::<Vec<_>>());
+    let bytes: Vec<u8> = files
+        .iter()
+        .flat_map(|f| std::fs::read(dir.join(f)).unwrap())
+        .collect();
+    assert_eq!(
+        bytes,
+        received.concat(),
+        "plain concatenated JPEG, nothing else"
+    );
+    // Each recording plays from the server, frame for frame.
+    for (f, frames) in files.iter().zip(&recorded) {
+        let played = play_recording(server, &format!("recordings/{f}"), frames.len());
+        assert_eq!(
+            match_frames(&played, frames),
+            (0..frames.len()).collect::<Vec<_>>(),
+            "{f} plays bit-exact"
+        );
+    }
+}
+
 #[test]
 fn a_recording_is_the_published_frames_and_plays_from_the_server() {
     let videos = scratch_dir("record");
@@ -60,13 +115,7 @@ fn a_recording_is_the_published_frames_and_plays_from_the_server() {
         .subscribers()
         .len()
         == 2));
-    let paths: serde_json::Value =
-        serde_json::from_str(&http_get(http, "/api/paths").text()).unwrap();
-    let kinds = paths["paths"][0]["viewer_list"].to_string();
-    assert!(kinds.contains(r#""kind":"record""#), "{kinds}");
-    let metrics = http_get(http, "/metrics").text();
-    let line = r#"mjpeg_live_subscribers{path="cam",kind="record"} 1"#;
-    assert!(metrics.contains(line), "{metrics}");
+    assert_recorder_listed(http);
     publisher.send_paced(&source[..40], 20.0);
     // While the stream goes on, the finished files are there and the one being written is
     // not served.
@@ -92,39 +141,7 @@ fn a_recording_is_the_published_frames_and_plays_from_the_server() {
     assert!(wait_until(Duration::from_secs(10), || !names(&dir)
         .iter()
         .any(|n| n.ends_with(".part"))));
-    let files = names(&dir);
-    assert!(files.len() >= 2, "rolled every 1.5 s: {files:?}");
-    for f in &files {
-        assert!(f.starts_with("cam-") && f.ends_with(".mjpeg"), "{f}");
-    }
-    let recorded: Vec<Vec<Vec<u8>>> = files
-        .iter()
-        .map(|f| read_plain_mjpeg(&dir.join(f)))
-        .collect();
-    // The files together are the published frames, byte for byte and in order, as the
-    // viewer received them; bit-exact to what the publisher sent.
-    let all: Vec<Vec<u8>> = recorded.concat();
-    assert_eq!(all.len(), source.len(), "every frame recorded");
-    assert!(all == received, "the recording is the frames as received");
-    assert_eq!(match_frames(&all, &source), (0..60).collect::<Vec<_>>());
-    let bytes: Vec<u8> = files
-        .iter()
-        .flat_map(|f| std::fs::read(dir.join(f)).unwrap())
-        .collect();
-    assert_eq!(
-        bytes,
-        received.concat(),
-        "plain concatenated JPEG, nothing else"
-    );
-    // Each recording plays from the server, frame for frame.
-    for (f, frames) in files.iter().zip(&recorded) {
-        let played = play_recording(&server, &format!("recordings/{f}"), frames.len());
-        assert_eq!(
-            match_frames(&played, frames),
-            (0..frames.len()).collect::<Vec<_>>(),
-            "{f} plays bit-exact"
-        );
-    }
+    assert_recorded(&server, &dir, &source, &received);
     let _ = std::fs::remove_dir_all(&videos);
 }
 
