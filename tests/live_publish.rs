@@ -459,6 +459,30 @@ fn bad_announcements() -> Vec<(&'static str, &'static str, String, u16)> {
 }
 
 /// Publishers that break the rules get the right status; the path's viewer is unharmed.
+/// A second publisher on `url` (taken), and RECORD or SETUP `mode=record` out of their
+/// order (RFC 2326 A.2, the server's state machine), are answered 455.
+fn assert_out_of_turn_publishing_is_refused(server: &server::ServerHandle, url: &str) {
+    let mut c = RtspConn::connect(server.addr);
+    let r = announce(&mut c, url, SDP);
+    assert_eq!(r.status.0, 455, "a second publisher: {r:?}");
+    let r = c.request("RECORD", url, &[]);
+    assert_eq!(r.status.0, 455, "RECORD without ANNOUNCE and SETUP: {r:?}");
+    let mut c = RtspConn::connect(server.addr);
+    let r = c.request(
+        "SETUP",
+        &format!("{}/streamid=0", live_url(server, "new")),
+        &[(
+            "Transport",
+            "RTP/AVP/TCP;unicast;interleaved=0-1;mode=record",
+        )],
+    );
+    assert_eq!(r.status.0, 455, "SETUP mode=record without ANNOUNCE: {r:?}");
+    let r = announce(&mut c, &live_url(server, "new"), SDP);
+    assert_eq!(r.status.0, 200);
+    let r = c.request("RECORD", &live_url(server, "new"), &[]);
+    assert_eq!(r.status.0, 455, "RECORD without SETUP: {r:?}");
+}
+
 #[test]
 fn hostile_publishers_get_the_right_status_and_viewers_are_unharmed() {
     let server = start_server(&videos_dir(), |c| {
@@ -488,25 +512,7 @@ fn hostile_publishers_get_the_right_status_and_viewers_are_unharmed() {
         send_one(&mut publisher);
         viewer.until(Duration::from_millis(20), |_| false);
     }
-    let mut c = RtspConn::connect(server.addr);
-    let r = announce(&mut c, &url, SDP);
-    assert_eq!(r.status.0, 455, "a second publisher: {r:?}");
-    let r = c.request("RECORD", &url, &[]);
-    assert_eq!(r.status.0, 455, "RECORD without ANNOUNCE and SETUP: {r:?}");
-    let mut c = RtspConn::connect(server.addr);
-    let r = c.request(
-        "SETUP",
-        &format!("{}/streamid=0", live_url(&server, "new")),
-        &[(
-            "Transport",
-            "RTP/AVP/TCP;unicast;interleaved=0-1;mode=record",
-        )],
-    );
-    assert_eq!(r.status.0, 455, "SETUP mode=record without ANNOUNCE: {r:?}");
-    let r = announce(&mut c, &live_url(&server, "new"), SDP);
-    assert_eq!(r.status.0, 200);
-    let r = c.request("RECORD", &live_url(&server, "new"), &[]);
-    assert_eq!(r.status.0, 455, "RECORD without SETUP: {r:?}");
+    assert_out_of_turn_publishing_is_refused(&server, &url);
     // RTP with another SSRC, and from another port and another address: ignored, counted.
     let path = server.shared.live.get("cam").unwrap();
     let wrong = publisher.packets(&source[50], 999, 0xdead_beef);
