@@ -11,7 +11,11 @@
 #   Prints one line per target: libFuzzer's run count, the wall seconds the run took, and the
 #   corpus size; exits non-zero on the first crash (the input is saved under
 #   fuzz/artifacts/TARGET). LOGDIR=DIR keeps each target's libFuzzer output as DIR/TARGET.log
-#   (by default it goes to a temporary file, shown only on failure).
+#   (by default it goes to a temporary file, shown only on failure). SANITIZER=none builds
+#   without AddressSanitizer (default: address): the connection target then runs about 5x
+#   faster (3600 runs/s against 700), which is what let it reach 10 million runs in one run;
+#   safe Rust's bounds and overflow checks stay on (cargo-fuzz builds with debug assertions),
+#   only the unsafe blocks' memory errors go unseen, so the default stays address.
 set -euo pipefail
 cd "$(dirname "$0")"
 secs=
@@ -24,6 +28,14 @@ if [ -n "$runs_limit" ] && ! [[ $runs_limit =~ ^[0-9]+$ ]]; then
   echo "fuzz: RUNS must be a number of executions, not '$runs_limit'" >&2
   exit 2
 fi
+sanitizer=${SANITIZER:-address}
+case $sanitizer in
+  address | none) ;;
+  *)
+    echo "fuzz: SANITIZER must be address or none, not '$sanitizer'" >&2
+    exit 2
+    ;;
+esac
 if [ -z "$runs_limit" ] && [ -z "$secs" ]; then
   secs=10
 fi
@@ -61,7 +73,7 @@ done
 
 # Build every target first, so the seconds reported below are fuzzing, not compiling.
 for t in "${targets[@]}"; do
-  if ! cargo fuzz build --sanitizer address "$t" >"$tmp/build.log" 2>&1; then
+  if ! cargo fuzz build --sanitizer "$sanitizer" "$t" >"$tmp/build.log" 2>&1; then
     tail -40 "$tmp/build.log"
     echo "fuzz: FAIL build target=$t"
     exit 1
@@ -104,7 +116,7 @@ for t in "${targets[@]}"; do
     log=$tmp/$t.log
   fi
   t0=$(date +%s.%N)
-  if ! cargo fuzz run --sanitizer address "$t" "${dirs[@]}" -- \
+  if ! cargo fuzz run --sanitizer "$sanitizer" "$t" "${dirs[@]}" -- \
       "${limits[@]}" "${extra[@]}" -rss_limit_mb=2048 -max_len="$max_len" >"$log" 2>&1; then
     tail -40 "$log"
     echo "fuzz: FAIL target=$t log=$log"
@@ -113,5 +125,5 @@ for t in "${targets[@]}"; do
   t1=$(date +%s.%N)
   runs=$(grep -o 'Done [0-9]* runs' "$log" | tail -1 | grep -o '[0-9]*' || echo "?")
   wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", b - a }')
-  echo "fuzz: ok target=$t runs=$runs seconds=$wall corpus=$(ls "corpus/$t" | wc -l)"
+  echo "fuzz: ok target=$t sanitizer=$sanitizer runs=$runs seconds=$wall corpus=$(ls "corpus/$t" | wc -l)"
 done

@@ -63,30 +63,37 @@ impl InputCallback for KeyEvents {
 
 /// The screen's size, where the platform says (X11). The connection it opens is kept open for
 /// the life of the process, never closed: when the last client of an X server (Xvfb) closes
-/// it, the server resets, and the window opened next would find no display.
+/// it, the server resets, and the window opened next would find no display. Only a size found
+/// is kept: a display that refused once (a connection made during such a reset fails) is
+/// asked again at the next window, so fullscreen still works.
 #[cfg(target_os = "linux")]
 pub fn screen_size() -> Option<(usize, usize)> {
     use std::sync::OnceLock;
     use x11_dl::xlib::Xlib;
-    static SIZE: OnceLock<Option<(usize, usize)>> = OnceLock::new();
-    *SIZE.get_or_init(|| {
-        let xlib = Xlib::open().ok()?;
-        // SAFETY: a display opened here and only read; null is checked.
-        let size = unsafe {
-            let d = (xlib.XOpenDisplay)(std::ptr::null());
-            if d.is_null() {
-                return None;
-            }
-            let screen = (xlib.XDefaultScreen)(d);
-            (
-                (xlib.XDisplayWidth)(d, screen),
-                (xlib.XDisplayHeight)(d, screen),
-            )
-        };
-        // The library stays loaded with the connection.
-        Box::leak(Box::new(xlib));
-        (size.0 > 0 && size.1 > 0).then_some((size.0 as usize, size.1 as usize))
-    })
+    static SIZE: OnceLock<(usize, usize)> = OnceLock::new();
+    if let Some(size) = SIZE.get() {
+        return Some(*size);
+    }
+    let xlib = Xlib::open().ok()?;
+    // SAFETY: a display opened here and only read; null is checked.
+    let (w, h) = unsafe {
+        let d = (xlib.XOpenDisplay)(std::ptr::null());
+        if d.is_null() {
+            return None;
+        }
+        let screen = (xlib.XDefaultScreen)(d);
+        (
+            (xlib.XDisplayWidth)(d, screen),
+            (xlib.XDisplayHeight)(d, screen),
+        )
+    };
+    // The library stays loaded with the connection.
+    Box::leak(Box::new(xlib));
+    if w <= 0 || h <= 0 {
+        return None;
+    }
+    // Windows open on one thread, so two connections are never both kept.
+    Some(*SIZE.get_or_init(|| (w as usize, h as usize)))
 }
 
 /// The screen's size, where the platform says.
