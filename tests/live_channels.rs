@@ -239,6 +239,9 @@ fn a_channel_plays_over_tcp_http_and_to_ffmpeg_and_nobody_publishes_over_it() {
     assert!(tv["frames_in"].as_u64().unwrap() >= 40, "{tv}");
     let metrics = http_get(http, "/metrics").text();
     assert!(metrics.contains("mjpeg_live_paths 1"), "{metrics}");
+    // Nobody behind: a plain 0, never the "-0" of an empty float sum.
+    let dropped = r#"mjpeg_live_viewer_frames_dropped{path="tv"} 0"#;
+    assert!(metrics.lines().any(|l| l == dropped), "{metrics}");
     // Our own client, recording what it receives.
     let rec = dir.join("client-rec.part");
     let mut opts = client::Options::for_url(&url).unwrap();

@@ -283,14 +283,15 @@ fn live_metrics(shared: &Shared, family: &mut Family<'_>) {
     family(
         "mjpeg_live_subscribers",
         "gauge",
-        "Subscribers of the path now by kind: rtsp/udp, rtsp/tcp, http, record.",
+        "Subscribers of the path now by kind: rtsp/udp, rtsp/tcp, http, hls, record.",
         &kinds,
     );
     family(
         "mjpeg_live_viewer_frames_dropped",
         "gauge",
         "Frames the path's current subscribers dropped for being behind.",
-        &per(&|p| p.subscribers().iter().map(|(_, d)| *d as f64).sum()),
+        // Summed as integers: an f64 sum of no subscribers is -0, which Prometheus shows as "-0".
+        &per(&|p| p.subscribers().iter().map(|(_, d)| *d).sum::<u64>() as f64),
     );
 }
 

@@ -29,7 +29,7 @@ pub trait Subscriber: Send + Sync {
     /// The path ended (its publisher left and none came back in time, or it was replaced):
     /// no frame follows.
     fn end(&self);
-    /// What the subscriber is, for `/api/paths` ("rtsp/udp", "rtsp/tcp", "http", "record").
+    /// What the subscriber is, for `/api/paths` ("rtsp/udp", "rtsp/tcp", "http", "hls", "record").
     fn kind(&self) -> &'static str;
     /// Frames this subscriber had to drop because it was behind.
     fn dropped(&self) -> u64;
