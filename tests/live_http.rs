@@ -350,3 +350,37 @@ fn a_publisher_that_leaves_can_publish_again_at_once() {
         assert_eq!(http_get(http, "/live/cam/mjpeg").status, 404);
     }
 }
+
+/// `/live/NAME/frame.jpg` is the last frame published (a camera's snapshot URL), byte-equal to
+/// what the server rebuilt; a poller holding it gets 304 until the next frame; gone with the
+/// publisher.
+#[test]
+fn the_snapshot_is_the_last_frame_published() {
+    let (server, http) = http_server();
+    let source = sample_frames();
+    let mut publisher = Publisher::start(&server, "cam");
+    let snapshot_is = |want: &[u8]| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let r = http_get(http, "/live/cam/frame.jpg");
+            if r.status == 200 && r.body == want {
+                return r;
+            }
+            assert!(Instant::now() < deadline, "the snapshot: {}", r.status);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let first = publisher.send(&source[0], 0);
+    let r = snapshot_is(&first);
+    assert_eq!(r.header("Content-Type"), Some("image/jpeg"));
+    assert_eq!(r.header("Cache-Control"), Some("no-cache"));
+    let tag = r.header("ETag").unwrap().to_string();
+    let again =
+        HttpConn::connect(http).request("GET", "/live/cam/frame.jpg", &[("If-None-Match", &tag)]);
+    assert_eq!(again.status, 304, "the same frame, revalidated");
+    let second = publisher.send(&source[1], 1);
+    let r = snapshot_is(&second);
+    assert_ne!(r.header("ETag").unwrap(), tag, "a new frame, a new tag");
+    publisher.leave();
+    assert_eq!(http_get(http, "/live/cam/frame.jpg").status, 404);
+}

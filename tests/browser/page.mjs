@@ -1,7 +1,7 @@
 // Drives Debian's Chromium (puppeteer-core, no browser download) against the server's web page
 // for tests/http_page.rs:
 //
-//   node page.mjs URL OUTDIR
+//   node page.mjs URL OUTDIR [PLAY]
 //
 // For each of a phone and a desktop viewport: opens URL, waits (with a deadline) for the
 // player `<img id="player">` to show a frame, then copies the player's current frame into a
@@ -11,14 +11,16 @@
 // stdout; the Rust test judges it (which source frames the samples are, the pace, the list).
 // A canvas that cannot be read (an exception, or a frame drawn all transparent) is a failure:
 // the player's `<img>` is same-origin, and Chromium draws a multipart image's current frame.
+// With PLAY, the card whose data-name is PLAY is played first, with its "Play here"
+// button, as a person would pick it; the samples are then of that stream.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { fail, giveUpAfter, launch } from './common.mjs';
 
-const [url, outDir] = process.argv.slice(2);
+const [url, outDir, PLAY = ''] = process.argv.slice(2);
 if (!url || !outDir) {
-  console.error('usage: node page.mjs URL OUTDIR');
+  console.error('usage: node page.mjs URL OUTDIR [PLAY]');
   process.exit(64);
 }
 const EXECUTABLE = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -73,6 +75,25 @@ async function view(spec) {
     () => [...document.querySelectorAll('li.card img')].every((i) => i.complete && i.naturalWidth > 0),
     { timeout: STEP_TIMEOUT_MS, polling: 50 },
   );
+
+  if (PLAY) {
+    // Resolved by the player's next picture: the load of the stream the button gave it.
+    await page.evaluate(
+      (name, timeout) =>
+        new Promise((resolve, reject) => {
+          const img = document.getElementById('player');
+          const button = [...document.querySelectorAll('li.card')]
+            .find((li) => li.dataset.name === name)
+            ?.querySelector('button.play');
+          if (!button) return reject(new Error(`no card ${name} with a Play button`));
+          img.addEventListener('load', () => resolve(), { once: true });
+          setTimeout(() => reject(new Error(`${name}: the player showed no picture`)), timeout);
+          button.click();
+        }),
+      PLAY,
+      STEP_TIMEOUT_MS,
+    );
+  }
 
   const facts = await page.evaluate(() => {
     const img = document.getElementById('player');

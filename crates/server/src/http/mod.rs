@@ -11,7 +11,8 @@
 //! - `/videos/NAME/mjpeg`: `multipart/x-mixed-replace`, one part per frame (`stream`)
 //! - `/live/NAME/mjpeg`: the same for a live path, each frame as it arrives (`stream`, with
 //!   [`crate::live::http_viewer`])
-//! - `/videos/NAME/frame.jpg?t=SECONDS`: one frame (`router`)
+//! - `/videos/NAME/frame.jpg?t=SECONDS`: one frame; `/live/NAME/frame.jpg`: a live path's last
+//!   (`router`)
 //! - `/videos/NAME/hls/...`, `/videos/NAME/dash/...`: HLS and DASH of the H.264 renditions
 //!   (`renditions`), with byte ranges and entity tags (`entity`)
 //! - `/live/NAME/hls/...`, `/live/NAME/dash/...`: Low-Latency HLS and a dynamic DASH MPD of a

@@ -1,6 +1,7 @@
 //! `GET /`: the one web page, written here (no framework, no file from elsewhere). A player on
-//! top, then every video with its size, frame rate, length and frame count, a snapshot, its
-//! RTSP URL and the ffplay command. The player is H.264 over HLS in a `<video>` where the
+//! top, then every live path (who publishes, its viewers, its last frame) and every video with
+//! its size, frame rate, length and frame count, a snapshot, its RTSP URL and the ffplay
+//! command. The player is H.264 over HLS in a `<video>` where the
 //! browser plays HLS natively, else the Motion-JPEG stream in an `<img>` (which every browser
 //! shows, at full quality and low latency); a button switches between them, and
 //! `?player=mjpeg` or `?player=hls` picks one. A few lines of script do all that; without
@@ -9,6 +10,7 @@
 use super::request::Request;
 use super::response::Response;
 use super::status::{library, VideoInfo};
+use crate::live::path::{Path as LivePath, PUBLISHER_CHANNEL};
 use crate::Shared;
 
 /// `&`, `<`, `>`, `"` and `'` escaped for HTML text and attribute values.
@@ -91,6 +93,86 @@ fn card(v: &VideoInfo, rtsp_base: &str) -> String {
     )
 }
 
+/// What the stage plays first: the first video that plays, else the first live path.
+struct Stage {
+    name: String,
+    mjpeg: String,
+    rtsp: String,
+    size: (u16, u16),
+}
+
+/// The picture size of a live path's last frame (0x0 before its first).
+fn live_size(p: &LivePath) -> (u16, u16) {
+    p.latest()
+        .and_then(|f| rtsp_proto::jpeg::JpegInfo::parse(&f.jpeg).ok())
+        .map_or((0, 0), |j| (j.width, j.height))
+}
+
+/// Who feeds a live path, in a few words.
+fn live_facts(p: &LivePath) -> String {
+    let publisher = p.publisher();
+    let from = if publisher.kind == PUBLISHER_CHANNEL {
+        format!("channel: {} on a loop", escape(&publisher.session))
+    } else if p.is_waiting() {
+        "waiting for its publisher to come back".to_string()
+    } else {
+        format!("published over {}", publisher.transport)
+    };
+    let viewers = p.subscribers().len();
+    let (w, h) = live_size(p);
+    let size = if w > 0 {
+        format!("{w}&times;{h} &middot; ")
+    } else {
+        String::new()
+    };
+    let s = if viewers == 1 { "" } else { "s" };
+    format!("{size}{from} &middot; {viewers} subscriber{s}")
+}
+
+/// One live path's card: the same buttons and links as a video's, on its `/live/` URLs.
+fn live_card(p: &LivePath, rtsp_base: &str) -> String {
+    let name = escape(&p.name);
+    let base = format!("/live/{name}");
+    let rtsp = escape(&format!("{rtsp_base}/live/{}", p.name));
+    let (w, h) = live_size(p);
+    let thumb = if w > 0 {
+        format!("<img src=\"{base}/frame.jpg\" alt=\"live/{name}\" width=\"{w}\" height=\"{h}\">")
+    } else {
+        String::new()
+    };
+    format!(
+        concat!(
+            "<li class=\"card live\" data-name=\"live/{name}\" data-mjpeg=\"{base}/mjpeg\" ",
+            "data-hls=\"{base}/hls/index.m3u8\" data-rtsp=\"{rtsp}\">\n",
+            "  <a class=\"thumb\" href=\"{base}/mjpeg\">{thumb}</a>\n",
+            "  <h2>live/{name} <span class=\"badge\">LIVE</span></h2>\n",
+            "  <p class=\"facts\">{facts}</p>\n",
+            "  <p><button class=\"play\" type=\"button\">Play here</button> ",
+            "<a href=\"{base}/mjpeg\">MJPEG stream</a> &middot; ",
+            "<a href=\"{base}/hls/index.m3u8\">HLS</a> &middot; ",
+            "<a href=\"{base}/dash/manifest.mpd\">DASH</a> &middot; ",
+            "<a href=\"{base}/frame.jpg\">snapshot</a></p>\n",
+            "  <p class=\"url\"><code>{rtsp}</code></p>\n",
+            "  <p class=\"url\"><code>ffplay {rtsp}</code></p>\n",
+            "</li>\n"
+        ),
+        name = name,
+        base = base,
+        rtsp = rtsp,
+        thumb = thumb,
+        facts = live_facts(p),
+    )
+}
+
+/// The live section: nothing when no path is live.
+fn live_section(paths: &[std::sync::Arc<LivePath>], rtsp_base: &str) -> String {
+    if paths.is_empty() {
+        return String::new();
+    }
+    let cards: String = paths.iter().map(|p| live_card(p, rtsp_base)).collect();
+    format!("<h2 class=\"section\">Live</h2>\n<ul class=\"videos live\">\n{cards}</ul>\n<h2 class=\"section\">Videos</h2>\n")
+}
+
 const STYLE: &str = r#"
 :root { color-scheme: light dark; --fg: #1d232a; --muted: #5b6672; --bg: #f4f6f8; --card: #fff; --accent: #0b6bcb; --button: #0b6bcb; }
 @media (prefers-color-scheme: dark) { :root { --fg: #e8ecf0; --muted: #9aa6b2; --bg: #12161b; --card: #1c2229; --accent: #5aa9ff; --button: #1f5fae; } }
@@ -117,6 +199,8 @@ button.play { font: inherit; color: #fff; background: var(--button); border: 0; 
 .card a { display: inline-block; padding: 6px 2px; }
 a { color: var(--accent); }
 .error { color: #c62828; }
+h2.section { font-size: 1.15rem; margin: 8px 0 12px; }
+.badge { font-size: .7rem; font-weight: 700; letter-spacing: .05em; color: #fff; background: #c62828; border-radius: 4px; padding: 1px 6px; vertical-align: middle; }
 "#;
 
 const SCRIPT: &str = r#"
@@ -168,30 +252,44 @@ for (const card of document.querySelectorAll('li.card[data-mjpeg]')) {
 pub(crate) fn render(shared: &Shared, req: &Request) -> Response {
     let videos = library(shared);
     let rtsp_base = format!("rtsp://{}:{}", host(req, shared), shared.rtsp_addr.port());
-    let first = videos.iter().find(|v| v.error.is_none());
-    let stage = match first {
-        Some(v) => {
-            let path = rtsp_proto::url::percent_encode_path(&v.name);
-            format!(
-                concat!(
-                    "<div class=\"stage\"><img id=\"player\" src=\"/videos/{path}/mjpeg?loop=1\" ",
-                    "alt=\"{name}\" width=\"{w}\" height=\"{h}\">",
-                    "<video id=\"video\" width=\"{w}\" height=\"{h}\" controls muted playsinline ",
-                    "loop hidden></video></div>\n",
-                    "<p class=\"now\">Playing <strong id=\"now-name\">{name}</strong> ",
-                    "as <span id=\"now-kind\">Motion-JPEG</span> ",
-                    "&middot; <code id=\"now-url\">{rtsp}/{path}</code>",
-                    "<button id=\"switch\" class=\"switch\" type=\"button\">Show H.264 (HLS)</button></p>\n"
-                ),
-                path = path,
-                name = escape(&v.name),
-                w = v.width,
-                h = v.height,
-                rtsp = escape(&rtsp_base),
-            )
+    let paths = shared.live.snapshot();
+    let first = videos.iter().find(|v| v.error.is_none()).map(|v| {
+        let path = rtsp_proto::url::percent_encode_path(&v.name);
+        Stage {
+            name: v.name.clone(),
+            mjpeg: format!("/videos/{path}/mjpeg?loop=1"),
+            rtsp: format!("{rtsp_base}/{path}"),
+            size: (v.width, v.height),
         }
+    });
+    let first = first.or_else(|| {
+        paths.first().map(|p| Stage {
+            name: format!("live/{}", p.name),
+            mjpeg: format!("/live/{}/mjpeg", p.name),
+            rtsp: format!("{rtsp_base}/live/{}", p.name),
+            size: live_size(p),
+        })
+    });
+    let stage = match first {
+        Some(s) => format!(
+            concat!(
+                "<div class=\"stage\"><img id=\"player\" src=\"{mjpeg}\" ",
+                "alt=\"{name}\" width=\"{w}\" height=\"{h}\">",
+                "<video id=\"video\" width=\"{w}\" height=\"{h}\" controls muted playsinline ",
+                "loop hidden></video></div>\n",
+                "<p class=\"now\">Playing <strong id=\"now-name\">{name}</strong> ",
+                "as <span id=\"now-kind\">Motion-JPEG</span> ",
+                "&middot; <code id=\"now-url\">{rtsp}</code>",
+                "<button id=\"switch\" class=\"switch\" type=\"button\">Show H.264 (HLS)</button></p>\n"
+            ),
+            mjpeg = escape(&s.mjpeg),
+            name = escape(&s.name),
+            w = s.size.0,
+            h = s.size.1,
+            rtsp = escape(&s.rtsp),
+        ),
         None => {
-            "<p class=\"now\">No video to play: put .mjpeg, .avi, .mov, .mp4 or .mkv files in the videos directory.</p>\n"
+            "<p class=\"now\">No video to play: put .mjpeg, .avi, .mov, .mp4 or .mkv files in the videos directory, or publish to /live/NAME.</p>\n"
                 .to_string()
         }
     };
@@ -203,8 +301,8 @@ pub(crate) fn render(shared: &Shared, req: &Request) -> Response {
             "<title>Motion-JPEG streams</title>\n<link rel=\"icon\" href=\"data:,\">\n",
             "<style>{style}</style>\n</head>\n<body>\n",
             "<header><h1>Motion-JPEG streams</h1>",
-            "<p>{count} over RTSP ({rtsp_base}/NAME) and HTTP.</p></header>\n",
-            "<main>\n{stage}<ul class=\"videos\">\n{cards}</ul>\n</main>\n",
+            "<p>{count}{live} over RTSP ({rtsp_base}/NAME) and HTTP.</p></header>\n",
+            "<main>\n{stage}{live_section}<ul class=\"videos\">\n{cards}</ul>\n</main>\n",
             "<script>{script}</script>\n</body>\n</html>\n"
         ),
         style = STYLE,
@@ -212,8 +310,14 @@ pub(crate) fn render(shared: &Shared, req: &Request) -> Response {
             1 => "1 video".to_string(),
             n => format!("{n} videos"),
         },
+        live = match paths.len() {
+            0 => String::new(),
+            1 => " and 1 live path".to_string(),
+            n => format!(" and {n} live paths"),
+        },
         rtsp_base = escape(&rtsp_base),
         stage = stage,
+        live_section = live_section(&paths, &rtsp_base),
         cards = cards,
         script = SCRIPT,
     );

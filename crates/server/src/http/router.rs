@@ -122,12 +122,16 @@ fn authenticate(req: &Request, shared: &Shared, peer: SocketAddr) -> Option<Resp
     Some(r)
 }
 
-/// `/live/NAME/mjpeg`: the live path's frames as they arrive; `/live/NAME/hls/...` and
-/// `/live/NAME/dash/...`: its live HLS and DASH; 404 while nobody publishes.
+/// `/live/NAME/mjpeg`: the live path's frames as they arrive; `/live/NAME/frame.jpg`: its
+/// last frame; `/live/NAME/hls/...` and `/live/NAME/dash/...`: its live HLS and DASH; 404
+/// while nobody publishes.
 fn live(req: &Request, shared: &Shared, peer: SocketAddr, path: &str) -> Outcome {
     let Some((name, leaf)) = crate::live::target(path) else {
         return Outcome::Respond(Response::text(404, ""));
     };
+    if leaf == "frame.jpg" {
+        return Outcome::Respond(live_snapshot(req, shared, &name));
+    }
     if leaf == "mjpeg" {
         return match LiveStream::accept(shared, peer, &name) {
             Ok(s) => Outcome::Stream(s),
@@ -138,6 +142,23 @@ fn live(req: &Request, shared: &Shared, peer: SocketAddr, path: &str) -> Outcome
         Some(resource) => super::live_cmaf::serve(req, shared, &name, &resource),
         None => Response::text(404, ""),
     })
+}
+
+/// The live path's last frame, tagged by its bytes: a poller that already has it gets 304.
+/// `no-cache`, as the next frame replaces it within a frame's time.
+fn live_snapshot(req: &Request, shared: &Shared, name: &str) -> Response {
+    let Some(path) = shared.live.get(name) else {
+        return Response::text(404, &format!("nobody publishes on live/{name}"));
+    };
+    let Some(frame) = path.latest() else {
+        return Response::text(404, &format!("live/{name} has no frame yet"));
+    };
+    let etag = format!(
+        "\"{:016x}-{:08x}\"",
+        crate::cmaf::fnv1a(&frame.jpeg),
+        frame.rtptime
+    );
+    super::entity::respond(req, frame, &etag, "image/jpeg", "no-cache")
 }
 
 /// `/videos/NAME/LEAF`.

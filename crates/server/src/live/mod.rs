@@ -57,6 +57,13 @@ pub struct LiveFrame {
     pub received: Instant,
 }
 
+/// The whole JPEG: a shared frame is an HTTP body as it is (a snapshot), never copied.
+impl AsRef<[u8]> for LiveFrame {
+    fn as_ref(&self) -> &[u8] {
+        &self.jpeg
+    }
+}
+
 impl LiveFrame {
     /// The bytes RFC 2435 fragments.
     pub fn scan(&self) -> &[u8] {

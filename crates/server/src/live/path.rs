@@ -100,6 +100,9 @@ pub struct Path {
     timeline: Mutex<Timeline>,
     /// Wakes the linger wait when a publisher comes back.
     returned: Condvar,
+    /// The last frame published: the path's snapshot (`/live/NAME/frame.jpg`), as a camera's
+    /// snapshot URL gives one. One shared frame, so it costs nothing to keep.
+    latest: Mutex<Option<Arc<LiveFrame>>>,
 }
 
 impl Path {
@@ -118,6 +121,7 @@ impl Path {
                 ..Timeline::default()
             }),
             returned: Condvar::new(),
+            latest: Mutex::default(),
         }
     }
 
@@ -148,6 +152,13 @@ impl Path {
         for (_, s) in lock(&self.subscribers).iter() {
             s.deliver(&frame);
         }
+        *lock(&self.latest) = Some(frame);
+    }
+
+    /// The last frame published (the one before the publisher paused or left, while it is
+    /// away); `None` before the first.
+    pub fn latest(&self) -> Option<Arc<LiveFrame>> {
+        lock(&self.latest).clone()
     }
 
     /// The path is over: every subscriber is told and let go; the path takes no more.
