@@ -142,7 +142,47 @@ fn a_recording_is_the_published_frames_and_plays_from_the_server() {
         .iter()
         .any(|n| n.ends_with(".part"))));
     assert_recorded(&server, &dir, &source, &received);
+    assert_recordings_listed(http, &dir);
     let _ = std::fs::remove_dir_all(&videos);
+}
+
+/// `/api/videos` lists the finished files of `dir`, newest first, each with its size and
+/// URLs, and the web page has a card for each that plays it.
+fn assert_recordings_listed(http: std::net::SocketAddr, dir: &Path) {
+    let api: serde_json::Value =
+        serde_json::from_str(&http_get(http, "/api/videos").text()).unwrap();
+    let listed: Vec<(String, u64)> = api["recordings"]
+        .as_array()
+        .expect("a recordings list")
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let mut want: Vec<(String, u64)> = names(dir)
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::metadata(dir.join(&f)).unwrap().len();
+            (format!("recordings/{f}"), bytes)
+        })
+        .collect();
+    // Newest first: the names carry their start time (files within one second of each
+    // other share it, and go by name).
+    want.reverse();
+    assert_eq!(listed, want, "/api/videos recordings");
+    let first = &api["recordings"][0];
+    assert_eq!(first["mjpeg"], format!("/videos/{}/mjpeg", want[0].0));
+    assert_eq!(first["rtsp_path"], format!("/{}", want[0].0));
+    let page = http_get(http, "/").text();
+    for (name, _) in &want {
+        let card = format!(
+            r#"<li class="card recording" data-name="{name}" data-mjpeg="/videos/{name}/mjpeg""#
+        );
+        assert!(page.contains(&card), "no card for {name}:\n{page}");
+    }
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `GET /`: the one web page, written here (no framework, no file from elsewhere). A player on
-//! top, then every live path (who publishes, its viewers, its last frame) and every video with
+//! top, then every live path (who publishes, its viewers, its last frame), every video with
 //! its size, frame rate, length and frame count, a snapshot, its RTSP URL and the ffplay
-//! command. The player is H.264 over HLS in a `<video>` where the
+//! command, and the newest recordings of `--record-dir`. The player is H.264 over HLS in a `<video>` where the
 //! browser plays HLS natively, else the Motion-JPEG stream in an `<img>` (which every browser
 //! shows, at full quality and low latency); a button switches between them, and
 //! `?player=mjpeg` or `?player=hls` picks one. A few lines of script do all that; without
@@ -173,6 +173,44 @@ fn live_section(paths: &[std::sync::Arc<LivePath>], rtsp_base: &str) -> String {
     format!("<h2 class=\"section\">Live</h2>\n<ul class=\"videos live\">\n{cards}</ul>\n<h2 class=\"section\">Videos</h2>\n")
 }
 
+/// One finished recording's card: no picture (that would prepare every file listed), its
+/// size, and the links a video has.
+fn recording_card(r: &crate::live::record::Recording, rtsp_base: &str) -> String {
+    let path = rtsp_proto::url::percent_encode_path(&r.name);
+    let name = escape(&r.name);
+    let rtsp = escape(&format!("{rtsp_base}/{path}"));
+    let base = format!("/videos/{path}");
+    format!(
+        concat!(
+            "<li class=\"card recording\" data-name=\"{name}\" data-mjpeg=\"{base}/mjpeg\" ",
+            "data-hls=\"{base}/hls/index.m3u8\" data-rtsp=\"{rtsp}\">\n",
+            "  <h2>{name}</h2>\n",
+            "  <p class=\"facts\">recorded &middot; {mb:.1} MB</p>\n",
+            "  <p><button class=\"play\" type=\"button\">Play here</button> ",
+            "<a href=\"{base}/mjpeg\">MJPEG stream</a> &middot; <a href=\"{base}/hls/index.m3u8\">HLS</a> &middot; ",
+            "<a href=\"{base}/frame.jpg\">snapshot</a></p>\n",
+            "  <p class=\"url\"><code>ffplay {rtsp}</code></p>\n",
+            "</li>\n"
+        ),
+        name = name,
+        base = base,
+        rtsp = rtsp,
+        mb = r.bytes as f64 / 1e6,
+    )
+}
+
+/// The recordings section (`--record-dir`): nothing without one, or while it is empty.
+fn recordings_section(shared: &Shared, rtsp_base: &str) -> String {
+    let list = super::status::recordings(shared);
+    if list.is_empty() {
+        return String::new();
+    }
+    let cards: String = list.iter().map(|r| recording_card(r, rtsp_base)).collect();
+    format!(
+        "<h2 class=\"section\">Recordings</h2>\n<ul class=\"videos recordings\">\n{cards}</ul>\n"
+    )
+}
+
 const STYLE: &str = r#"
 :root { color-scheme: light dark; --fg: #1d232a; --muted: #5b6672; --bg: #f4f6f8; --card: #fff; --accent: #0b6bcb; --button: #0b6bcb; }
 @media (prefers-color-scheme: dark) { :root { --fg: #e8ecf0; --muted: #9aa6b2; --bg: #12161b; --card: #1c2229; --accent: #5aa9ff; --button: #1f5fae; } }
@@ -302,7 +340,7 @@ pub(crate) fn render(shared: &Shared, req: &Request) -> Response {
             "<style>{style}</style>\n</head>\n<body>\n",
             "<header><h1>Motion-JPEG streams</h1>",
             "<p>{count}{live} over RTSP ({rtsp_base}/NAME) and HTTP.</p></header>\n",
-            "<main>\n{stage}{live_section}<ul class=\"videos\">\n{cards}</ul>\n</main>\n",
+            "<main>\n{stage}{live_section}<ul class=\"videos\">\n{cards}</ul>\n{recordings}</main>\n",
             "<script>{script}</script>\n</body>\n</html>\n"
         ),
         style = STYLE,
@@ -319,6 +357,7 @@ pub(crate) fn render(shared: &Shared, req: &Request) -> Response {
         stage = stage,
         live_section = live_section(&paths, &rtsp_base),
         cards = cards,
+        recordings = recordings_section(shared, &rtsp_base),
         script = SCRIPT,
     );
     Response::with_body(200, "text/html; charset=utf-8", body).header("Cache-Control", "no-cache")

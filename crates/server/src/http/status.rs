@@ -97,7 +97,26 @@ pub(crate) fn videos(shared: &Shared) -> Response {
             })
         })
         .collect();
-    json_response(&json!({ "videos": list }))
+    let recordings: Vec<Value> = recordings(shared)
+        .iter()
+        .map(|r| {
+            let path = rtsp_proto::url::percent_encode_path(&r.name);
+            json!({
+                "name": r.name,
+                "bytes": r.bytes,
+                "mjpeg": format!("/videos/{path}/mjpeg"),
+                "rtsp_path": format!("/{path}"),
+            })
+        })
+        .collect();
+    json_response(&json!({ "videos": list, "recordings": recordings }))
+}
+
+/// The newest finished recordings of `--record-dir` (none without it).
+pub(crate) fn recordings(shared: &Shared) -> Vec<crate::live::record::Recording> {
+    shared.live.record_dir().map_or_else(Vec::new, |dir| {
+        crate::live::record::finished(&shared.config.videos, dir)
+    })
 }
 
 /// One session as the API shows it.

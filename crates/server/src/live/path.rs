@@ -310,6 +310,11 @@ impl Paths {
         }
     }
 
+    /// Where paths are recorded (`--record-dir`), if they are.
+    pub fn record_dir(&self) -> Option<&std::path::Path> {
+        self.record.as_ref().map(|r| r.dir.as_path())
+    }
+
     /// Makes `name` a path published by `publisher`. A path that has one is refused, unless
     /// `replace`: then the old one ends (its viewers get BYE) and the new one takes its place.
     /// A path waiting for its publisher to come back is taken over, its viewers kept. A

@@ -23,6 +23,50 @@ use super::LiveFrame;
 /// Frames a recorder queues for its writer: a second or two of video at camera rates.
 pub const QUEUE_FRAMES: usize = 64;
 
+/// Most recordings [`finished`] lists: the newest. A directory may hold months of them, and
+/// a list is read at every page view.
+pub const LISTED: usize = 100;
+
+/// A finished recording, as the web page and `/api/videos` list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recording {
+    /// Its path under the videos directory (`rec/cam-20261202T132556Z.mjpeg`): its URLs' name.
+    pub name: String,
+    pub bytes: u64,
+}
+
+/// The finished recordings of `dir` (inside `videos`), newest first, at most [`LISTED`]; the
+/// ones being written (hidden `.part` files) are not listed. Read from the directory, not
+/// prepared: listing a recording costs no memory.
+pub fn finished(videos: &Path, dir: &Path) -> Vec<Recording> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(SystemTime, Recording)> = entries
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let meta = e.metadata().ok()?;
+            let path = e.path();
+            let file_name = path.file_name()?.to_str()?;
+            let listed = meta.is_file() && !file_name.starts_with('.');
+            (listed && crate::catalog::is_media_name(&path)).then(|| {
+                let when = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                let name = crate::catalog::name_in(videos, &path);
+                (
+                    when,
+                    Recording {
+                        name,
+                        bytes: meta.len(),
+                    },
+                )
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.name.cmp(&a.1.name)));
+    found.truncate(LISTED);
+    found.into_iter().map(|(_, r)| r).collect()
+}
+
 /// Where and how paths are recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordSettings {
@@ -295,6 +339,43 @@ pub fn utc_stamp(t: SystemTime) -> String {
 mod tests {
     use super::*;
     use std::time::UNIX_EPOCH;
+
+    #[test]
+    fn finished_lists_recordings_newest_first_without_the_one_being_written() {
+        let videos = std::env::temp_dir().join(format!("record-list-{}", std::process::id()));
+        let dir = videos.join("rec");
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, bytes: &[u8], age: u64| {
+            std::fs::write(dir.join(name), bytes).unwrap();
+            let when = SystemTime::now() - Duration::from_secs(age);
+            File::options()
+                .write(true)
+                .open(dir.join(name))
+                .unwrap()
+                .set_modified(when)
+                .unwrap();
+        };
+        write("cam-20261202T100000Z.mjpeg", b"old", 60);
+        write("cam-20261202T100100Z.mjpeg", b"newer", 0);
+        write(".cam-20261202T100200Z.mjpeg.part", b"being written", 0);
+        write("notes.txt", b"not a video", 0);
+        let videos = videos.canonicalize().unwrap();
+        let got = finished(&videos, &videos.join("rec"));
+        let want = [
+            ("rec/cam-20261202T100100Z.mjpeg", 5),
+            ("rec/cam-20261202T100000Z.mjpeg", 3),
+        ];
+        let want: Vec<Recording> = want
+            .iter()
+            .map(|(n, b)| Recording {
+                name: n.to_string(),
+                bytes: *b,
+            })
+            .collect();
+        assert_eq!(got, want);
+        assert!(finished(&videos, &videos.join("missing")).is_empty());
+        let _ = std::fs::remove_dir_all(&videos);
+    }
 
     #[test]
     fn stamps_are_utc_calendar_times() {
