@@ -189,7 +189,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// The startup lines: where each side listens, and what it serves (a line per video, with a
-/// player command for the first). Written so that a closed stderr (a parent that read the
+/// player command for the first, and a publishing command for live paths). Written so that a closed stderr (a parent that read the
 /// first line and left) costs the lines, not the server.
 fn announce(args: &Args, rtsp: SocketAddr, http: Option<SocketAddr>) {
     use std::io::Write;
@@ -232,6 +232,14 @@ fn announce(args: &Args, rtsp: SocketAddr, http: Option<SocketAddr>) {
     if let Some(first) = library.entries.first() {
         lines.push(format!("watch: ffplay {}", url(&first.name)));
     }
+    let recorded = match &args.record_dir {
+        Some(dir) => format!(" (recorded to {})", dir.display()),
+        None => String::new(),
+    };
+    lines.push(format!(
+        "publish: ffmpeg -re -i FILE -c:v mjpeg -f rtsp rtsp://{}/live/NAME{recorded}",
+        shown(rtsp)
+    ));
     let mut err = std::io::stderr().lock();
     for line in lines {
         if writeln!(err, "{line}").is_err() {

@@ -21,9 +21,15 @@ struct Running {
 
 impl Running {
     fn start(videos: &std::path::Path) -> Running {
+        Running::start_with(videos, &[])
+    }
+
+    /// The server on `videos` with more flags.
+    fn start_with(videos: &std::path::Path, extra: &[&str]) -> Running {
         let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
             .args(["0", "--bind", "127.0.0.1", "--http", "0", "--videos"])
             .arg(videos)
+            .args(extra)
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -131,6 +137,30 @@ fn startup_lists_each_video_with_its_facts_and_a_command_for_the_first() {
         watch,
         format!("watch: ffplay rtsp://127.0.0.1:{port}/video.mjpeg")
     );
+    let publish = server.wait_for(|l| l.starts_with("publish: "));
+    assert_eq!(
+        publish,
+        format!("publish: ffmpeg -re -i FILE -c:v mjpeg -f rtsp rtsp://127.0.0.1:{port}/live/NAME")
+    );
+}
+
+#[test]
+fn startup_names_where_published_streams_are_recorded() {
+    let dir = scratch_dir("messages-record");
+    std::fs::copy(videos_dir().join("video.mjpeg"), dir.join("video.mjpeg")).unwrap();
+    let rec = dir.join("rec");
+    let mut server = Running::start_with(&dir, &["--record-dir", rec.to_str().unwrap()]);
+    let port = server.port;
+    let publish = server.wait_for(|l| l.starts_with("publish: "));
+    assert_eq!(
+        publish,
+        format!(
+            "publish: ffmpeg -re -i FILE -c:v mjpeg -f rtsp rtsp://127.0.0.1:{port}/live/NAME (recorded to {})",
+            rec.display()
+        )
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
