@@ -1,6 +1,7 @@
-//! Live HLS in a real browser: Debian's Chromium, driven by puppeteer-core
-//! (tests/browser/live.mjs), plays a live path with hls.js (low-latency mode) and with its own
-//! HLS (`<video src>`), and the publish-to-screen latency is measured.
+//! Live HLS and DASH in a real browser: Debian's Chromium, driven by puppeteer-core
+//! (tests/browser/live.mjs), plays a live path with hls.js (low-latency mode), with its own
+//! HLS (`<video src>`) and with dash.js on the dynamic MPD, and the publish-to-screen latency
+//! is measured.
 //!
 //! ffmpeg publishes pictures that carry their frame number as a bar code
 //! (tests/support/live_source.rs); the test knows when it handed each frame to ffmpeg. Once
@@ -49,6 +50,11 @@ fn native_hls_plays_live_hls_in_chromium() {
     live_in_chromium("native", "native");
 }
 
+#[test]
+fn dash_js_plays_live_dash_in_chromium() {
+    live_in_chromium("dashjs", "dash.js");
+}
+
 fn artifacts(name: &str) -> PathBuf {
     let out = repo_root()
         .join("target/test-artifacts/live_hls_browser")
@@ -60,7 +66,7 @@ fn artifacts(name: &str) -> PathBuf {
 
 fn live_in_chromium(name: &str, player: &str) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(browser) = Browser::find(&["puppeteer-core", "hls.js"]) else {
+    let Some(browser) = Browser::find(&["puppeteer-core", "hls.js", "dashjs"]) else {
         return;
     };
     if !have_ffmpeg() {
@@ -77,7 +83,10 @@ fn live_in_chromium(name: &str, player: &str) {
     let job = serde_json::json!([{
         "name": name,
         "player": player,
-        "url": format!("http://{http}/live/{name}/hls/index.m3u8"),
+        "url": match player {
+            "dash.js" => format!("http://{http}/live/{name}/dash/manifest.mpd"),
+            _ => format!("http://{http}/live/{name}/hls/index.m3u8"),
+        },
         "warmup": 4000,
         "shots": 10,
         "every": 400,
@@ -139,10 +148,12 @@ fn judge_shots(name: &str, job: &serde_json::Value, publisher: &NumberedPublishe
     let mut sorted = latencies.clone();
     sorted.sort();
     let median = sorted[sorted.len() / 2];
-    let hls_latency = job["final"]["hlsLatency"].as_f64();
+    let own = job["final"]["hlsLatency"]
+        .as_f64()
+        .or(job["final"]["dashLatency"].as_f64());
     eprintln!(
         "{name}: publish-to-screen latency median {:.2} s (min {:.2}, max {:.2}) over {} screenshots \
-         of frames {numbers:?}; hls.js's own estimate {hls_latency:?} s; {browser}; load average {}",
+         of frames {numbers:?}; the player's own estimate {own:?} s; {browser}; load average {}",
         median.as_secs_f64(),
         sorted[0].as_secs_f64(),
         sorted[sorted.len() - 1].as_secs_f64(),

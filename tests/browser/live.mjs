@@ -1,4 +1,4 @@
-// Plays a live HLS path in Debian's Chromium (puppeteer-core) for tests/live_hls_browser.rs,
+// Plays a live path's HLS or DASH in Debian's Chromium (puppeteer-core) for tests/live_hls_browser.rs,
 // and screenshots the picture on a schedule, so the test can read back which published frame
 // was on the screen when:
 //
@@ -6,12 +6,14 @@
 //
 // JOBS_JSON is an array of jobs, one after the other in one browser, each in a fresh page:
 //
-//   { "name": "hlsjs", "player": "hls.js" | "native", "url": "http://.../index.m3u8",
+//   { "name": "hlsjs", "player": "hls.js" | "native" | "dash.js", "url": "http://.../index.m3u8",
 //     "warmup": 4000, "shots": 10, "every": 400 }
 //
 // The page is a blank document with a muted `<video>` whose box is the picture's own size,
 // and hls.js (from node_modules, as the lockfile pins it; low-latency mode, its default)
-// added as a script for the hls.js jobs; native jobs hand the URL to `video.src`. Once the
+// added as a script for the hls.js jobs; dash.js (from node_modules too, its defaults: the
+// MPD's suggestedPresentationDelay) for the dash.js jobs, on the path's dynamic MPD; native
+// jobs hand the URL to `video.src`. Once the
 // video plays, and `warmup` ms more (the player settles at its live edge), the video element
 // is screenshot `shots` times, `every` ms apart, as OUTDIR/NAME-I.png, each with the wall
 // clock (Date.now()) just before and just after it. Every wait has a deadline
@@ -34,6 +36,7 @@ const EXECUTABLE = process.env.CHROMIUM || '/usr/bin/chromium';
 const STEP_MS = Number(process.env.LIVE_STEP_MS || 20000);
 const TOTAL_MS = Number(process.env.LIVE_TIMEOUT_MS || 150000);
 const HLS_JS = path.join(here, 'node_modules/hls.js/dist/hls.min.js');
+const DASH_JS = path.join(here, 'node_modules/dashjs/dist/modern/umd/dash.all.min.js');
 
 fs.mkdirSync(outDir, { recursive: true });
 let browser;
@@ -57,6 +60,16 @@ function start(player, url) {
   }
   if (player === 'native') {
     video.src = url;
+  } else if (player === 'dash.js') {
+    const dash = dashjs.MediaPlayer().create();
+    run.libVersion = dash.getVersion();
+    for (const ev of [dashjs.MediaPlayer.events.ERROR, dashjs.MediaPlayer.events.PLAYBACK_ERROR]) {
+      dash.on(ev, (e) => {
+        run.playerErrors.push({ at: Date.now(), fatal: true, text: `dash.js: ${JSON.stringify(e.error ?? e)}` });
+      });
+    }
+    dash.initialize(video, url, true);
+    window.dash = dash;
   } else {
     run.libVersion = Hls.version;
     const hls = new Hls({ lowLatencyMode: true });
@@ -67,7 +80,11 @@ function start(player, url) {
     hls.attachMedia(video);
     window.hls = hls;
   }
-  video.play().catch((e) => run.events.push({ type: 'play() refused', at: Date.now(), error: String(e) }));
+  // dash.js plays by itself (initialize's autoplay) once it listens to the video: a play()
+  // before that is an event it never sees, and it then waits for one to refresh the MPD.
+  if (player !== 'dash.js') {
+    video.play().catch((e) => run.events.push({ type: 'play() refused', at: Date.now(), error: String(e) }));
+  }
 }
 
 // In the page: what the player says now.
@@ -79,6 +96,7 @@ function state() {
     bufferedEnd: end,
     size: [v.videoWidth, v.videoHeight],
     hlsLatency: window.hls ? window.hls.latency : null,
+    dashLatency: window.dash ? window.dash.getCurrentLiveLatency() : null,
     hlsTargetLatency: window.hls ? window.hls.targetLatency : null,
     lowLatencyMode: window.hls ? window.hls.lowLatencyMode : null,
   };
@@ -92,6 +110,7 @@ async function runJob(job) {
         '<video id="v" muted autoplay playsinline style="display:block"></video></body></html>',
     );
     if (job.player === 'hls.js') await page.addScriptTag({ path: HLS_JS });
+    if (job.player === 'dash.js') await page.addScriptTag({ path: DASH_JS });
     await page.evaluate(start, job.player, job.url);
     await page.waitForFunction(() => window.run.events.some((e) => e.type === 'playing'), { timeout: STEP_MS });
     await new Promise((ok) => setTimeout(ok, job.warmup));

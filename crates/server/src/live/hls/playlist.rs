@@ -106,7 +106,11 @@ pub fn media(w: &Window, r: usize) -> String {
 
 /// The dynamic MPD: `SegmentTemplate` with `$Number$` and a `SegmentTimeline` of the listed
 /// closed segments (their durations vary with the publisher's timing), the time-shift buffer
-/// as deep as they are, and an update every segment.
+/// as deep as they are, and an update every segment. Its `UTCTiming` (DASH-IF IOP 4.7: a
+/// live MPD carries one) gives the server's clock directly: without it dash.js asks public
+/// time servers, and gives up where it cannot reach them ("Failed to synchronize client and
+/// server time"). A copy cached for a second makes the clock read a second early, which
+/// only asks segments later than they exist.
 pub fn dash(w: &Window, now: SystemTime) -> String {
     let closed: Vec<_> = w.listed().filter(|s| s.is_closed()).collect();
     let start_number = closed.first().map_or(1, |s| s.msn);
@@ -149,7 +153,12 @@ pub fn dash(w: &Window, now: SystemTime) -> String {
             r.id, t.codecs, 2 * u64::from(r.bitrate), r.width, r.height
         );
     }
-    out.push_str("</AdaptationSet>\n</Period>\n</MPD>\n");
+    out.push_str("</AdaptationSet>\n</Period>\n");
+    let _ = writeln!(
+        out,
+        "<UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:direct:2014\" value=\"{}\"/>\n</MPD>",
+        iso8601(now)
+    );
     out
 }
 
@@ -247,6 +256,7 @@ mod tests {
             "startNumber=\"1\"",
             "<S t=\"0\" d=\"108000\"/><S t=\"108000\" d=\"108000\"/><S t=\"216000\" d=\"108000\"/></SegmentTimeline>",
             "media=\"$RepresentationID$/$Number$.m4s\"",
+            "</Period>\n<UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:direct:2014\" value=\"1970-01-01T00:00:04.000Z\"/>\n</MPD>",
         ] {
             assert!(mpd.contains(want), "{want} in\n{mpd}");
         }
