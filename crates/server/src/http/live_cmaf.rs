@@ -21,8 +21,8 @@ use std::time::{Duration, Instant, SystemTime};
 use super::entity;
 use super::request::Request;
 use super::response::Response;
-use crate::live::hls::playlist;
-use crate::live::hls::window::{Lookup, Position};
+use crate::live::hls::window::{Lookup, Position, Window};
+use crate::live::hls::{cutter, playlist};
 use crate::Shared;
 
 /// Cache-Control of parts, segments and init segments.
@@ -94,9 +94,18 @@ pub fn serve(req: &Request, shared: &Shared, name: &str, resource: &LiveResource
     // HLS (156), which reads no parts, gives up on a live playlist of parts only
     // ("unsupported container"), and starts at the third segment from the end. Only a
     // stream's first players wait (about 1 s: a segment is one part).
-    let (w, ready) = stream.wait_for(now + FIRST_WAIT, |w| {
-        w.segments.iter().filter(|s| s.is_closed()).count() >= FIRST_SEGMENTS
-    });
+    // The MPD, besides, waits for its presentation delay's worth of segments and one more.
+    let enough = |w: &Window| {
+        let closed = w.segments.iter().filter(|s| s.is_closed());
+        match resource {
+            LiveResource::Mpd => {
+                let ticks: u64 = closed.map(|s| u64::from(s.duration())).sum();
+                ticks >= playlist::PRESENTATION_DELAY + u64::from(cutter::SEGMENT_MAX)
+            }
+            _ => closed.count() >= FIRST_SEGMENTS,
+        }
+    };
+    let (w, ready) = stream.wait_for(now + FIRST_WAIT, enough);
     if let Some(why) = &w.failed {
         return Response::text(500, &format!("live/{name}: encoding failed: {why}"));
     }

@@ -15,6 +15,13 @@ pub const PART_HOLD_BACK: f64 = 3.0 * PART_TARGET as f64 / TIMESCALE as f64 + 0.
 // RFC 8216 4.3.3.1: every EXTINF, rounded to the nearest integer, is at most the target.
 const _: () = assert!(2 * (SEGMENT_MAX as u64) < (2 * TARGET_DURATION + 1) * TIMESCALE as u64);
 
+/// The MPD's `suggestedPresentationDelay`, in ticks: an MPD update period and two segments
+/// behind the newest (one being made, one to fetch), as a timeline lists only what the last
+/// update had. A player starts that far behind the edge, so the first MPD a stream answers
+/// lists at least that much, and a segment more (see `http::live_cmaf`): with less, dash.js
+/// starts at the window's first segment, at the edge, and stalls its way back.
+pub const PRESENTATION_DELAY: u64 = TARGET_DURATION * TIMESCALE as u64 + 2 * SEGMENT_MAX as u64;
+
 fn seconds(ticks: u64) -> f64 {
     ticks as f64 / f64::from(TIMESCALE)
 }
@@ -141,9 +148,7 @@ pub fn dash(w: &Window, now: SystemTime) -> String {
         iso8601(epoch),
         iso8601(now),
         seconds(depth),
-        // An MPD update period and two segments behind the newest (one being made, one to
-        // fetch): a timeline lists only what the last update had.
-        TARGET_DURATION as f64 + 2.0 * seconds(u64::from(SEGMENT_MAX)),
+        seconds(PRESENTATION_DELAY),
     );
     for t in &w.tracks {
         let r = &t.rendition;
