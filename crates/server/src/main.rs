@@ -237,7 +237,7 @@ fn announce(args: &Args, rtsp: SocketAddr, http: Option<SocketAddr>) {
         None => String::new(),
     };
     lines.push(format!(
-        "publish: ffmpeg -re -i FILE -c:v mjpeg -f rtsp rtsp://{}/live/NAME{recorded}",
+        "publish: ffmpeg -re -i FILE -c:v mjpeg -huffman default -f rtsp rtsp://{}/live/NAME{recorded}",
         shown(rtsp)
     ));
     let mut err = std::io::stderr().lock();

@@ -140,7 +140,7 @@ fn startup_lists_each_video_with_its_facts_and_a_command_for_the_first() {
     let publish = server.wait_for(|l| l.starts_with("publish: "));
     assert_eq!(
         publish,
-        format!("publish: ffmpeg -re -i FILE -c:v mjpeg -f rtsp rtsp://127.0.0.1:{port}/live/NAME")
+        format!("publish: ffmpeg -re -i FILE -c:v mjpeg -huffman default -f rtsp rtsp://127.0.0.1:{port}/live/NAME")
     );
 }
 
@@ -155,7 +155,7 @@ fn startup_names_where_published_streams_are_recorded() {
     assert_eq!(
         publish,
         format!(
-            "publish: ffmpeg -re -i FILE -c:v mjpeg -f rtsp rtsp://127.0.0.1:{port}/live/NAME (recorded to {})",
+            "publish: ffmpeg -re -i FILE -c:v mjpeg -huffman default -f rtsp rtsp://127.0.0.1:{port}/live/NAME (recorded to {})",
             rec.display()
         )
     );
