@@ -108,8 +108,8 @@ fn live_size(p: &LivePath) -> (u16, u16) {
         .map_or((0, 0), |j| (j.width, j.height))
 }
 
-/// Who feeds a live path, in a few words.
-fn live_facts(p: &LivePath) -> String {
+/// Who feeds a live path, in a few words, after its picture size `(w, h)` when known.
+fn live_facts(p: &LivePath, (w, h): (u16, u16)) -> String {
     let publisher = p.publisher();
     let from = if publisher.kind == PUBLISHER_CHANNEL {
         format!("channel: {} on a loop", escape(&publisher.session))
@@ -119,7 +119,6 @@ fn live_facts(p: &LivePath) -> String {
         format!("published over {}", publisher.transport)
     };
     let viewers = p.subscribers().len();
-    let (w, h) = live_size(p);
     let size = if w > 0 {
         format!("{w}&times;{h} &middot; ")
     } else {
@@ -160,7 +159,7 @@ fn live_card(p: &LivePath, rtsp_base: &str) -> String {
         base = base,
         rtsp = rtsp,
         thumb = thumb,
-        facts = live_facts(p),
+        facts = live_facts(p, (w, h)),
     )
 }
 
